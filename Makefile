@@ -1,0 +1,57 @@
+# The two commands: `make demo` and `make test`. Both set up .venv from scratch when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test setup setup-dev ffmpeg lint typecheck contracts unit cli-smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first, pinned to the pair this machine kind serves from local disk.
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	touch $@
+
+$(VENV)/.runtime: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+setup: $(VENV)/.runtime ffmpeg
+setup-dev: $(VENV)/.dev ffmpeg
+
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "installing Debian's ffmpeg"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+
+demo: setup
+	$(BIN)/opso demo --output demo-output
+
+lint: setup-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: setup-dev
+	$(BIN)/mypy
+
+contracts: setup-dev
+	$(BIN)/lint-imports
+
+unit: setup-dev
+	$(BIN)/pytest -q -p no:cacheprovider
+
+cli-smoke: setup-dev
+	$(BIN)/opso --help >/dev/null
+	$(BIN)/opso --version
+
+test: lint typecheck contracts unit cli-smoke
+
+clean:
+	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache .pytest_cache

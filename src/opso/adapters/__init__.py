@@ -1,0 +1,1 @@
+"""Adapters: real technology (soundfile, ffmpeg, torch, files) plugged into the ports."""

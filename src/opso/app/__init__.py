@@ -1,0 +1,1 @@
+"""Use-cases: the verbs of opso (split, label, train, predict, localize, ...), built on ports."""

@@ -1,0 +1,162 @@
+"""Use-cases that split recordings into clip files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opso.app.files import AudioJob
+from opso.domain.audio import Audio, FinalClip, clip_times
+from opso.domain.errors import OpsoError
+from opso.ports.audio_io import AudioReader, AudioWriter
+from opso.ports.progress import Progress, no_progress
+from opso.ports.tables import TableWriter
+
+CLIP_COLUMNS = ("clip", "source", "begin_time", "end_time")
+
+
+@dataclass(frozen=True, slots=True)
+class ClipRecord:
+    """One clip: the file it was (or would be) written to and its place in the source."""
+
+    path: Path
+    source: Path | None
+    begin_time: float
+    end_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SplitFailure:
+    """A recording that could not be split, and why."""
+
+    source: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SplitReport:
+    """What a split run wrote and which recordings failed."""
+
+    clips: list[ClipRecord] = field(default_factory=list)
+    failures: list[SplitFailure] = field(default_factory=list)
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.3f}".rstrip("0").rstrip(".")
+
+
+def clip_path(destination: Path, prefix: str, begin_time: float, end_time: float) -> Path:
+    """Return ``destination/{prefix}_{begin}s_{end}s.wav``.
+
+    Raises
+    ------
+    ValueError
+        If the prefix is empty or would place the clip outside ``destination``.
+    """
+    if not prefix or prefix.strip() != prefix:
+        raise ValueError(f"prefix must be a non-empty name without surrounding spaces: {prefix!r}")
+    path = destination / f"{prefix}_{_seconds(begin_time)}s_{_seconds(end_time)}s.wav"
+    if Path(prefix).is_absolute() or not path.resolve().is_relative_to(destination.resolve()):
+        raise ValueError(f"prefix {prefix!r} would write outside the destination {destination}")
+    return path
+
+
+@dataclass(frozen=True)
+class SplitAudio:
+    """Split one :class:`Audio` into clips and write each clip file."""
+
+    writer: AudioWriter
+
+    def run(
+        self,
+        *,
+        audio: Audio,
+        destination: Path,
+        prefix: str,
+        clip_duration: float,
+        clip_overlap: float = 0,
+        final_clip: FinalClip = None,
+        dry_run: bool = False,
+        source: Path | None = None,
+    ) -> list[ClipRecord]:
+        """Split ``audio`` and write its clips to ``destination`` (none if ``dry_run``).
+
+        Returns
+        -------
+        list of ClipRecord
+            One per clip, in time order.
+        """
+        times = clip_times(audio.duration(), clip_duration, clip_overlap, final_clip)
+        records = [ClipRecord(clip_path(destination, prefix, b, e), source, b, e) for b, e in times]
+        if not dry_run:
+            for clip, record in zip(
+                audio.split(clip_duration, clip_overlap, final_clip), records, strict=True
+            ):
+                self.writer.write(clip["audio"], record.path)
+        return records
+
+
+@dataclass(frozen=True)
+class SplitRecordings:
+    """Split many recordings into clips, carrying on past bad files, and write ``clips.csv``."""
+
+    reader: AudioReader
+    writer: AudioWriter
+    tables: TableWriter
+
+    def run(
+        self,
+        *,
+        jobs: Sequence[AudioJob],
+        destination: Path,
+        clip_duration: float,
+        clip_overlap: float = 0,
+        final_clip: FinalClip = None,
+        sample_rate: int | None = None,
+        dry_run: bool = False,
+        progress: Progress = no_progress,
+    ) -> SplitReport:
+        """Split every job's recording; a file that fails is reported and the rest still run.
+
+        The clip table (``clip, source, begin_time, end_time``) goes to ``destination/clips.csv``
+        unless ``dry_run``.
+
+        Raises
+        ------
+        ValueError
+            If the clip settings are invalid (checked before any file is read).
+        """
+        clip_times(clip_duration, clip_duration, clip_overlap, final_clip)  # validate up front
+        splitter = SplitAudio(self.writer)
+        report = SplitReport()
+        for i, job in enumerate(jobs, start=1):
+            try:
+                audio = self.reader.read(job.source, sample_rate=sample_rate)
+                report.clips.extend(
+                    splitter.run(
+                        audio=audio,
+                        destination=destination,
+                        prefix=job.name,
+                        clip_duration=clip_duration,
+                        clip_overlap=clip_overlap,
+                        final_clip=final_clip,
+                        dry_run=dry_run,
+                        source=job.source,
+                    )
+                )
+            except (OpsoError, OSError, ValueError) as e:
+                report.failures.append(SplitFailure(job.source, str(e)))
+            progress(i, len(jobs), str(job.source))
+        if not dry_run:
+            rows = [
+                {
+                    "clip": c.path.relative_to(destination).as_posix(),
+                    "source": str(c.source),
+                    "begin_time": c.begin_time,
+                    "end_time": c.end_time,
+                }
+                for c in report.clips
+            ]
+            self.tables.write(rows, destination / "clips.csv", columns=CLIP_COLUMNS)
+        return report

@@ -1,0 +1,240 @@
+"""The Audio value object: mono samples at a sample rate, immutable, with time-domain operations."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Self, TypedDict
+
+import numpy as np
+from numpy.typing import NDArray
+
+from opso.domain import dsp
+from opso.domain.errors import OpsoLoadAudioInputTooLong
+
+FinalClip = Literal["remainder", "full", "extend"] | None
+_EPS = 1e-9
+
+
+def frozen_float32(samples: Any, *, name: str = "samples") -> NDArray[np.float32]:
+    """Return ``samples`` as a read-only 1-D float32 array, copying only a writeable input.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not a 1-D array of real numbers.
+    """
+    arr = np.asarray(samples)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype != np.float32 or arr.flags.writeable:
+        arr = arr.astype(np.float32, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+class Clip(TypedDict):
+    """One clip of :meth:`Audio.split`: its audio and where it lies in the source, in seconds."""
+
+    audio: Audio
+    begin_time: float
+    end_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What a file header says about a recording, without decoding its samples."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (frames / sample rate)."""
+        return self.frames / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Audio:
+    """Mono audio: float32 samples [shape=(n,)], read-only, at ``sample_rate`` Hz.
+
+    Parameters
+    ----------
+    samples
+        1-D numeric array. Converted to float32 (values kept as given) and frozen.
+    sample_rate
+        Samples per second, a positive integer.
+    resample_type
+        Resampling method used by readers that build this object (kept for the spec's API).
+    max_duration
+        Longest allowed duration in seconds, or None for no limit.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not a 1-D numeric array or ``sample_rate`` not a positive integer.
+    OpsoLoadAudioInputTooLong
+        If the audio is longer than ``max_duration``.
+    """
+
+    samples: NDArray[np.float32]
+    sample_rate: int
+    resample_type: str = field(default="kaiser_fast")
+    max_duration: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        sr = self.sample_rate
+        if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
+            raise ValueError(f"sample_rate must be a positive integer, got {sr!r}")
+        object.__setattr__(self, "sample_rate", int(sr))
+        object.__setattr__(self, "samples", frozen_float32(self.samples))
+        if self.max_duration is not None and self.duration() > self.max_duration + _EPS:
+            raise OpsoLoadAudioInputTooLong(
+                f"audio is {self.duration():.3f} s long, over max_duration={self.max_duration} s"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Audio(samples={self.samples.shape}, sample_rate={self.sample_rate})>"
+
+    def duration(self) -> float:
+        """Return the length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+    def time_to_sample(self, time: float) -> int:
+        """Return the sample index nearest to ``time`` seconds (``round(time * sample_rate)``)."""
+        return round(time * self.sample_rate)
+
+    def trim(self, start_time: float, end_time: float) -> Self:
+        """Return the audio between ``start_time`` and ``end_time`` seconds.
+
+        A negative start is clamped to 0 and an end past the audio to its end (see
+        ``docs/decisions/0002-trim-clamps-to-the-audio.md``).
+
+        Raises
+        ------
+        ValueError
+            If ``end_time`` is before ``start_time``.
+        """
+        if end_time < start_time:
+            raise ValueError(f"end_time ({end_time}) is before start_time ({start_time})")
+        start = min(max(self.time_to_sample(start_time), 0), len(self.samples))
+        end = min(max(self.time_to_sample(end_time), start), len(self.samples))
+        return replace(self, samples=self.samples[start:end], max_duration=None)
+
+    def extend(self, length: float) -> Self:
+        """Return the audio looped (repeated from its start) to ``length`` seconds.
+
+        A length shorter than the audio truncates it. Empty audio extends with silence.
+
+        Raises
+        ------
+        ValueError
+            If ``length`` is negative.
+        """
+        if length < 0:
+            raise ValueError(f"length must be >= 0 seconds, got {length!r}")
+        n = round(length * self.sample_rate)
+        if len(self.samples) == 0:
+            looped = np.zeros(n, dtype=np.float32)
+        else:
+            looped = np.resize(self.samples, n)
+        looped.flags.writeable = False
+        return replace(self, samples=looped, max_duration=None)
+
+    def bandpass(self, low_f: float, high_f: float, order: int) -> Self:
+        """Return the audio through a zero-phase Butterworth band-pass (``sosfiltfilt``).
+
+        Parameters
+        ----------
+        low_f, high_f
+            -3 dB cut-offs in Hz, ``0 < low_f < high_f < sample_rate / 2``.
+        order
+            Butterworth order (steepness of the cut-off).
+        """
+        filtered = dsp.bandpass_filter(self.samples, low_f, high_f, self.sample_rate, order)
+        return replace(self, samples=frozen_float32(filtered))
+
+    def spectrum(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Return ``(fft, frequencies)``: the magnitude spectrum and its frequencies in Hz."""
+        return dsp.spectrum(self.samples, self.sample_rate)
+
+    def split(
+        self, clip_duration: float, clip_overlap: float = 0, final_clip: FinalClip = None
+    ) -> list[Clip]:
+        """Split the audio into clips of ``clip_duration`` s that overlap by ``clip_overlap`` s.
+
+        Parameters
+        ----------
+        clip_duration
+            Length of each clip in seconds (> 0).
+        clip_overlap
+            Overlap of consecutive clips in seconds, ``0 <= clip_overlap < clip_duration``.
+        final_clip
+            What to do with audio after the last full clip: None drops it; ``"remainder"`` adds
+            a shorter clip; ``"full"`` adds a full-length clip ending at the end of the audio;
+            ``"extend"`` adds the remainder looped to ``clip_duration``.
+
+        Returns
+        -------
+        list of dict
+            One ``{"audio", "begin_time", "end_time"}`` per clip, in time order.
+        """
+        return [
+            Clip(
+                audio=self._clip(begin, end, clip_duration, final_clip),
+                begin_time=begin,
+                end_time=end,
+            )
+            for begin, end in clip_times(self.duration(), clip_duration, clip_overlap, final_clip)
+        ]
+
+    def _clip(self, begin: float, end: float, clip_duration: float, final_clip: FinalClip) -> Self:
+        clip = self.trim(begin, end)
+        if final_clip == "extend" and end - begin < clip_duration - _EPS:
+            return clip.extend(clip_duration)
+        return clip
+
+
+def clip_times(
+    duration: float, clip_duration: float, clip_overlap: float = 0, final_clip: FinalClip = None
+) -> list[tuple[float, float]]:
+    """Return the ``(begin, end)`` times in seconds of the clips :meth:`Audio.split` makes.
+
+    Every clip but the final one is a full ``clip_duration`` inside the audio; at most one
+    final clip covers what is left (see ``docs/decisions/0001-split-never-runs-past-the-end.md``).
+
+    Raises
+    ------
+    ValueError
+        If ``clip_duration <= 0``, the overlap is outside ``[0, clip_duration)``, or
+        ``final_clip`` is not one of None, ``"remainder"``, ``"full"``, ``"extend"``.
+    """
+    if not clip_duration > 0 or not math.isfinite(clip_duration):
+        raise ValueError(f"clip_duration must be a positive number of seconds: {clip_duration!r}")
+    if not 0 <= clip_overlap < clip_duration:
+        raise ValueError(
+            f"clip_overlap must be in [0, clip_duration={clip_duration}), got {clip_overlap!r}"
+        )
+    if final_clip not in (None, "remainder", "full", "extend"):
+        raise ValueError(
+            f"final_clip must be None, 'remainder', 'full' or 'extend', got {final_clip!r}"
+        )
+    step = clip_duration - clip_overlap
+    n_full = math.floor((duration - clip_duration) / step + _EPS) + 1
+    n_full = max(n_full, 0)
+    times = [(round(i * step, 9), round(i * step + clip_duration, 9)) for i in range(n_full)]
+    covered = times[-1][1] if times else 0.0
+    if final_clip is None or covered >= duration - _EPS:
+        return times
+    if final_clip == "full" and duration >= clip_duration:
+        times.append((round(duration - clip_duration, 9), duration))
+    else:
+        times.append((round(n_full * step, 9), duration))
+    return times

@@ -1,0 +1,1 @@
+"""Ports: the small Protocols through which use-cases reach files, processes and backends."""
