@@ -1,7 +1,7 @@
 """Every code example in the README and the user guide runs.
 
-Python blocks of one page run in order in one namespace; ``opso ...`` lines of bash blocks run through
-the CLI. Both run in a scratch folder holding the example files the docs name.
+Python blocks of one page run in order in one namespace; ``opso ...`` lines of bash blocks run
+through the CLI. Both run in a scratch folder holding the example files the docs name.
 """
 
 from __future__ import annotations
