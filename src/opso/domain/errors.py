@@ -19,3 +19,11 @@ class AudioReadError(OpsoError, OSError):
 
 class AudioWriteError(OpsoError, OSError):
     """Audio could not be written to its destination."""
+
+
+class AnnotationError(OpsoError, ValueError):
+    """Annotations are invalid: a box that ends before it begins, a negative or missing time."""
+
+
+class AnnotationFormatError(AnnotationError):
+    """An annotation file cannot be parsed; the message names the file, row and column at fault."""
