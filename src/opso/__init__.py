@@ -97,28 +97,27 @@ if TYPE_CHECKING:
         sigmoid,
     )
 
-if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection
-    from opso.app.data_selection import (
-        add_binary_numeric_labels,
-        add_numeric_labels,
-        expand_multi_labeled,
-        train_valid_split,
-        upsample,
-    )
+if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection; `X as X` re-exports
+    from opso.app.data_selection import add_binary_numeric_labels as add_binary_numeric_labels
+    from opso.app.data_selection import add_numeric_labels as add_numeric_labels
+    from opso.app.data_selection import expand_multi_labeled as expand_multi_labeled
+    from opso.app.data_selection import train_valid_split as train_valid_split
+    from opso.app.data_selection import upsample as upsample
+    from opso.datasets_labels import SplitterDataset as SplitterDataset
     from opso.datasets_labels import (
-        SplitterDataset,
-        annotations_with_overlaps_with_clip,
-        get_md5_digest,
+        annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
     )
-    from opso.domain.annotations import Annotation, AnnotationSet, ClipLabels
-    from opso.domain.errors import AnnotationError, AnnotationFormatError
-    from opso.raven import (
-        annotation_check,
-        generate_class_corrections,
-        lowercase_annotations,
-        query_annotations,
-        raven_audio_split_and_save,
-    )
+    from opso.datasets_labels import get_md5_digest as get_md5_digest
+    from opso.domain.annotations import Annotation as Annotation
+    from opso.domain.annotations import AnnotationSet as AnnotationSet
+    from opso.domain.annotations import ClipLabels as ClipLabels
+    from opso.domain.errors import AnnotationError as AnnotationError
+    from opso.domain.errors import AnnotationFormatError as AnnotationFormatError
+    from opso.raven import annotation_check as annotation_check
+    from opso.raven import generate_class_corrections as generate_class_corrections
+    from opso.raven import lowercase_annotations as lowercase_annotations
+    from opso.raven import query_annotations as query_annotations
+    from opso.raven import raven_audio_split_and_save as raven_audio_split_and_save
 
 
 def __getattr__(name: str) -> Any:

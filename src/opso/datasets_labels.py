@@ -176,7 +176,9 @@ class SplitterDataset:
         writer = container.audio_io()
         rows: list[str] = []
         for begin, end in clip_times(audio.duration(), self.duration, self.overlap, final):
+            # Named from the times as computed (ints stay ints), as the spec names segments.
             destination = self.output_directory / f"{get_md5_digest(f'{wav}-{begin}-{end}')}.wav"
+            begin, end = float(begin), float(end)
             fields: list[object] = [wav]
             if boxes is not None:
                 hit = boxes.overlaps(begin, end)
