@@ -44,6 +44,10 @@ def test_raven_check_reports_unlabelled_boxes(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "1 of 3 boxes have no label" in result.output
     assert "1 tables, 1 with problems" in result.output
+    other = CliRunner().invoke(
+        main, ["raven", "check", str(tmp_path / "ann"), "--pattern", "*.csv"], obj=c
+    )
+    assert other.exit_code == 0 and "0 tables, 0 with problems" in other.output
 
 
 def test_raven_corrections_query_and_lowercase(tmp_path: Path) -> None:

@@ -27,11 +27,21 @@ def raven() -> None:
 @raven.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @_LABEL_COLUMN
+@click.option(
+    "--pattern",
+    default="*.selections.txt",
+    show_default=True,
+    help="File names to check (any case), e.g. '*.txt'.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 @pass_container
-def check(c: Container, directory: Path, label_column: str | None, quiet: bool) -> None:
+def check(
+    c: Container, directory: Path, label_column: str | None, pattern: str, quiet: bool
+) -> None:
     """Check that every box of every table under DIRECTORY has a label (exit 1 if not)."""
-    checks = c.check_annotations().run(directory=directory, label_column=label_column)
+    checks = c.check_annotations().run(
+        directory=directory, label_column=label_column, pattern=pattern
+    )
     bad = [k for k in checks if not k.ok]
     for k in checks:
         if not k.ok:

@@ -60,9 +60,7 @@ def _float_column(values: FloatColumn | None, n: int | None, name: str) -> Float
     return arr
 
 
-def _check_boxes(
-    begin: FloatArray, end: FloatArray, low: FloatArray, high: FloatArray, *, where: str = ""
-) -> None:
+def _check_boxes(begin: FloatArray, end: FloatArray, low: FloatArray, high: FloatArray) -> None:
     """Raise :class:`AnnotationError` naming the first annotation whose box is invalid."""
 
     def first(mask: BoolArray) -> int | None:
@@ -82,7 +80,7 @@ def _check_boxes(
         i = first(mask)
         if i is not None:
             raise AnnotationError(
-                f"{where}annotation {i}: {what} (begin_time={begin[i]!r}, "
+                f"annotation {i}: {what} (begin_time={begin[i]!r}, "
                 f"end_time={end[i]!r}, low_f={low[i]!r}, high_f={high[i]!r})"
             )
 
@@ -565,6 +563,8 @@ class AnnotationSet:
         classes
             Columns of the result, in this order (classes without annotations give zero
             columns; labels not listed are ignored). None: every label in the set, sorted.
+            Unlabelled boxes label nothing; relabel them first (``relabel(...,
+            unlabelled="unknown")``) to count them, or check ``n_unlabelled``.
 
         Returns
         -------
