@@ -9,6 +9,7 @@ import click
 
 from opso.commands import audio
 from opso.commands.base import OpsoGroup
+from opso.commands.labels import label, raven
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +21,5 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+main.add_command(raven)
+main.add_command(label)

@@ -43,6 +43,28 @@ def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
     sf.write(tmp_path / "rec.flac", data, sr)
     (tmp_path / "recordings" / "site_a").mkdir(parents=True)
     shutil.copy(birds, tmp_path / "recordings" / "site_a" / "birds.wav")
+    data_root = oss_audio.parent.parent
+    for sub in ["annotations", "audio"]:
+        (tmp_path / sub).mkdir()
+    crowsetta = data_root / "crowsetta"
+    shutil.copy(
+        crowsetta
+        / "raven"
+        / "chronister2021_Recording_1"
+        / "Recording_1_Segment_07.Table.1.selections.txt",
+        tmp_path / "annotations" / "site1.Table.1.selections.txt",
+    )
+    shutil.copy(
+        crowsetta / "audio" / "Recording_1_Segment_07-snippet.wav", tmp_path / "audio" / "site1.wav"
+    )
+    shutil.copy(
+        data_root
+        / "opensoundscape"
+        / "raven"
+        / "MSD-0003_20180427_2minstart00.Table.1.selections.txt",
+        tmp_path / "annotations" / "site2.Table.1.selections.txt",
+    )
+    shutil.copy(birds, tmp_path / "audio" / "site2.wav")
     old = Path.cwd()
     os.chdir(tmp_path)
     try:
