@@ -42,6 +42,13 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # localization
+    "calc_speed_of_sound": "opso.domain.localization",
+    "localize": "opso.domain.localization",
+    "lorentz_ip": "opso.domain.localization",
+    "travel_time": "opso.domain.localization",
+    "ReceiverArray": "opso.domain.receivers",
+    "LocalizationError": "opso.domain.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -65,6 +72,7 @@ if TYPE_CHECKING:
         OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong,
     )
+    from opso.domain.errors import LocalizationError as LocalizationError
     from opso.domain.helpers import (
         binarize,
         bound,
@@ -77,6 +85,19 @@ if TYPE_CHECKING:
         rescale_features,
         sigmoid,
     )
+    from opso.domain.localization import (
+        calc_speed_of_sound as calc_speed_of_sound,
+    )
+    from opso.domain.localization import (
+        localize as localize,
+    )
+    from opso.domain.localization import (
+        lorentz_ip as lorentz_ip,
+    )
+    from opso.domain.localization import (
+        travel_time as travel_time,
+    )
+    from opso.domain.receivers import ReceiverArray as ReceiverArray
 
 
 def __getattr__(name: str) -> Any:

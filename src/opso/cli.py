@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from opso.commands import audio
+from opso.commands import localization as localization_commands
 from opso.commands.base import OpsoGroup
 
 
@@ -20,3 +21,4 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+main.add_command(localization_commands.localize)

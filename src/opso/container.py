@@ -5,7 +5,9 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.localize import LocalizeEvents
 from opso.app.split import SplitAudio, SplitRecordings
 
 
@@ -18,4 +20,9 @@ class Container(containers.DeclarativeContainer):
     split_audio = providers.Factory(SplitAudio, writer=audio_io)
     split_recordings = providers.Factory(
         SplitRecordings, reader=audio_io, writer=audio_io, tables=tables
+    )
+
+    map_plotter = providers.Singleton(MatplotlibMapPlotter)
+    localize_events = providers.Factory(
+        LocalizeEvents, reader=audio_io, tables=tables, maps=map_plotter
     )

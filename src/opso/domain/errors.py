@@ -19,3 +19,7 @@ class AudioReadError(OpsoError, OSError):
 
 class AudioWriteError(OpsoError, OSError):
     """Audio could not be written to its destination."""
+
+
+class LocalizationError(OpsoError, ValueError):
+    """Receivers and times cannot give a position: too few, degenerate, or invalid input."""
