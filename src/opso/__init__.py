@@ -55,46 +55,40 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
     from opso.api import (
-        Audio,
-        silence_filter,
-        split_and_save,
+        Audio as Audio,
+        silence_filter as silence_filter,
+        split_and_save as split_and_save,
     )
     from opso.domain.dsp import (
-        bandpass_filter,
-        butter_bandpass,
-        clipping_detector,
-        window_energy,
+        bandpass_filter as bandpass_filter,
+        butter_bandpass as butter_bandpass,
+        clipping_detector as clipping_detector,
+        window_energy as window_energy,
     )
     from opso.domain.errors import (
-        AudioReadError,
-        AudioWriteError,
-        OpsoError,
-        OpsoLoadAudioInputError,
-        OpsoLoadAudioInputTooLong,
+        AudioReadError as AudioReadError,
+        AudioWriteError as AudioWriteError,
+        LocalizationError as LocalizationError,
+        OpsoError as OpsoError,
+        OpsoLoadAudioInputError as OpsoLoadAudioInputError,
+        OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
     )
-    from opso.domain.errors import LocalizationError as LocalizationError
     from opso.domain.helpers import (
-        binarize,
-        bound,
-        file_name,
-        hex_to_time,
-        isNan,
-        jitter,
-        linear_scale,
-        min_max_scale,
-        rescale_features,
-        sigmoid,
+        binarize as binarize,
+        bound as bound,
+        file_name as file_name,
+        hex_to_time as hex_to_time,
+        isNan as isNan,
+        jitter as jitter,
+        linear_scale as linear_scale,
+        min_max_scale as min_max_scale,
+        rescale_features as rescale_features,
+        sigmoid as sigmoid,
     )
     from opso.domain.localization import (
         calc_speed_of_sound as calc_speed_of_sound,
-    )
-    from opso.domain.localization import (
         localize as localize,
-    )
-    from opso.domain.localization import (
         lorentz_ip as lorentz_ip,
-    )
-    from opso.domain.localization import (
         travel_time as travel_time,
     )
     from opso.domain.receivers import ReceiverArray as ReceiverArray

@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 
 from opso.commands import audio
-from opso.commands import localization as localization_commands
 from opso.commands.base import OpsoGroup
+from opso.commands.localization import localize
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,4 +21,4 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
-main.add_command(localization_commands.localize)
+main.add_command(localize)

@@ -2,8 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import opso
 from opso import LocalizationError, calc_speed_of_sound, localize, lorentz_ip, travel_time

@@ -66,7 +66,7 @@ def test_exact_times_give_exact_positions_and_zero_residuals() -> None:
     arr = ReceiverArray(RX3)
     src, times = _noisy(arr, 50, 0.0)
     for alg in ("gps", "lstsq"):
-        loc = arr.localize(times, algorithm=alg)  # type: ignore[arg-type]
+        loc = arr.localize(times, algorithm=alg)
         np.testing.assert_allclose(loc.positions, src, atol=1e-6)
         assert np.all(loc.residual_rms < 1e-6)
         assert loc.localized.all()

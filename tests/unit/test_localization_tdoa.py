@@ -68,14 +68,14 @@ def test_unrelated_noise_scores_low() -> None:
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=4000), rng.normal(size=6000)
     for method in ("phat", "cc"):
-        est = estimate_delay(a, b, sample_rate=SR, method=method, max_delay=0.05)  # type: ignore[arg-type]
+        est = estimate_delay(a, b, sample_rate=SR, method=method, max_delay=0.05)
         assert est.score < 0.2
 
 
 def test_identical_signals_score_one() -> None:
     x = _burst(4, 4000)
     for method in ("phat", "cc"):
-        est = estimate_delay(x, x, sample_rate=SR, method=method, band=(2000, 5000))  # type: ignore[arg-type]
+        est = estimate_delay(x, x, sample_rate=SR, method=method, band=(2000, 5000))
         assert est.delay == pytest.approx(0.0, abs=1e-9)
         assert est.score == pytest.approx(1.0, abs=5e-3)
 

@@ -21,5 +21,17 @@ class AudioWriteError(OpsoError, OSError):
     """Audio could not be written to its destination."""
 
 
+class SpectrogramInputError(OpsoError, TypeError):
+    """A spectrogram was built from the wrong input: not an array, wrong shape, not Audio."""
+
+
+class SpectrogramParameterError(OpsoError, ValueError):
+    """A spectrogram parameter is out of range: window, overlap, frequency band, time range."""
+
+
+class ImageReadError(OpsoError, ValueError):
+    """A file that should hold a spectrogram image is missing its image data or is not an image."""
+
+
 class LocalizationError(OpsoError, ValueError):
     """Receivers and times cannot give a position: too few, degenerate, or invalid input."""
