@@ -404,6 +404,7 @@ class LocalizeEvents:
         offsets = _file_offsets(found, table.start_offsets, _name(detections))
         bands = dict(bandpass or {})
         problems = [f"{n}: {why}" for n, why in table.invalid.items()]
+        distances = array.distances()
         events: list[EventLocation] = []
         for i, det in enumerate(found):
             events.append(
@@ -413,6 +414,7 @@ class LocalizeEvents:
                     found,
                     table,
                     offsets,
+                    distances,
                     audio_dir=audio_dir,
                     speed=speed,
                     min_receivers=min_receivers,
@@ -444,6 +446,7 @@ class LocalizeEvents:
         found: Sequence[Detection],
         table: ReceiverTable,
         offsets: Mapping[str, float],
+        distances: NDArray[np.float64],
         *,
         audio_dir: Path | None,
         speed: float,
@@ -464,7 +467,7 @@ class LocalizeEvents:
             why = table.invalid.get(det.file, "not in the coordinates table")
             return failed(f"reference receiver {det.file}: {why}")
         ref = array.index(det.file)
-        dist = array.distances()[ref]
+        dist = distances[ref]
         t0 = offsets.get(det.file, 0.0) + det.start_time
         t1 = offsets.get(det.file, 0.0) + det.end_time
         dropped: list[str] = []

@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize
 
 from opso.domain.errors import LocalizationError
 
@@ -414,6 +413,7 @@ def plausible_roots(positions: F64, pseudoranges: F64, roots: F64) -> NDArray[np
 
 def _scipy_lstsq(positions: F64, pseudoranges: F64, starts: list[F64]) -> F64:
     """One event by :func:`scipy.optimize.least_squares`, best end point of several starts."""
+    from scipy import optimize  # only this path needs it; keeps ``import opso`` light
 
     def fun(u: F64) -> F64:
         return np.asarray(
