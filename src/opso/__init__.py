@@ -61,6 +61,13 @@ _EXPORTS: dict[str, str] = {
     "add_binary_numeric_labels": "opso.app.data_selection",
     "add_numeric_labels": "opso.app.data_selection",
     "upsample": "opso.app.data_selection",
+    # localization
+    "calc_speed_of_sound": "opso.domain.localization",
+    "localize": "opso.domain.localization",
+    "lorentz_ip": "opso.domain.localization",
+    "travel_time": "opso.domain.localization",
+    "ReceiverArray": "opso.domain.receivers",
+    "LocalizationError": "opso.domain.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -80,6 +87,7 @@ if TYPE_CHECKING:
     from opso.domain.errors import (
         AudioReadError as AudioReadError,
         AudioWriteError as AudioWriteError,
+        LocalizationError as LocalizationError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
@@ -96,6 +104,13 @@ if TYPE_CHECKING:
         rescale_features as rescale_features,
         sigmoid as sigmoid,
     )
+    from opso.domain.localization import (
+        calc_speed_of_sound as calc_speed_of_sound,
+        localize as localize,
+        lorentz_ip as lorentz_ip,
+        travel_time as travel_time,
+    )
+    from opso.domain.receivers import ReceiverArray as ReceiverArray
 
 if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection; `X as X` re-exports
     from opso.app.data_selection import (

@@ -10,6 +10,7 @@ import click
 from opso.commands import audio
 from opso.commands.base import OpsoGroup
 from opso.commands.labels import label, raven
+from opso.commands.localization import localize
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +24,6 @@ main.add_command(audio.split)
 main.add_command(audio.demo)
 main.add_command(raven)
 main.add_command(label)
+
+
+main.add_command(localize)

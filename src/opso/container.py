@@ -5,9 +5,11 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.label import LabelRecordings
+from opso.app.localize import LocalizeEvents
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.split import SplitAudio, SplitRecordings
 
@@ -36,3 +38,8 @@ class Container(containers.DeclarativeContainer):
     lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
     list_classes = providers.Factory(ListClasses, store=annotation_store)
     query_annotations = providers.Factory(QueryAnnotations, store=annotation_store)
+
+    map_plotter = providers.Singleton(MatplotlibMapPlotter)
+    localize_events = providers.Factory(
+        LocalizeEvents, reader=audio_io, tables=tables, maps=map_plotter
+    )

@@ -39,3 +39,7 @@ class AnnotationError(OpsoError, ValueError):
 
 class AnnotationFormatError(AnnotationError):
     """An annotation file cannot be parsed; the message names the file, row and column at fault."""
+
+
+class LocalizationError(OpsoError, ValueError):
+    """Receivers and times cannot give a position: too few, degenerate, or invalid input."""
