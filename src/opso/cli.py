@@ -8,11 +8,15 @@ from __future__ import annotations
 import click
 
 from opso.commands import audio
-from opso.commands.base import OpsoGroup
+from opso.commands import completion as completion_commands
+from opso.commands import config as config_commands
+from opso.commands import taxa as taxa_commands
+from opso.commands.base import OpsoGroup, config_option
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opso", prog_name="opso")
+@config_option
 def main() -> None:
     """opso: bioacoustics from field recordings to detections and locations."""
 
@@ -20,3 +24,6 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+main.add_command(config_commands.config)
+main.add_command(taxa_commands.taxa)
+main.add_command(completion_commands.completion)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.split import SplitAudio, SplitRecordings
 
@@ -19,3 +20,5 @@ class Container(containers.DeclarativeContainer):
     split_recordings = providers.Factory(
         SplitRecordings, reader=audio_io, writer=audio_io, tables=tables
     )
+
+    audio_tools = providers.Singleton(FfmpegAudioTools)
