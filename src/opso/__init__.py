@@ -42,6 +42,23 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # audio_tools (ffmpeg), commands, config, taxa
+    "convolve_file": "opso.audio_tools",
+    "mixdown_with_delays": "opso.audio_tools",
+    "AudioToolError": "opso.domain.errors",
+    "run_command": "opso.commands",
+    "run_command_return_code": "opso.commands",
+    "get_default_config": "opso.app.settings",
+    "validate": "opso.app.settings",
+    "validate_file": "opso.app.settings",
+    "ConfigError": "opso.domain.errors",
+    "get_species_list": "opso.taxa",
+    "sci_to_bn_common": "opso.taxa",
+    "sci_to_xc_common": "opso.taxa",
+    "xc_common_to_sci": "opso.taxa",
+    "bn_common_to_sci": "opso.taxa",
+    "common_to_sci": "opso.taxa",
+    "UnknownSpeciesError": "opso.domain.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -52,6 +69,19 @@ if TYPE_CHECKING:
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
+    from opso.app.settings import (
+        get_default_config as get_default_config,
+        validate as validate,
+        validate_file as validate_file,
+    )
+    from opso.audio_tools import (
+        convolve_file as convolve_file,
+        mixdown_with_delays as mixdown_with_delays,
+    )
+    from opso.commands import (
+        run_command as run_command,
+        run_command_return_code as run_command_return_code,
+    )
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
         butter_bandpass as butter_bandpass,
@@ -60,10 +90,13 @@ if TYPE_CHECKING:
     )
     from opso.domain.errors import (
         AudioReadError as AudioReadError,
+        AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
+        ConfigError as ConfigError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        UnknownSpeciesError as UnknownSpeciesError,
     )
     from opso.domain.helpers import (
         binarize as binarize,
@@ -76,6 +109,14 @@ if TYPE_CHECKING:
         min_max_scale as min_max_scale,
         rescale_features as rescale_features,
         sigmoid as sigmoid,
+    )
+    from opso.taxa import (
+        bn_common_to_sci as bn_common_to_sci,
+        common_to_sci as common_to_sci,
+        get_species_list as get_species_list,
+        sci_to_bn_common as sci_to_bn_common,
+        sci_to_xc_common as sci_to_xc_common,
+        xc_common_to_sci as xc_common_to_sci,
     )
 
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio
-from opso.commands import completion as completion_commands
-from opso.commands import config as config_commands
-from opso.commands import taxa as taxa_commands
+from opso.commands import audio, completion, config, taxa
 from opso.commands.base import OpsoGroup, config_option
 
 
@@ -24,6 +21,6 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
-main.add_command(config_commands.config)
-main.add_command(taxa_commands.taxa)
-main.add_command(completion_commands.completion)
+main.add_command(config.config)
+main.add_command(taxa.taxa)
+main.add_command(completion.completion)
