@@ -59,6 +59,11 @@ _EXPORTS: dict[str, str] = {
     "bn_common_to_sci": "opso.taxa",
     "common_to_sci": "opso.taxa",
     "UnknownSpeciesError": "opso.domain.errors",
+    # ribbit (the spec's "Pulse Finder")
+    "calculate_pulse_score": "opso.pulse_finder",
+    "ribbit": "opso.pulse_finder",
+    "pulse_finder_species_set": "opso.pulse_finder",
+    "summarize_top_scores": "opso.pulse_finder",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -109,6 +114,12 @@ if TYPE_CHECKING:
         min_max_scale as min_max_scale,
         rescale_features as rescale_features,
         sigmoid as sigmoid,
+    )
+    from opso.pulse_finder import (
+        calculate_pulse_score as calculate_pulse_score,
+        pulse_finder_species_set as pulse_finder_species_set,
+        ribbit as ribbit,
+        summarize_top_scores as summarize_top_scores,
     )
     from opso.taxa import (
         bn_common_to_sci as bn_common_to_sci,

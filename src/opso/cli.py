@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio, completion, config, taxa
+from opso.commands import audio, completion, config, ribbit, taxa
 from opso.commands.base import OpsoGroup, config_option
 
 
@@ -24,3 +24,4 @@ main.add_command(audio.demo)
 main.add_command(config.config)
 main.add_command(taxa.taxa)
 main.add_command(completion.completion)
+main.add_command(ribbit.ribbit)

@@ -7,6 +7,7 @@ from dependency_injector import containers, providers
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.ribbit import ScorePulses
 from opso.app.split import SplitAudio, SplitRecordings
 
 
@@ -22,3 +23,4 @@ class Container(containers.DeclarativeContainer):
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
+from opso.app.files import AudioJob
+from opso.domain.errors import OpsoError
 from opso.domain.helpers import bound
-from opso.domain.ribbit import Band, PulsePreset
+from opso.domain.ribbit import Band, PulsePreset, ribbit_presets
+from opso.domain.spectral import check_window
+from opso.domain.spectrogram import Spectrogram
+from opso.ports.audio_io import AudioReader
+from opso.ports.progress import Progress, no_progress
+from opso.ports.tables import TableWriter
 
 WindowChoice = Literal["from_df", "dynamic"] | float
 
@@ -104,3 +113,116 @@ def presets_from_table(
 def analysable(presets: Sequence[PulsePreset | None]) -> list[PulsePreset]:
     """Return the presets that can be analysed (drop the None entries)."""
     return [p for p in presets if p is not None]
+
+
+#: Columns of the score table ``opso ribbit`` writes: one row per file, preset and window.
+SCORE_COLUMNS = ("file", "species", "start_time", "end_time", "score")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowScore:
+    """One window's RIBBIT score for one preset on one recording."""
+
+    file: Path
+    species: str
+    start_time: float
+    end_time: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class RibbitFailure:
+    """A recording that could not be scored, and why."""
+
+    source: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RibbitReport:
+    """What a RIBBIT run scored and which recordings failed."""
+
+    scores: list[WindowScore] = field(default_factory=list)
+    failures: list[RibbitFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScorePulses:
+    """Score recordings with RIBBIT for one or more pulsed-call presets; write one table."""
+
+    reader: AudioReader
+    tables: TableWriter
+
+    def run(
+        self,
+        *,
+        jobs: Sequence[AudioJob],
+        presets: Sequence[PulsePreset],
+        destination: Path | None,
+        sample_rate: int | None = None,
+        window_samples: int = 512,
+        overlap_samples: int = 256,
+        progress: Progress = no_progress,
+    ) -> RibbitReport:
+        """Score every job's recording; a file that fails is reported and the rest still run.
+
+        Each recording is decoded once and turned into one spectrogram
+        (:meth:`Spectrogram.from_audio` with ``window_samples`` and ``overlap_samples``);
+        every preset is scored on it with its own bands, pulse rates and window length.
+
+        Parameters
+        ----------
+        jobs
+            Recordings to score.
+        presets
+            What to look for (at least one).
+        destination
+            CSV file for the table (:data:`SCORE_COLUMNS`), or None to write nothing.
+        sample_rate
+            Resample to this rate in Hz first; None keeps each file's rate.
+        window_samples, overlap_samples
+            Spectrogram window and overlap in samples.
+        progress
+            Told after each recording.
+
+        Raises
+        ------
+        ValueError
+            If there is no preset or the spectrogram settings are invalid (checked before
+            any file is read).
+        """
+        if not presets:
+            raise ValueError("RIBBIT needs at least one preset (signal band and pulse rates)")
+        check_window(window_samples, overlap_samples)
+        report = RibbitReport()
+        for i, job in enumerate(jobs, start=1):
+            try:
+                audio = self.reader.read(job.source, sample_rate=sample_rate)
+                spec = Spectrogram.from_audio(
+                    audio, window_samples=window_samples, overlap_samples=overlap_samples
+                )
+                duration = audio.duration()
+                for result in ribbit_presets(spec, presets):
+                    w = result.preset.window_len
+                    report.scores.extend(
+                        WindowScore(job.source, result.preset.name, t, min(t + w, duration), s)
+                        for s, t in zip(
+                            result.scores.tolist(), result.start_times.tolist(), strict=True
+                        )
+                    )
+            except (OpsoError, OSError, ValueError) as e:
+                report.failures.append(RibbitFailure(job.source, str(e)))
+            progress(i, len(jobs), str(job.source))
+        if destination is not None:
+            rows = [
+                {
+                    "file": str(r.file),
+                    "species": r.species,
+                    "start_time": r.start_time,
+                    "end_time": r.end_time,
+                    "score": r.score,
+                }
+                for r in report.scores
+            ]
+            self.tables.write(rows, destination, columns=SCORE_COLUMNS)
+        return report

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import signal
+
+from opso.domain.spectrogram import Spectrogram
 
 Band = tuple[float, float]
 
@@ -33,21 +34,6 @@ WindowObserver = Callable[[float, NDArray[np.float64], NDArray[np.float64]], Non
 _SEGMENT = 256
 #: Frame-time tolerance, as a fraction of a frame step, for window boundaries.
 _TOL = 1e-6
-
-
-class AmplitudeSource(Protocol):
-    """What RIBBIT needs from a spectrogram: frame times and a band's net amplitude."""
-
-    @property
-    def times(self) -> NDArray[np.float64]:
-        """Centre time of each frame in seconds [shape=(n_times,)]."""
-        ...
-
-    def net_amplitude(
-        self, signal_band: Sequence[float], reject_bands: Sequence[Sequence[float]] | None = None
-    ) -> NDArray[np.float64]:
-        """Amplitude in ``signal_band`` minus that in ``reject_bands`` [shape=(n_times,)]."""
-        ...
 
 
 def _band(values: Sequence[float] | ArrayLike, name: str) -> Band:
@@ -232,7 +218,7 @@ def ribbit_amplitude(
 
 
 def ribbit(
-    spectrogram: AmplitudeSource,
+    spectrogram: Spectrogram,
     signal_band: Sequence[float],
     pulse_rate_range: Sequence[float],
     window_len: float,
@@ -246,8 +232,7 @@ def ribbit(
     Parameters
     ----------
     spectrogram
-        A :class:`~opso.domain.spectrogram.Spectrogram` (anything with ``times`` and
-        ``net_amplitude``).
+        The recording's spectrogram (dB, as :meth:`Spectrogram.from_audio` makes it).
     signal_band
         ``[low, high]`` frequencies of the target call in Hz.
     pulse_rate_range
@@ -338,7 +323,7 @@ class PresetScores:
 
 
 def ribbit_presets(
-    spectrogram: AmplitudeSource,
+    spectrogram: Spectrogram,
     presets: Sequence[PulsePreset],
     *,
     nfft: int = 1024,
