@@ -294,3 +294,19 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     code, text = _cli(c, ["ribbit", empty, frog, "-o", out, *bands])
     assert code == 1 and "empty.wav" in text
     assert pd.read_csv(out)["file"].nunique() == 1  # the good file was still scored
+
+
+def test_plot_draws_the_pulse_rate_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    plt.close("all")
+    t = np.arange(0, 10, 0.01)
+    opso.calculate_pulse_score(np.sin(2 * np.pi * 20 * t), 100, [0, 30], plot=True)
+    assert len(plt.get_fignums()) == 1
+    opso.ribbit(spec_of(pulsed_call(8.0)), [1500, 2500], [5, 11], 4.0, plot=True)
+    assert len(plt.get_fignums()) == 3  # one more per window
+    plt.close("all")
