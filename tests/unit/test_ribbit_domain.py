@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
+from scipy import signal
 
 import opso
 from opso.adapters.memory import InMemoryAudioIO
@@ -21,7 +22,12 @@ from opso.cli import main
 from opso.container import Container
 from opso.domain.audio import Audio
 from opso.domain.dsp import bandpass_filter
-from opso.domain.ribbit import PulsePreset, analysis_windows, ribbit_amplitude
+from opso.domain.ribbit import (
+    PulsePreset,
+    analysis_windows,
+    pulse_rate_spectrum,
+    ribbit_amplitude,
+)
 from opso.domain.spectrogram import Spectrogram
 
 SR = 8000
@@ -70,6 +76,22 @@ def test_pulse_score_peaks_at_the_pulse_rate(rate: float) -> None:
     near = opso.calculate_pulse_score(x, 100, [rate - 1.5, rate + 1.5])
     far_low = opso.calculate_pulse_score(x, 100, [rate + 4, rate + 8])
     assert near > 50 * far_low
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 1200),
+    nfft=st.sampled_from([8, 255, 256, 1024]),
+    fs=st.floats(5.0, 400.0),
+    seed=st.integers(0, 2**16),
+)
+def test_spectrum_equals_scipy_welch(n: int, nfft: int, fs: float, seed: int) -> None:
+    x = np.random.default_rng(seed).standard_normal(n)
+    f, psd = pulse_rate_spectrum(x, fs, nfft=nfft)
+    nperseg = min(256, n)
+    f_ref, psd_ref = signal.welch(x, fs=fs, nperseg=nperseg, nfft=max(nfft, nperseg))
+    np.testing.assert_allclose(f, f_ref)
+    np.testing.assert_allclose(psd, psd_ref, rtol=1e-9, atol=1e-14)
 
 
 @settings(max_examples=40, deadline=None)
