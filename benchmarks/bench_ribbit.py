@@ -28,7 +28,8 @@ from opso.domain.ribbit import PulsePreset, ribbit, ribbit_presets
 from opso.domain.spectrogram import Spectrogram
 
 SR = 22050
-TOAD = Path(__file__).resolve().parents[2] / "shared/data/opensoundscape/audio/great_plains_toad.wav"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TOAD = DATA / "opensoundscape" / "audio" / "great_plains_toad.wav"
 PRESETS = [
     PulsePreset("chorus frog", (2500, 4000), (16, 40), 2.0, ((0, 2000),)),
     PulsePreset("great plains toad", (2000, 3000), (7, 18), 15.0, ((0, 1000),)),
