@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test setup setup-dev ffmpeg lint typecheck contracts unit cli-smoke clean
+.PHONY: demo test setup setup-dev ffmpeg lint typecheck contracts unit cli-smoke docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,8 @@ demo: setup
 	$(BIN)/opso demo --output demo-output
 
 lint: setup-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 
 typecheck: setup-dev
 	$(BIN)/mypy
@@ -51,7 +51,10 @@ cli-smoke: setup-dev
 	$(BIN)/opso --help >/dev/null
 	$(BIN)/opso --version
 
-test: lint typecheck contracts unit cli-smoke
+docs: setup-dev
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck contracts unit cli-smoke docs
 
 clean:
-	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo-output site .mypy_cache .ruff_cache .pytest_cache

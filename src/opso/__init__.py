@@ -42,6 +42,25 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # annotations, raven, datasets (labelling), data_selection
+    "Annotation": "opso.domain.annotations",
+    "AnnotationSet": "opso.domain.annotations",
+    "ClipLabels": "opso.domain.annotations",
+    "AnnotationError": "opso.domain.errors",
+    "AnnotationFormatError": "opso.domain.errors",
+    "annotation_check": "opso.raven",
+    "lowercase_annotations": "opso.raven",
+    "generate_class_corrections": "opso.raven",
+    "query_annotations": "opso.raven",
+    "raven_audio_split_and_save": "opso.raven",
+    "annotations_with_overlaps_with_clip": "opso.datasets_labels",
+    "get_md5_digest": "opso.datasets_labels",
+    "SplitterDataset": "opso.datasets_labels",
+    "expand_multi_labeled": "opso.app.data_selection",
+    "train_valid_split": "opso.app.data_selection",
+    "add_binary_numeric_labels": "opso.app.data_selection",
+    "add_numeric_labels": "opso.app.data_selection",
+    "upsample": "opso.app.data_selection",
     # audio_tools (ffmpeg), commands, config, taxa
     "convolve_file": "opso.audio_tools",
     "mixdown_with_delays": "opso.audio_tools",
@@ -128,6 +147,36 @@ if TYPE_CHECKING:
         sci_to_bn_common as sci_to_bn_common,
         sci_to_xc_common as sci_to_xc_common,
         xc_common_to_sci as xc_common_to_sci,
+    )
+
+if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection; `X as X` re-exports
+    from opso.app.data_selection import (
+        add_binary_numeric_labels as add_binary_numeric_labels,
+        add_numeric_labels as add_numeric_labels,
+        expand_multi_labeled as expand_multi_labeled,
+        train_valid_split as train_valid_split,
+        upsample as upsample,
+    )
+    from opso.datasets_labels import (
+        SplitterDataset as SplitterDataset,
+        annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
+        get_md5_digest as get_md5_digest,
+    )
+    from opso.domain.annotations import (
+        Annotation as Annotation,
+        AnnotationSet as AnnotationSet,
+        ClipLabels as ClipLabels,
+    )
+    from opso.domain.errors import (
+        AnnotationError as AnnotationError,
+        AnnotationFormatError as AnnotationFormatError,
+    )
+    from opso.raven import (
+        annotation_check as annotation_check,
+        generate_class_corrections as generate_class_corrections,
+        lowercase_annotations as lowercase_annotations,
+        query_annotations as query_annotations,
+        raven_audio_split_and_save as raven_audio_split_and_save,
     )
 
 

@@ -9,6 +9,7 @@ import click
 
 from opso.commands import audio, completion, config, ribbit, taxa
 from opso.commands.base import OpsoGroup, config_option
+from opso.commands.labels import label, raven
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,8 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+main.add_command(raven)
+main.add_command(label)
 main.add_command(config.config)
 main.add_command(taxa.taxa)
 main.add_command(completion.completion)

@@ -6,7 +6,10 @@ from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
+from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.label import LabelRecordings
+from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.ribbit import ScorePulses
 from opso.app.split import SplitAudio, SplitRecordings
 
@@ -21,6 +24,20 @@ class Container(containers.DeclarativeContainer):
     split_recordings = providers.Factory(
         SplitRecordings, reader=audio_io, writer=audio_io, tables=tables
     )
+
+    # annotations and labels
+    annotation_store = providers.Singleton(RavenAnnotationStore)
+    label_recordings = providers.Factory(
+        LabelRecordings,
+        reader=audio_io,
+        writer=audio_io,
+        annotations=annotation_store,
+        tables=tables,
+    )
+    check_annotations = providers.Factory(CheckAnnotations, store=annotation_store)
+    lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
+    list_classes = providers.Factory(ListClasses, store=annotation_store)
+    query_annotations = providers.Factory(QueryAnnotations, store=annotation_store)
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
     score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)

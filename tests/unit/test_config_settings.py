@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 import opso
 from opso.app.settings import DEFAULT_CONFIG, OpsoConfig
 from opso.cli import main
+from opso.commands.base import config_problems
 from opso.domain.errors import ConfigError
 
 
@@ -156,7 +158,30 @@ def test_invalid_config_file_stops_the_command(tmp_path: Path, short_wav: Path) 
     assert not (tmp_path / "clips.csv").exists()
 
 
+def _leaves(group: click.Group, path: str = "") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            if name != "config":
+                found += _leaves(cmd, f"{path}{name} ")
+        else:
+            found.append((f"{path}{name}", cmd))
+    return found
+
+
 def test_every_command_accepts_config() -> None:
-    for name, cmd in main.commands.items():
-        if name != "config":
-            assert any(p.name == "config" for p in cmd.params), name
+    leaves = _leaves(main)
+    assert {"split", "ribbit", "taxa"} <= {name for name, _ in leaves}
+    for name, cmd in leaves:
+        assert any(p.name == "config" for p in cmd.params), name
+
+
+def test_shared_keys_reach_nested_commands(tmp_path: Path) -> None:
+    root = click.Group("root", commands=[click.Group("grp", commands=[])])
+    leaf = click.Command("leaf", params=[click.Option(["--batch-size"], type=int)])
+    group = root.commands["grp"]
+    assert isinstance(group, click.Group)
+    group.add_command(leaf)
+    defaults, problems = config_problems(root, {"runtime": {"batch_size": 8}, "grp": {"x": 1}})
+    assert defaults == {"grp": {"leaf": {"batch_size": 8}}}
+    assert [p for p, _ in problems] == ["grp"]

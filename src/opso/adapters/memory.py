@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fnmatch
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -10,8 +11,15 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from opso.domain.annotations import AnnotationSet
 from opso.domain.audio import Audio, AudioInfo
-from opso.domain.errors import AudioWriteError, OpsoLoadAudioInputError, OpsoLoadAudioInputTooLong
+from opso.domain.errors import (
+    AnnotationFormatError,
+    AudioWriteError,
+    OpsoLoadAudioInputError,
+    OpsoLoadAudioInputTooLong,
+)
+from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
 
 _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff"}
@@ -76,3 +84,58 @@ class InMemoryAudioIO(AudioReader, AudioWriter):
         if path.suffix.lower() not in _SUFFIXES:
             raise AudioWriteError(f"{path}: cannot write audio with suffix {path.suffix!r}")
         self.files[path] = Audio(audio.samples, audio.sample_rate)
+
+
+@dataclass
+class InMemoryAnnotationStore(AnnotationStore):
+    """Annotation "tables" in a dict keyed by path, behaving like the Raven store."""
+
+    tables: dict[Path, AnnotationSet] = field(default_factory=dict)
+
+    def find(self, directory: Path, *, pattern: str = "*.selections.txt") -> list[Path]:
+        """Return the stored tables under ``directory`` whose name matches ``pattern``, any case."""
+        pat = pattern.lower()
+        return sorted(
+            p
+            for p in self.tables
+            if p.is_relative_to(directory) and fnmatch.fnmatch(p.name.lower(), pat)
+        )
+
+    def read(
+        self, path: Path, *, label_column: str | None = None, source: str | None = None
+    ) -> AnnotationSet:
+        """Return a stored table, with labels from ``label_column`` when it names an extra one."""
+        if path not in self.tables:
+            raise FileNotFoundError(errno.ENOENT, f"annotation table not found: {path}", str(path))
+        table = self.tables[path]
+        src = str(path) if source is None else source
+        names = [table.label_name, *table.extra]
+        keys = [n.lower() for n in names]
+        wanted = DEFAULT_LABEL_COLUMNS if label_column is None else (label_column.lower(),)
+        chosen = next((keys.index(w) for w in wanted if w in keys), None)
+        if chosen is None:
+            raise AnnotationFormatError(
+                f"{path}: no label column {label_column or list(DEFAULT_LABEL_COLUMNS)}; "
+                f"columns found: {names}"
+            )
+        if chosen > 0:
+            name = names[chosen]
+            extra = {k: v for k, v in table.extra.items() if k != name}
+            extra[table.label_name] = np.array(
+                ["" if v is None else v for v in table.labels], dtype=object
+            )
+            table = AnnotationSet.from_columns(
+                source=table.sources,
+                begin_time=table.begin_time,
+                end_time=table.end_time,
+                label=[str(v) for v in table.extra[name]],
+                low_f=table.low_f,
+                high_f=table.high_f,
+                extra=extra,
+                label_name=name,
+            )
+        return table.with_source(src)
+
+    def write(self, annotations: AnnotationSet, path: Path) -> None:
+        """Store ``annotations`` under ``path``."""
+        self.tables[path] = annotations

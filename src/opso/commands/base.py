@@ -77,21 +77,66 @@ def _option_names(command: click.Command) -> dict[str, click.Option]:
     return names
 
 
+def _section_defaults(
+    cmd: click.Command,
+    path: str,
+    shared: dict[str, Any],
+    own: Any,
+    problems: list[tuple[str, str]],
+) -> dict[str, Any]:
+    """Option defaults of one command: shared keys it has an option for, then its section."""
+    options = _option_names(cmd)
+    mapping: dict[str, Any] = {
+        str(options[k].name): v for k, v in shared.items() if k in options and v is not None
+    }
+    if isinstance(cmd, click.Group):
+        if own is not None:
+            problems.append((path, "a command group takes no section; configure its commands"))
+        for sub_name, sub in cmd.commands.items():
+            sub_map = _section_defaults(sub, f"{path}.{sub_name}", shared, None, problems)
+            if sub_map:
+                mapping[sub_name] = sub_map
+        return mapping
+    if own is None:
+        return mapping
+    if not isinstance(own, dict):
+        problems.append((path, f"a command section is a mapping of options, got {own!r}"))
+        return mapping
+    ctx = click.Context(cmd)
+    for key, value in own.items():
+        option = options.get(str(key).replace("-", "_"))
+        if option is None:
+            choices = ", ".join(sorted({k.replace("_", "-") for k in options})) or "none"
+            problems.append((f"{path}.{key}", f"'opso {path}' has no such option ({choices})"))
+            continue
+        target = str(option.name)
+        if value is None:
+            mapping.pop(target, None)
+            continue
+        try:
+            option.type_cast_value(ctx, value)
+        except click.BadParameter as e:
+            problems.append((f"{path}.{key}", e.format_message()))
+            continue
+        mapping[target] = value
+    return mapping
+
+
 def config_problems(
     root: click.Group, data: dict[str, Any]
-) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
-    """Turn a parsed configuration into per-command option defaults, collecting every problem.
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Turn a parsed configuration into click default maps, collecting every problem.
 
     The file may hold the spec's sections (``runtime``, ``raven``, ``audio``,
-    ``split_and_save``), whose keys become the defaults of every command that has an option of
-    that name, and a section named after a command (``ribbit:``, ``split:``) whose keys are
-    that command's option names (``-`` or ``_``); a command's own section wins. A ``null``
-    value leaves the command's built-in default.
+    ``split_and_save``), whose keys become the defaults of every command (at any depth) that
+    has an option of that name, and a section named after a top-level command (``ribbit:``,
+    ``split:``) whose keys are that command's option names (``-`` or ``_``); a command's own
+    section wins. A ``null`` value leaves the command's built-in default.
 
     Returns
     -------
     tuple
-        ``({command name: {option name: value}}, [(key path, message), ...])``.
+        ``(default map {command: {option: value, subcommand: {...}}}, [(key path, message)])``.
     """
     from opso.app.settings import SECTIONS, parse_config
     from opso.domain.errors import ConfigError
@@ -104,40 +149,15 @@ def config_problems(
             shared.update(section)
     except ConfigError as e:
         problems.extend(e.errors)
-    defaults: dict[str, dict[str, Any]] = {}
     commands = {name: cmd for name, cmd in root.commands.items() if name != "config"}
-    for key, value in data.items():
-        if key in SECTIONS:
-            continue
-        if key not in commands:
+    for key in data:
+        if key not in SECTIONS and key not in commands:
             known = ", ".join([*SECTIONS, *sorted(commands)])
             problems.append((str(key), f"unknown section; use one of {known}"))
-        elif not isinstance(value, dict):
-            problems.append((str(key), f"a command section is a mapping, got {value!r}"))
-    ctx = click.Context(root)
+    defaults: dict[str, Any] = {}
     for name, cmd in commands.items():
-        options = _option_names(cmd)
-        mapping = {
-            str(options[k].name): v for k, v in shared.items() if k in options and v is not None
-        }
-        own = data.get(name)
-        for key, value in own.items() if isinstance(own, dict) else []:
-            opt_name = str(key).replace("-", "_")
-            option = options.get(opt_name)
-            if option is None:
-                choices = ", ".join(sorted({k.replace("_", "-") for k in options})) or "none"
-                problems.append((f"{name}.{key}", f"'opso {name}' has no such option ({choices})"))
-                continue
-            target = str(option.name)
-            if value is None:
-                mapping.pop(target, None)
-                continue
-            try:
-                option.type_cast_value(ctx, value)
-            except click.BadParameter as e:
-                problems.append((f"{name}.{key}", e.format_message()))
-                continue
-            mapping[target] = value
+        own = None if name in SECTIONS else data.get(name)
+        mapping = _section_defaults(cmd, name, shared, own, problems)
         if mapping:
             defaults[name] = mapping
     return defaults, problems
@@ -161,10 +181,15 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
     if problems:
         lines = "\n".join(f"  {path}: {msg}" for path, msg in problems)
         raise click.BadParameter(f"{value}: invalid configuration\n{lines}", ctx=ctx, param=param)
-    if isinstance(ctx.command, click.Group):
-        ctx.default_map = {**(ctx.default_map or {}), **defaults}
-    else:
-        ctx.default_map = {**(ctx.default_map or {}), **defaults.get(ctx.info_name or "", {})}
+    names: list[str] = []
+    node: click.Context | None = ctx
+    while node is not None and node.parent is not None:
+        names.insert(0, node.info_name or "")
+        node = node.parent
+    mine: Any = defaults
+    for part in names:  # walk from the root to this command
+        mine = mine.get(part, {}) if isinstance(mine, dict) else {}
+    ctx.default_map = {**(ctx.default_map or {}), **mine}
 
 
 def config_option(f: F) -> F:
@@ -186,7 +211,14 @@ def config_option(f: F) -> F:
 
 
 def add_config_option(command: click.Command) -> click.Command:
-    """Give a command a ``--config FILE`` option (groups such as ``opso config`` get none)."""
-    if not isinstance(command, click.Group) and not any(p.name == "config" for p in command.params):
+    """Give a command (for a group: each of its commands) a ``--config FILE`` option.
+
+    The ``opso config`` group is left alone: its commands read configuration files themselves.
+    """
+    if isinstance(command, click.Group):
+        if command.name != "config":
+            for sub in command.commands.values():
+                add_config_option(sub)
+    elif not any(p.name == "config" for p in command.params):
         config_option(command)
     return command

@@ -14,12 +14,45 @@ def config() -> None:
     """Print the default configuration or check a configuration file."""
 
 
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from opso.adapters.atomic import write_text_atomic
+
+    write_text_atomic(output, text)
+    click.echo(f"wrote {output}")
+
+
+_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of printing.",
+)
+
+
 @config.command(name="default")
-def default() -> None:
+@_OUTPUT
+def default(output: Path | None) -> None:
     """Print the default configuration as YAML (a starting point for --config FILE)."""
     from opso.app.settings import DEFAULT_CONFIG
 
-    click.echo(DEFAULT_CONFIG, nl=False)
+    _emit(DEFAULT_CONFIG, output)
+
+
+@config.command(name="presets")
+@_OUTPUT
+def presets(output: Path | None) -> None:
+    """Print RIBBIT species presets as CSV (a template for opso ribbit --species-table).
+
+    Five North American frogs and toads from OpenSoundscape (MIT): signal band, noise band,
+    pulse rates and window length of each.
+    """
+    from opso.resources import data_path
+
+    _emit(data_path("ribbit_presets.csv").read_text(encoding="utf-8"), output)
 
 
 @config.command(name="validate")

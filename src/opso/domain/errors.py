@@ -33,6 +33,14 @@ class ImageReadError(OpsoError, ValueError):
     """A file that should hold a spectrogram image is missing its image data or is not an image."""
 
 
+class AnnotationError(OpsoError, ValueError):
+    """Annotations are invalid: a box that ends before it begins, a negative or missing time."""
+
+
+class AnnotationFormatError(AnnotationError):
+    """An annotation file cannot be parsed; the message names the file, row and column at fault."""
+
+
 class AudioToolError(OpsoError, RuntimeError):
     """An external audio tool (ffmpeg) is missing or failed; the message carries its output."""
 
