@@ -185,3 +185,18 @@ def test_shared_keys_reach_nested_commands(tmp_path: Path) -> None:
     defaults, problems = config_problems(root, {"runtime": {"batch_size": 8}, "grp": {"x": 1}})
     assert defaults == {"grp": {"leaf": {"batch_size": 8}}}
     assert [p for p, _ in problems] == ["grp"]
+
+
+def test_config_default_and_presets_write_files(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from opso.app.ribbit import analysable, presets_from_table
+
+    out = tmp_path / "run.yml"
+    result = CliRunner().invoke(main, ["config", "default", "-o", str(out)])
+    assert result.exit_code == 0 and out.read_text() == DEFAULT_CONFIG
+    presets = tmp_path / "presets.csv"
+    result = CliRunner().invoke(main, ["config", "presets", "-o", str(presets)])
+    assert result.exit_code == 0
+    table = pd.read_csv(presets)
+    assert [p.window_len for p in analysable(presets_from_table(table))] == [2, 15, 2, 5, 0.5]
