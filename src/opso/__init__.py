@@ -68,6 +68,28 @@ _EXPORTS: dict[str, str] = {
     "travel_time": "opso.domain.localization",
     "ReceiverArray": "opso.domain.receivers",
     "LocalizationError": "opso.domain.errors",
+    # audio_tools (ffmpeg), commands, config, taxa
+    "convolve_file": "opso.audio_tools",
+    "mixdown_with_delays": "opso.audio_tools",
+    "AudioToolError": "opso.domain.errors",
+    "run_command": "opso.commands",
+    "run_command_return_code": "opso.commands",
+    "get_default_config": "opso.app.settings",
+    "validate": "opso.app.settings",
+    "validate_file": "opso.app.settings",
+    "ConfigError": "opso.domain.errors",
+    "get_species_list": "opso.taxa",
+    "sci_to_bn_common": "opso.taxa",
+    "sci_to_xc_common": "opso.taxa",
+    "xc_common_to_sci": "opso.taxa",
+    "bn_common_to_sci": "opso.taxa",
+    "common_to_sci": "opso.taxa",
+    "UnknownSpeciesError": "opso.domain.errors",
+    # ribbit (the spec's "Pulse Finder")
+    "calculate_pulse_score": "opso.pulse_finder",
+    "ribbit": "opso.pulse_finder",
+    "pulse_finder_species_set": "opso.pulse_finder",
+    "summarize_top_scores": "opso.pulse_finder",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -78,6 +100,19 @@ if TYPE_CHECKING:
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
+    from opso.app.settings import (
+        get_default_config as get_default_config,
+        validate as validate,
+        validate_file as validate_file,
+    )
+    from opso.audio_tools import (
+        convolve_file as convolve_file,
+        mixdown_with_delays as mixdown_with_delays,
+    )
+    from opso.commands import (
+        run_command as run_command,
+        run_command_return_code as run_command_return_code,
+    )
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
         butter_bandpass as butter_bandpass,
@@ -86,11 +121,14 @@ if TYPE_CHECKING:
     )
     from opso.domain.errors import (
         AudioReadError as AudioReadError,
+        AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
+        ConfigError as ConfigError,
         LocalizationError as LocalizationError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        UnknownSpeciesError as UnknownSpeciesError,
     )
     from opso.domain.helpers import (
         binarize as binarize,
@@ -111,6 +149,20 @@ if TYPE_CHECKING:
         travel_time as travel_time,
     )
     from opso.domain.receivers import ReceiverArray as ReceiverArray
+    from opso.pulse_finder import (
+        calculate_pulse_score as calculate_pulse_score,
+        pulse_finder_species_set as pulse_finder_species_set,
+        ribbit as ribbit,
+        summarize_top_scores as summarize_top_scores,
+    )
+    from opso.taxa import (
+        bn_common_to_sci as bn_common_to_sci,
+        common_to_sci as common_to_sci,
+        get_species_list as get_species_list,
+        sci_to_bn_common as sci_to_bn_common,
+        sci_to_xc_common as sci_to_xc_common,
+        xc_common_to_sci as xc_common_to_sci,
+    )
 
 if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection; `X as X` re-exports
     from opso.app.data_selection import (

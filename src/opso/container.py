@@ -5,12 +5,14 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.label import LabelRecordings
 from opso.app.localize import LocalizeEvents
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
+from opso.app.ribbit import ScorePulses
 from opso.app.split import SplitAudio, SplitRecordings
 
 
@@ -43,3 +45,6 @@ class Container(containers.DeclarativeContainer):
     localize_events = providers.Factory(
         LocalizeEvents, reader=audio_io, tables=tables, maps=map_plotter
     )
+
+    audio_tools = providers.Singleton(FfmpegAudioTools)
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)

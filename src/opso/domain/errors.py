@@ -43,3 +43,22 @@ class AnnotationFormatError(AnnotationError):
 
 class LocalizationError(OpsoError, ValueError):
     """Receivers and times cannot give a position: too few, degenerate, or invalid input."""
+
+
+class AudioToolError(OpsoError, RuntimeError):
+    """An external audio tool (ffmpeg) is missing or failed; the message carries its output."""
+
+
+class ConfigError(OpsoError, ValueError):
+    """A configuration is invalid; ``errors`` lists ``(key path, message)`` for every problem."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[tuple[str, str]] = list(errors or [])
+
+
+class UnknownSpeciesError(OpsoError, KeyError):
+    """A species name is not in the species table (the message suggests close matches)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
