@@ -31,6 +31,14 @@ _EXPORTS: dict[str, str] = {
     "clipping_detector": "opso.domain.dsp",
     "window_energy": "opso.domain.dsp",
     "silence_filter": "opso.api",
+    # spectrogram
+    "Spectrogram": "opso.api",
+    "MelSpectrogram": "opso.api",
+    "Pcen": "opso.domain.spectrogram",
+    "SpectrogramInputError": "opso.domain.errors",
+    "SpectrogramParameterError": "opso.domain.errors",
+    "ImageReadError": "opso.domain.errors",
+    "ImageWriteError": "opso.domain.errors",
     # helpers
     "binarize": "opso.domain.helpers",
     "bound": "opso.domain.helpers",
@@ -49,6 +57,8 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 if TYPE_CHECKING:
     from opso.api import (
         Audio,
+        MelSpectrogram,
+        Spectrogram,
         silence_filter,
         split_and_save,
     )
@@ -61,9 +71,13 @@ if TYPE_CHECKING:
     from opso.domain.errors import (
         AudioReadError,
         AudioWriteError,
+        ImageReadError,
+        ImageWriteError,
         OpsoError,
         OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong,
+        SpectrogramInputError,
+        SpectrogramParameterError,
     )
     from opso.domain.helpers import (
         binarize,
@@ -77,6 +91,7 @@ if TYPE_CHECKING:
         rescale_features,
         sigmoid,
     )
+    from opso.domain.spectrogram import Pcen
 
 
 def __getattr__(name: str) -> Any:

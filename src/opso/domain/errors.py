@@ -31,3 +31,7 @@ class SpectrogramParameterError(OpsoError, ValueError):
 
 class ImageReadError(OpsoError, ValueError):
     """A file that should hold a spectrogram image is missing its image data or is not an image."""
+
+
+class ImageWriteError(OpsoError, OSError):
+    """A spectrogram image or plot could not be written to its destination."""
