@@ -362,11 +362,11 @@ class Spectrogram:
     def image_metadata(self, spec_range: tuple[float, float] = (-100, -20)) -> dict[str, str]:
         """Return text tags that let :meth:`from_image` recover the axes and dB range."""
         low, high = spectral.check_decibel_limits(spec_range)
-        tags = {"opso:spec_range": f"{low!r} {high!r}"}
+        tags = {"opso:spec_range": f"{low:.17g} {high:.17g}"}
         if self.frequencies.size:
-            tags["opso:frequencies"] = f"{self.frequencies[0]!r} {self.frequencies[-1]!r}"
+            tags["opso:frequencies"] = f"{self.frequencies[0]:.17g} {self.frequencies[-1]:.17g}"
         if self.times.size:
-            tags["opso:times"] = f"{self.times[0]!r} {self.times[-1]!r}"
+            tags["opso:times"] = f"{self.times[0]:.17g} {self.times[-1]:.17g}"
         return tags
 
     @classmethod
