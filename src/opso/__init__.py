@@ -31,6 +31,14 @@ _EXPORTS: dict[str, str] = {
     "clipping_detector": "opso.domain.dsp",
     "window_energy": "opso.domain.dsp",
     "silence_filter": "opso.api",
+    # spectrogram
+    "Spectrogram": "opso.api",
+    "MelSpectrogram": "opso.api",
+    "Pcen": "opso.domain.spectrogram",
+    "SpectrogramInputError": "opso.domain.errors",
+    "SpectrogramParameterError": "opso.domain.errors",
+    "ImageReadError": "opso.domain.errors",
+    "ImageWriteError": "opso.domain.errors",
     # helpers
     "binarize": "opso.domain.helpers",
     "bound": "opso.domain.helpers",
@@ -94,11 +102,20 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keeps them in step
     from opso.api import (
         Audio as Audio,
+        MelSpectrogram as MelSpectrogram,
+        Spectrogram as Spectrogram,
         silence_filter as silence_filter,
         split_and_save as split_and_save,
+    )
+    from opso.app.data_selection import (
+        add_binary_numeric_labels as add_binary_numeric_labels,
+        add_numeric_labels as add_numeric_labels,
+        expand_multi_labeled as expand_multi_labeled,
+        train_valid_split as train_valid_split,
+        upsample as upsample,
     )
     from opso.app.settings import (
         get_default_config as get_default_config,
@@ -113,6 +130,16 @@ if TYPE_CHECKING:
         run_command as run_command,
         run_command_return_code as run_command_return_code,
     )
+    from opso.datasets_labels import (
+        SplitterDataset as SplitterDataset,
+        annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
+        get_md5_digest as get_md5_digest,
+    )
+    from opso.domain.annotations import (
+        Annotation as Annotation,
+        AnnotationSet as AnnotationSet,
+        ClipLabels as ClipLabels,
+    )
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
         butter_bandpass as butter_bandpass,
@@ -120,14 +147,20 @@ if TYPE_CHECKING:
         window_energy as window_energy,
     )
     from opso.domain.errors import (
+        AnnotationError as AnnotationError,
+        AnnotationFormatError as AnnotationFormatError,
         AudioReadError as AudioReadError,
         AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
         ConfigError as ConfigError,
+        ImageReadError as ImageReadError,
+        ImageWriteError as ImageWriteError,
         LocalizationError as LocalizationError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        SpectrogramInputError as SpectrogramInputError,
+        SpectrogramParameterError as SpectrogramParameterError,
         UnknownSpeciesError as UnknownSpeciesError,
     )
     from opso.domain.helpers import (
@@ -148,12 +181,24 @@ if TYPE_CHECKING:
         lorentz_ip as lorentz_ip,
         travel_time as travel_time,
     )
-    from opso.domain.receivers import ReceiverArray as ReceiverArray
+    from opso.domain.receivers import (
+        ReceiverArray as ReceiverArray,
+    )
+    from opso.domain.spectrogram import (
+        Pcen as Pcen,
+    )
     from opso.pulse_finder import (
         calculate_pulse_score as calculate_pulse_score,
         pulse_finder_species_set as pulse_finder_species_set,
         ribbit as ribbit,
         summarize_top_scores as summarize_top_scores,
+    )
+    from opso.raven import (
+        annotation_check as annotation_check,
+        generate_class_corrections as generate_class_corrections,
+        lowercase_annotations as lowercase_annotations,
+        query_annotations as query_annotations,
+        raven_audio_split_and_save as raven_audio_split_and_save,
     )
     from opso.taxa import (
         bn_common_to_sci as bn_common_to_sci,
@@ -162,36 +207,6 @@ if TYPE_CHECKING:
         sci_to_bn_common as sci_to_bn_common,
         sci_to_xc_common as sci_to_xc_common,
         xc_common_to_sci as xc_common_to_sci,
-    )
-
-if TYPE_CHECKING:  # annotations, raven, datasets (labelling), data_selection; `X as X` re-exports
-    from opso.app.data_selection import (
-        add_binary_numeric_labels as add_binary_numeric_labels,
-        add_numeric_labels as add_numeric_labels,
-        expand_multi_labeled as expand_multi_labeled,
-        train_valid_split as train_valid_split,
-        upsample as upsample,
-    )
-    from opso.datasets_labels import (
-        SplitterDataset as SplitterDataset,
-        annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
-        get_md5_digest as get_md5_digest,
-    )
-    from opso.domain.annotations import (
-        Annotation as Annotation,
-        AnnotationSet as AnnotationSet,
-        ClipLabels as ClipLabels,
-    )
-    from opso.domain.errors import (
-        AnnotationError as AnnotationError,
-        AnnotationFormatError as AnnotationFormatError,
-    )
-    from opso.raven import (
-        annotation_check as annotation_check,
-        generate_class_corrections as generate_class_corrections,
-        lowercase_annotations as lowercase_annotations,
-        query_annotations as query_annotations,
-        raven_audio_split_and_save as raven_audio_split_and_save,
     )
 
 

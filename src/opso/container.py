@@ -7,12 +7,15 @@ from dependency_injector import containers, providers
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
+from opso.adapters.matplotlib_plots import MatplotlibPlotter
+from opso.adapters.pillow_images import PillowImages
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.label import LabelRecordings
 from opso.app.localize import LocalizeEvents
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.ribbit import ScorePulses
+from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
 
 
@@ -48,3 +51,9 @@ class Container(containers.DeclarativeContainer):
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
     score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)
+
+    spectrogram_images = providers.Singleton(PillowImages)
+    spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
+    render_spectrogram = providers.Factory(
+        RenderSpectrogram, reader=audio_io, images=spectrogram_images, plotter=spectrogram_plotter
+    )

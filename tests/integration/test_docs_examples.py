@@ -103,7 +103,7 @@ def test_cli_examples_run(page: Path, sandbox: Path) -> None:
     for code in blocks(page, "python"):  # CLI examples may use files the Python examples write
         exec(compile(code, str(page), "exec"), namespace)
     for command in cli_lines(page):
-        result = runner.invoke(main, shlex.split(command)[1:])
+        result = runner.invoke(main, shlex.split(command, comments=True)[1:])
         # exit status 1 is a documented outcome (e.g. `opso raven check` found problems)
         assert result.exit_code in (0, 1), f"{page.name}: `{command}` failed:\n{result.output}"
         assert result.exception is None or isinstance(result.exception, SystemExit), result.output

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import signal
 
 from opso.domain.annotations import AnnotationSet
@@ -19,8 +21,10 @@ from opso.domain.errors import (
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
 )
+from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
+from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
 
 _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff"}
 
@@ -139,3 +143,53 @@ class InMemoryAnnotationStore(AnnotationStore):
     def write(self, annotations: AnnotationSet, path: Path) -> None:
         """Store ``annotations`` under ``path``."""
         self.tables[path] = annotations
+
+
+@dataclass
+class InMemoryImages(ImageStore):
+    """Images kept as grey-level arrays with their tags, in a dict keyed by path."""
+
+    files: dict[Path, tuple[NDArray[np.uint8], dict[str, str]]] = field(default_factory=dict)
+
+    def write(
+        self,
+        pixels: NDArray[np.uint8],
+        path: Path,
+        *,
+        shape: tuple[int, int] | None = None,
+        mode: ImageMode = "RGB",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store ``pixels`` (nearest-neighbour resized to ``(height, width)``) under ``path``."""
+        grid = np.asarray(pixels, dtype=np.uint8)
+        if shape is not None:
+            rows = np.arange(shape[0]) * grid.shape[0] // shape[0]
+            cols = np.arange(shape[1]) * grid.shape[1] // shape[1]
+            grid = grid[rows][:, cols]
+        self.files[path] = (grid.copy(), dict(metadata or {}))
+
+    def read(self, path: Path) -> tuple[NDArray[np.uint8], dict[str, str]]:
+        """Return a stored image's grey levels and tags."""
+        if path not in self.files:
+            raise FileNotFoundError(errno.ENOENT, f"image file not found: {path}", str(path))
+        grid, tags = self.files[path]
+        return grid.copy(), dict(tags)
+
+
+@dataclass
+class InMemoryPlotter(SpectrogramPlotter):
+    """Records each plotted spectrogram with its destination, for tests and previews."""
+
+    plots: dict[Path | None, Spectrogram] = field(default_factory=dict)
+
+    def plot(
+        self,
+        spectrogram: Spectrogram,
+        *,
+        path: Path | None = None,
+        show: bool = False,
+        show_colorbar: bool = False,
+        title: str | None = None,
+    ) -> None:
+        """Keep ``spectrogram`` under ``path``."""
+        self.plots[path] = spectrogram

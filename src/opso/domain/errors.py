@@ -62,3 +62,7 @@ class UnknownSpeciesError(OpsoError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ImageWriteError(OpsoError, OSError):
+    """A spectrogram image or plot could not be written to its destination."""
