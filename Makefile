@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test setup setup-dev ffmpeg lint typecheck contracts unit cli-smoke docs clean
+.PHONY: demo test setup setup-dev ffmpeg chromium lint typecheck contracts unit cli-smoke docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	touch $@ $(VENV)/.runtime
 
 setup: $(VENV)/.runtime ffmpeg
-setup-dev: $(VENV)/.dev ffmpeg
+setup-dev: $(VENV)/.dev ffmpeg chromium
 
+# Debian packages the tests need: ffmpeg (audio tools) and chromium (the review page's browser test).
 ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 	  echo "installing Debian's ffmpeg"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: setup
 	$(BIN)/opso demo --output demo-output

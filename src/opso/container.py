@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
+from opso.adapters.html_review import HtmlReviewPages
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.matplotlib_plots import MatplotlibPlotter
 from opso.adapters.pillow_images import PillowImages
@@ -14,6 +15,7 @@ from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.label import LabelRecordings
 from opso.app.localize import LocalizeEvents
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
+from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
 from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
@@ -56,4 +58,12 @@ class Container(containers.DeclarativeContainer):
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
     render_spectrogram = providers.Factory(
         RenderSpectrogram, reader=audio_io, images=spectrogram_images, plotter=spectrogram_plotter
+    )
+
+    review_pages = providers.Singleton(HtmlReviewPages)
+    build_review = providers.Factory(
+        BuildReview, reader=audio_io, writer=audio_io, images=spectrogram_images, pages=review_pages
+    )
+    save_review_marks = providers.Factory(
+        SaveReviewMarks, tables=tables, annotations=annotation_store
     )
