@@ -65,6 +65,10 @@ def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
         tmp_path / "annotations" / "site2.Table.1.selections.txt",
     )
     shutil.copy(birds, tmp_path / "audio" / "site2.wav")
+    (tmp_path / "scores.csv").write_text(
+        "file,start_time,end_time,NOCA,WOTH,error\n"
+        "site_a/birds.wav,0.0,5.0,0.9,0.1,\nsite_a/birds.wav,5.0,10.0,0.2,0.7,\n"
+    )
     old = Path.cwd()
     os.chdir(tmp_path)
     try:
