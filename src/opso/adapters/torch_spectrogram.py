@@ -147,7 +147,7 @@ class TorchSpectrogrammer:
             stop = min(start + per_block, batch)
             self._db_block_cpu(samples[start:stop], out[start:stop])
 
-        if workers == 1:
+        if workers <= 1:
             for start in starts:
                 work(start)
         else:
