@@ -126,3 +126,12 @@ def test_mel_spectrogram_public_api(oss_audio: Path, tmp_path: Path) -> None:
     assert mel.to_image().size == (mel.shape[1], 48)
     mel.plot(inline=False, fname=tmp_path / "mel.png")
     assert (tmp_path / "mel.png").stat().st_size > 1000
+
+
+def test_spec_module_names_are_the_public_classes() -> None:
+    import opso
+    import opso.spectrogram
+
+    assert opso.spectrogram.Spectrogram is Spectrogram
+    assert opso.spectrogram.MelSpectrogram is MelSpectrogram
+    assert getattr(opso, "Spectrogram") is Spectrogram  # noqa: B009 - lazy module attribute

@@ -78,6 +78,7 @@ def test_silence_gives_the_low_limit_and_short_clips_are_empty_in_time() -> None
     assert silent.shape == (2, 129, 61)
     assert torch.all(silent == -100.0)
     assert spec(torch.zeros(3, 100)).shape == (3, 129, 0)
+    assert spec(torch.zeros(0, 8000)).shape == (0, 129, 61)
 
 
 def test_bad_input_names_the_value() -> None:

@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 from opso.domain import spectral
 from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
 
-#: Frames per block on CPU: a block's frames and spectra stay in cache.
-_BLOCK_FRAMES = 2048
+#: Frames per block on CPU: a block's frames and spectra stay in the core's cache.
+_BLOCK_FRAMES = 512
 
 
 class TorchSpectrogrammer:
@@ -147,7 +147,7 @@ class TorchSpectrogrammer:
             stop = min(start + per_block, batch)
             self._db_block_cpu(samples[start:stop], out[start:stop])
 
-        if workers == 1:
+        if workers <= 1:
             for start in starts:
                 work(start)
         else:
@@ -156,19 +156,33 @@ class TorchSpectrogrammer:
         return torch.from_numpy(out)
 
     def _db_block_cpu(self, samples: NDArray[np.float32], out: NDArray[np.float32]) -> None:
-        """Write the dB spectra of ``samples`` [b, n] into ``out`` [b, n_freq, n_time]."""
+        """Write the dB spectra of ``samples`` [b, n] into ``out`` [b, n_freq, n_time].
+
+        Frames are laid out as columns ([b, window, n_time]) so pocketfft transforms many
+        frames per SIMD pass and the result is already [b, n_freq, n_time]; each frame's mean
+        is taken over the contiguous frame, exactly as scipy's detrend does.
+        """
+        batch, n_samples = samples.shape
+        n_time = self.n_frames(n_samples)
         frames = np.lib.stride_tricks.sliding_window_view(samples, self.window_samples, axis=-1)
-        frames = frames[..., :: self.hop, :]
-        frames = frames - frames.mean(axis=-1, keepdims=True)
-        frames *= self._window_np
-        spectrum = scipy.fft.rfft(frames, axis=-1)[..., self._rows]  # [b, n_time, n_freq]
+        means = frames[..., :: self.hop, :].mean(axis=-1)  # [b, n_time]
+        step0, step1 = samples.strides
+        columns = np.lib.stride_tricks.as_strided(
+            samples,
+            shape=(batch, self.window_samples, n_time),
+            strides=(step0, step1, self.hop * step1),
+            writeable=False,
+        )
+        detrended = columns - means[:, None, :]
+        detrended *= self._window_np[:, None]
+        spectrum = scipy.fft.rfft(detrended, axis=1)[:, self._rows]  # [b, n_freq, n_time]
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
         with np.errstate(divide="ignore"):  # zero power -> -inf -> the low limit
             np.log10(power, out=power)
         power *= np.float32(10.0)
-        power += self._db_offset_np
-        np.clip(power, *self.decibel_limits, out=out.transpose(0, 2, 1))
+        power += self._db_offset_np[:, None]
+        np.clip(power, *self.decibel_limits, out=out)
 
     def _power_torch(self, x: torch.Tensor) -> torch.Tensor:
         """Power spectra [batch, n_time, n_freq] with torch ops (GPU and other devices)."""

@@ -112,6 +112,15 @@ def _frames_and_axes(
     return x, hop, n_frames, frequencies, np.asarray(times[:n_frames], dtype=np.float64)
 
 
+def _time_major(shape: tuple[int, int], dtype: np.dtype[Any]) -> NDArray[np.floating[Any]]:
+    """Return an empty (n_freq, n_time) array stored time-major (Fortran order), as scipy's.
+
+    scipy's spectra come out as [time, frequency] in memory; keeping that layout makes filling
+    the result a contiguous copy instead of a cache-hostile transpose.
+    """
+    return np.empty(shape, dtype=dtype, order="F")
+
+
 def _power_blocks(
     x: NDArray[np.floating[Any]],
     sample_rate: float,
@@ -156,7 +165,7 @@ def power_spectrogram(
     x, _, n_frames, frequencies, times = _frames_and_axes(
         samples, sample_rate, window_type, window_samples, overlap_samples
     )
-    out = np.empty((window_samples // 2 + 1, n_frames), dtype=x.dtype)
+    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
     for a, b, power in _power_blocks(
         x, sample_rate, window_type, window_samples, overlap_samples, n_frames
     ):
@@ -172,17 +181,15 @@ def power_to_db(
 ) -> NDArray[np.floating[Any]]:
     """Return ``10 * log10(power)`` clipped to ``decibel_limits``; zero power gives the low limit.
 
-    ``power`` is overwritten (it is used as scratch space). No warning is raised for zeros.
+    The same float operations as ``np.clip(10 * np.log10(power), low, high)``, written into
+    ``out`` (or a new array), without the divide-by-zero warning for zeros.
     """
     low, high = check_decibel_limits(decibel_limits)
-    dtype = power.dtype
-    # Powers below `floor` end up at `low`; half of 10**(low/10) keeps the log well below it.
-    floor = dtype.type(max(0.5 * 10.0 ** (low / 10.0), float(np.finfo(dtype).tiny)))
-    np.maximum(power, floor, out=power)
-    np.log10(power, out=power)
-    np.multiply(power, dtype.type(10.0), out=power)
-    target = power if out is None else out
-    np.clip(power, low, high, out=target)
+    target = np.empty_like(power) if out is None else out
+    with np.errstate(divide="ignore"):  # log10(0) = -inf, clipped to `low` below
+        np.log10(power, out=target)
+    np.multiply(target, 10, out=target)
+    np.clip(target, low, high, out=target)
     return target
 
 
@@ -234,7 +241,7 @@ def power_spectrogram_db(
     x, _, n_frames, frequencies, times = _frames_and_axes(
         samples, sample_rate, window_type, window_samples, overlap_samples
     )
-    out = np.empty((window_samples // 2 + 1, n_frames), dtype=x.dtype)
+    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
     for a, b, power in _power_blocks(
         x, sample_rate, window_type, window_samples, overlap_samples, n_frames
     ):

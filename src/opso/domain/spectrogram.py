@@ -141,8 +141,9 @@ class Spectrogram:
         Returns
         -------
         Spectrogram
-            [shape=(window_samples // 2 + 1, n_time)]. Audio shorter than one window gives
-            ``n_time == 0`` (an empty-in-time spectrogram), not an error.
+            [shape=(window_samples // 2 + 1, n_time)], stored time-major (Fortran order) as
+            scipy returns it. Audio shorter than one window gives ``n_time == 0`` (an
+            empty-in-time spectrogram), not an error.
 
         Raises
         ------
