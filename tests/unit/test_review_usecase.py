@@ -66,7 +66,9 @@ def test_build_review_cuts_each_clip_once_and_reports_missing_files() -> None:
         scores=SCORES, audio_root=Path("/rec"), output=Path("/out"), top_k=2
     )
     assert [(c.file, c.label) for c in result.clips] == [("a.wav", "owl"), ("a.wav", "frog")]
-    assert [f for f, _ in result.failures] == ["b.wav"]  # reported once, though two classes picked it
+    assert [f for f, _ in result.failures] == [
+        "b.wav"
+    ]  # reported once, though two classes picked it
     wavs = sorted(p for p in io.files if p.parent == Path("/out/clips"))
     assert len(wavs) == 2 and all(len(io.files[w].samples) == 5 * 22050 for w in wavs)
     assert len(images.files) == 2
