@@ -48,34 +48,34 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
     from opso.api import (
-        Audio,
-        silence_filter,
-        split_and_save,
+        Audio as Audio,
+        silence_filter as silence_filter,
+        split_and_save as split_and_save,
     )
     from opso.domain.dsp import (
-        bandpass_filter,
-        butter_bandpass,
-        clipping_detector,
-        window_energy,
+        bandpass_filter as bandpass_filter,
+        butter_bandpass as butter_bandpass,
+        clipping_detector as clipping_detector,
+        window_energy as window_energy,
     )
     from opso.domain.errors import (
-        AudioReadError,
-        AudioWriteError,
-        OpsoError,
-        OpsoLoadAudioInputError,
-        OpsoLoadAudioInputTooLong,
+        AudioReadError as AudioReadError,
+        AudioWriteError as AudioWriteError,
+        OpsoError as OpsoError,
+        OpsoLoadAudioInputError as OpsoLoadAudioInputError,
+        OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
     )
     from opso.domain.helpers import (
-        binarize,
-        bound,
-        file_name,
-        hex_to_time,
-        isNan,
-        jitter,
-        linear_scale,
-        min_max_scale,
-        rescale_features,
-        sigmoid,
+        binarize as binarize,
+        bound as bound,
+        file_name as file_name,
+        hex_to_time as hex_to_time,
+        isNan as isNan,
+        jitter as jitter,
+        linear_scale as linear_scale,
+        min_max_scale as min_max_scale,
+        rescale_features as rescale_features,
+        sigmoid as sigmoid,
     )
 
 

@@ -9,8 +9,7 @@ from typing import BinaryIO, Self
 import pandas as pd
 
 from opso.container import Container
-from opso.domain import audio as _audio
-from opso.domain import dsp
+from opso.domain import audio as _audio, dsp
 from opso.domain.audio import FinalClip
 from opso.ports.audio_io import AudioReader, AudioWriter
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+_counter = itertools.count()
 
 
 @contextlib.contextmanager
@@ -15,18 +17,18 @@ def atomic_path(path: Path, *, suffix: str | None = None) -> Iterator[Path]:
 
     The temporary file lives in the destination folder (same file system, so the rename is
     atomic) and keeps ``path``'s suffix unless ``suffix`` is given, so writers that infer a
-    format from the name still work. A reader never sees a half-written ``path``.
+    format from the name still work. A reader never sees a half-written ``path``, and an
+    existing ``path`` is untouched when the write fails.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     keep = suffix if suffix is not None else path.suffix
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=keep)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.part{keep}")
     try:
         yield tmp
         tmp.replace(path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ RESAMPLE_QUALITY: dict[str, str] = {
 }
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF"}
-_BLOCK_FRAMES = 1 << 20
+_BLOCK_FRAMES = 1 << 18
 
 
 def _describe(source: AudioSource) -> str:
@@ -138,15 +139,16 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
                     raise ValueError(f"{name}: offset {offset} s is past the end of the audio")
                 f.seek(start)
                 n = -1 if duration is None else round(duration * native)
-                samples = _read_mono(f, n)
+                if sample_rate is None or sample_rate == native:
+                    samples = _read_mono(f, n)
+                else:
+                    quality = RESAMPLE_QUALITY[resample_type]
+                    samples = _read_resampled(f, n, native, sample_rate, quality)
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
         if samples.size == 0:
             raise OpsoLoadAudioInputError(f"{name}: holds no decodable audio frames")
-        if sample_rate is not None and sample_rate != native:
-            samples = _resample(samples, native, sample_rate, RESAMPLE_QUALITY[resample_type])
-        else:
-            sample_rate = native
+        sample_rate = sample_rate or native
         samples.flags.writeable = False
         return Audio(samples, sample_rate, resample_type=resample_type)
 
@@ -171,23 +173,27 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
             raise AudioWriteError(f"{path}: could not write audio ({e})") from e
 
 
-def _read_mono(f: Any, frames: int) -> NDArray[np.float32]:
-    """Read ``frames`` (-1: to the end) from an open SoundFile, mixed down to mono float32."""
-    if f.channels == 1:
-        data = f.read(frames, dtype="float32", always_2d=True)
-        return np.ascontiguousarray(data[:, 0])
-    # Mix down block by block so that memory stays near the mono size.
+def _mono_blocks(f: Any, frames: int) -> Iterator[NDArray[np.float32]]:
+    """Yield ``frames`` (-1: to the end) of an open SoundFile as mono float32 blocks."""
     total = f.frames - f.tell() if frames < 0 else min(frames, f.frames - f.tell())
-    out = np.empty(max(total, 0), dtype=np.float32)
-    done = 0
     for block in f.blocks(blocksize=_BLOCK_FRAMES, frames=total, dtype="float32", always_2d=True):
-        out[done : done + len(block)] = block.mean(axis=1)
-        done += len(block)
-    return out[:done]
+        yield block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
 
 
-def _resample(
-    samples: NDArray[np.float32], native: int, target: int, quality: str
+def _read_mono(f: Any, frames: int) -> NDArray[np.float32]:
+    """Read ``frames`` (-1: to the end) mixed down to mono float32, block by block."""
+    if f.channels == 1:
+        return np.ascontiguousarray(f.read(frames, dtype="float32", always_2d=True)[:, 0])
+    return np.concatenate([np.zeros(0, dtype=np.float32), *_mono_blocks(f, frames)])
+
+
+def _read_resampled(
+    f: Any, frames: int, native: int, target: int, quality: str
 ) -> NDArray[np.float32]:
-    out = soxr.resample(samples, native, target, quality=quality)
-    return np.asarray(out, dtype=np.float32)
+    """Decode and resample block by block (soxr stream), so memory stays near the output size."""
+    stream = soxr.ResampleStream(native, target, 1, dtype="float32", quality=quality)
+    chunks = [
+        np.asarray(stream.resample_chunk(b), dtype=np.float32) for b in _mono_blocks(f, frames)
+    ]
+    chunks.append(np.asarray(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
+    return np.concatenate(chunks)

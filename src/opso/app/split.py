@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,20 +47,25 @@ def _seconds(t: float) -> str:
     return f"{t:.3f}".rstrip("0").rstrip(".")
 
 
-def clip_path(destination: Path, prefix: str, begin_time: float, end_time: float) -> Path:
-    """Return ``destination/{prefix}_{begin}s_{end}s.wav``.
+def check_prefix(destination: Path, prefix: str) -> None:
+    """Check that clips named ``{prefix}_...`` land inside ``destination``.
 
     Raises
     ------
     ValueError
-        If the prefix is empty or would place the clip outside ``destination``.
+        If the prefix is empty, has surrounding spaces, or would lead outside ``destination``.
     """
     if not prefix or prefix.strip() != prefix:
         raise ValueError(f"prefix must be a non-empty name without surrounding spaces: {prefix!r}")
-    path = destination / f"{prefix}_{_seconds(begin_time)}s_{_seconds(end_time)}s.wav"
-    if Path(prefix).is_absolute() or not path.resolve().is_relative_to(destination.resolve()):
+    probe = os.path.normpath(Path("root") / f"{prefix}_0s")
+    if Path(prefix).is_absolute() or not probe.startswith("root" + os.sep):
         raise ValueError(f"prefix {prefix!r} would write outside the destination {destination}")
-    return path
+
+
+def clip_path(destination: Path, prefix: str, begin_time: float, end_time: float) -> Path:
+    """Return ``destination/{prefix}_{begin}s_{end}s.wav`` after :func:`check_prefix`."""
+    check_prefix(destination, prefix)
+    return destination / f"{prefix}_{_seconds(begin_time)}s_{_seconds(end_time)}s.wav"
 
 
 @dataclass(frozen=True)

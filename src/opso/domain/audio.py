@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Self, TypedDict
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from opso.domain import dsp
 from opso.domain.errors import OpsoLoadAudioInputTooLong
@@ -61,7 +61,7 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class Audio:
     """Mono audio: float32 samples [shape=(n,)], read-only, at ``sample_rate`` Hz.
 
@@ -86,15 +86,23 @@ class Audio:
 
     samples: NDArray[np.float32]
     sample_rate: int
-    resample_type: str = field(default="kaiser_fast")
-    max_duration: float | None = field(default=None)
+    resample_type: str
+    max_duration: float | None
 
-    def __post_init__(self) -> None:
-        sr = self.sample_rate
+    def __init__(
+        self,
+        samples: ArrayLike,
+        sample_rate: int,
+        resample_type: str = "kaiser_fast",
+        max_duration: float | None = None,
+    ) -> None:
+        sr = sample_rate
         if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
             raise ValueError(f"sample_rate must be a positive integer, got {sr!r}")
         object.__setattr__(self, "sample_rate", int(sr))
-        object.__setattr__(self, "samples", frozen_float32(self.samples))
+        object.__setattr__(self, "samples", frozen_float32(samples))
+        object.__setattr__(self, "resample_type", resample_type)
+        object.__setattr__(self, "max_duration", max_duration)
         if self.max_duration is not None and self.duration() > self.max_duration + _EPS:
             raise OpsoLoadAudioInputTooLong(
                 f"audio is {self.duration():.3f} s long, over max_duration={self.max_duration} s"

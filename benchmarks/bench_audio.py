@@ -1,0 +1,161 @@
+"""Benchmark audio loading (+ resampling) and splitting against plain soundfile/soxr references.
+
+Generates one hour of 48 kHz mono audio as sixty 1-minute WAV files plus one 10-minute file, then
+prints, side by side with a reference measured in the same run:
+
+* load + resample to 22050 Hz, s per audio hour (reference: ``sf.read`` + ``soxr.resample``);
+* peak resident memory added by loading the 10-minute file, as a multiple of its decoded size;
+* splitting the hour into 5 s clips on disk (reference: read + ``soundfile.write`` of the clips).
+
+Run: ``.venv/bin/python benchmarks/bench_audio.py``
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.files import find_audio_files
+from opso.app.split import SplitRecordings
+
+SR_IN, SR_OUT = 48000, 22050
+
+
+def make_corpus(root: Path) -> tuple[list[Path], Path]:
+    rng = np.random.default_rng(0)
+    minute = 60 * SR_IN
+    files = []
+    hour = root / "hour"
+    hour.mkdir()
+    for i in range(60):
+        path = hour / f"rec_{i:02d}.wav"
+        sf.write(
+            path, (0.1 * rng.standard_normal(minute)).astype(np.float32), SR_IN, subtype="PCM_16"
+        )
+        files.append(path)
+    long = root / "ten_minutes.wav"
+    sf.write(
+        long, (0.1 * rng.standard_normal(10 * minute)).astype(np.float32), SR_IN, subtype="PCM_16"
+    )
+    return files, long
+
+
+def timed_pair(
+    a: Callable[[], object], b: Callable[[], object], repeats: int = 3
+) -> tuple[float, float]:
+    """Best-of-``repeats`` wall times of ``a`` and ``b``, run alternately to share any load."""
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for i, fn in enumerate((a, b)):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1]
+
+
+_PEAK_SCRIPT = """
+import sys
+import numpy as np, soundfile as sf, soxr
+from pathlib import Path
+from opso.adapters.soundfile_io import SoundfileAudioIO
+def hwm_kb():  # VmHWM is per address space, so (unlike ru_maxrss) a fork's parent does not leak in
+    line = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
+    return int(line.split()[1])
+path = Path(sys.argv[2])
+before = hwm_kb()
+if sys.argv[1] == "opso":
+    SoundfileAudioIO().read(path, sample_rate=22050)
+else:
+    data, sr = sf.read(path, dtype="float32")
+    soxr.resample(data, sr, 22050)
+print((hwm_kb() - before) / 1e3)
+"""
+
+
+def peak_mb(which: str, path: Path) -> float:
+    """Peak resident memory added by one load, in a fresh interpreter (MB)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, which, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def reference_load(path: Path) -> np.ndarray:
+    data, sr = sf.read(path, dtype="float32")
+    return np.asarray(soxr.resample(data, sr, SR_OUT))
+
+
+def main() -> None:
+    io = SoundfileAudioIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        files, long = make_corpus(root)
+
+        def opso_load_all() -> None:
+            for f in files:
+                io.read(f, sample_rate=SR_OUT)
+
+        def ref_load_all() -> None:
+            for f in files:
+                reference_load(f)
+
+        t_opso, t_ref = timed_pair(opso_load_all, ref_load_all)
+        print(
+            f"load+resample to {SR_OUT} Hz, s per audio hour: opso {t_opso:.2f}  "
+            f"reference {t_ref:.2f}  ratio {t_opso / t_ref:.2f}x (target <= 1.10x)"
+        )
+
+        decoded_mb = 10 * 60 * SR_IN * 4 / 1e6
+        m_opso = peak_mb("opso", long)
+        m_ref = peak_mb("reference", long)
+        print(
+            f"peak resident memory added, 10-minute file (decoded float32 = {decoded_mb:.0f} MB): "
+            f"opso {m_opso:.0f} MB = {m_opso / decoded_mb:.2f}x  reference {m_ref:.0f} MB = "
+            f"{m_ref / decoded_mb:.2f}x (target < 1.5x)"
+        )
+
+        split_use_case = SplitRecordings(io, io, CsvTableWriter())
+        jobs = find_audio_files([root / "hour"])
+
+        def opso_split() -> None:
+            out = root / "clips_opso"
+            shutil.rmtree(out, ignore_errors=True)
+            split_use_case.run(jobs=jobs, destination=out, clip_duration=5.0)
+
+        def ref_split() -> None:
+            out = root / "clips_ref"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            for f in files:
+                data, sr = sf.read(f, dtype="float32")
+                n = 5 * sr
+                for k in range(len(data) // n):
+                    sf.write(
+                        out / f"{f.stem}_{5 * k}s_{5 * k + 5}s.wav", data[k * n : (k + 1) * n], sr
+                    )
+
+        s_opso, s_ref = timed_pair(opso_split, ref_split)
+        n_clips = len(list((root / "clips_opso").glob("*.wav")))
+        print(
+            f"split 1 h into 5 s clips ({n_clips} files): opso {s_opso:.2f} s  "
+            f"reference {s_ref:.2f} s  "
+            f"ratio {s_opso / s_ref:.2f}x (target <= 1.30x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
