@@ -135,6 +135,10 @@ def _load_plain(path: Path) -> dict[str, Any]:
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise ModelFileError(f"{path}: not a readable model file ({e})") from e
+    except Exception as e:  # a corrupt pickle stream fails in many ways (KeyError, ...)
+        raise ModelFileError(
+            f"{path}: not a readable model file (corrupt: {type(e).__name__}: {e})"
+        ) from e
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: not an opso model (holds {type(data).__name__})")
     return data

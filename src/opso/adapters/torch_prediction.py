@@ -186,8 +186,16 @@ def last_feature_module(model: nn.Module, x: torch.Tensor) -> nn.Module:
     """
     order: list[nn.Module] = []
 
+    pooling = (
+        nn.modules.pooling._AdaptiveAvgPoolNd,
+        nn.modules.pooling._AdaptiveMaxPoolNd,
+        nn.modules.pooling._AvgPoolNd,
+        nn.modules.pooling._MaxPoolNd,
+    )
+
     def hook(m: nn.Module, _inp: Any, out: Any) -> None:
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
+        spatial = isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1
+        if spatial and not isinstance(m, pooling):
             order.append(m)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
