@@ -21,6 +21,18 @@ class AudioWriteError(OpsoError, OSError):
     """Audio could not be written to its destination."""
 
 
+class SpectrogramInputError(OpsoError, TypeError):
+    """A spectrogram was built from the wrong input: not an array, wrong shape, not Audio."""
+
+
+class SpectrogramParameterError(OpsoError, ValueError):
+    """A spectrogram parameter is out of range: window, overlap, frequency band, time range."""
+
+
+class ImageReadError(OpsoError, ValueError):
+    """A file that should hold a spectrogram image is missing its image data or is not an image."""
+
+
 class ModelFileError(OpsoError, ValueError):
     """A model file is not an opso model, was tampered with, or is from a newer opso."""
 
