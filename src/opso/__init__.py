@@ -42,6 +42,30 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # training and prediction (torch names resolve lazily: importing them imports torch)
+    "SingleTargetAudioDataset": "opso.datasets",
+    "Metrics": "opso.domain.metrics",
+    "MultiTargetMetrics": "opso.domain.metrics",
+    "ModelConfig": "opso.domain.classifier",
+    "Preprocessing": "opso.domain.classifier",
+    "ModelFileError": "opso.domain.errors",
+    "LabelTableError": "opso.domain.errors",
+    "ClassifierInputError": "opso.domain.errors",
+    "train": "opso.torch.train",
+    "predict": "opso.torch.predict",
+    "embed": "opso.torch.predict",
+    "time_warp": "opso.torch.tensor_augment",
+    "time_mask": "opso.torch.tensor_augment",
+    "freq_mask": "opso.torch.tensor_augment",
+    "build_architecture": "opso.torch.models",
+    "load_model": "opso.torch.models",
+    "save_model": "opso.torch.models",
+    "load_classifier": "opso.torch.models",
+    "TorchClassifier": "opso.torch.models",
+    "gradcam_region": "opso.pytorch_prediction",
+    "activation_region_limits": "opso.domain.gradcam",
+    "activation_region_to_box": "opso.domain.gradcam",
+    "in_box": "opso.domain.gradcam",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -52,6 +76,10 @@ if TYPE_CHECKING:
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
+
+    # training and prediction
+    from opso.datasets import SingleTargetAudioDataset as SingleTargetAudioDataset
+    from opso.domain.classifier import ModelConfig as ModelConfig, Preprocessing as Preprocessing
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
         butter_bandpass as butter_bandpass,
@@ -61,9 +89,17 @@ if TYPE_CHECKING:
     from opso.domain.errors import (
         AudioReadError as AudioReadError,
         AudioWriteError as AudioWriteError,
+        ClassifierInputError as ClassifierInputError,
+        LabelTableError as LabelTableError,
+        ModelFileError as ModelFileError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+    )
+    from opso.domain.gradcam import (
+        activation_region_limits as activation_region_limits,
+        activation_region_to_box as activation_region_to_box,
+        in_box as in_box,
     )
     from opso.domain.helpers import (
         binarize as binarize,
@@ -77,6 +113,22 @@ if TYPE_CHECKING:
         rescale_features as rescale_features,
         sigmoid as sigmoid,
     )
+    from opso.domain.metrics import Metrics as Metrics, MultiTargetMetrics as MultiTargetMetrics
+    from opso.pytorch_prediction import gradcam_region as gradcam_region
+    from opso.torch.models import (
+        TorchClassifier as TorchClassifier,
+        build_architecture as build_architecture,
+        load_classifier as load_classifier,
+        load_model as load_model,
+        save_model as save_model,
+    )
+    from opso.torch.predict import embed as embed, predict as predict
+    from opso.torch.tensor_augment import (
+        freq_mask as freq_mask,
+        time_mask as time_mask,
+        time_warp as time_warp,
+    )
+    from opso.torch.train import train as train
 
 
 def __getattr__(name: str) -> Any:

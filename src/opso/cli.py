@@ -20,3 +20,8 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+
+from opso.commands import cnn  # noqa: E402 - commands of the CNN topic
+
+main.add_command(cnn.train)
+main.add_command(cnn.predict)

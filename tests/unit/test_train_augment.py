@@ -32,7 +32,7 @@ def test_time_warp_zero_is_identity_and_bad_input_raises() -> None:
     with pytest.raises(ValueError, match="columns"):
         time_warp(torch.rand(1, 5, 6), W=5)
     with pytest.raises(ClassifierInputError):
-        time_warp(torch.ones(5, dtype=torch.int64))  # type: ignore[arg-type]
+        time_warp(torch.ones(5, dtype=torch.int64))
 
 
 def test_time_mask_blanks_whole_columns_with_the_mean() -> None:

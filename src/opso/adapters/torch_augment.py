@@ -30,13 +30,11 @@ def _randint(low: int, high: int, size: tuple[int, ...], g: torch.Generator | No
 
 
 def _phi(r2: torch.Tensor) -> torch.Tensor:
-    """The order-2 polyharmonic (thin-plate) kernel r^2 log r, from squared distances."""
+    """Return the order-2 polyharmonic (thin-plate) kernel r^2 log r, from squared distances."""
     return 0.5 * r2 * torch.log(r2.clamp_min(_EPS))
 
 
-def _spline_flow(
-    centers: torch.Tensor, flows: torch.Tensor, queries: torch.Tensor
-) -> torch.Tensor:
+def _spline_flow(centers: torch.Tensor, flows: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
     """Interpolate ``flows`` [n, 2] given at ``centers`` [n, 2] onto ``queries`` [m, 2].
 
     Fits a thin-plate spline with an affine part by solving its linear system with
@@ -54,7 +52,8 @@ def _spline_flow(
     sol = torch.linalg.solve(lhs, rhs)
     w, v = sol[:n], sol[n:]
     q = torch.cat([queries, torch.ones(queries.shape[0], 1, dtype=queries.dtype)], dim=1)
-    return _phi(torch.cdist(queries, centers).square()) @ w + q @ v
+    flow: torch.Tensor = _phi(torch.cdist(queries, centers).square()) @ w + q @ v
+    return flow
 
 
 def _boundary_points(height: int, width: int) -> torch.Tensor:
@@ -66,7 +65,10 @@ def _boundary_points(height: int, width: int) -> torch.Tensor:
 
 
 def time_warp(
-    spec: torch.Tensor, W: int = 5, *, generator: torch.Generator | None = None
+    spec: torch.Tensor,
+    W: int = 5,  # noqa: N803 - the paper's and the spec's name
+    *,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Warp each spectrogram in time: a random column moves by up to ``W`` columns.
 
@@ -155,7 +157,9 @@ def _mask(
         size = _randint(0, min(width, length), (n,), generator)
         start = (torch.rand(n, generator=generator) * (length - size + 1)).long()
         active = (k < n_masks) & (size > 0)
-        hit = (positions[None, :] >= start[:, None]) & (positions[None, :] < (start + size)[:, None])
+        hit = (positions[None, :] >= start[:, None]) & (
+            positions[None, :] < (start + size)[:, None]
+        )
         hit &= active[:, None]
         hit = hit.to(flat.device)
         shape = (n, length, 1) if dim == -2 else (n, 1, length)
@@ -165,7 +169,7 @@ def _mask(
 
 def time_mask(
     spec: torch.Tensor,
-    T: int = 40,
+    T: int = 40,  # noqa: N803 - the paper's and the spec's name
     max_masks: int = 1,
     replace_with_zero: bool = False,
     *,

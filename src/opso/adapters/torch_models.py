@@ -39,7 +39,7 @@ def _torchvision_builder(architecture: str) -> Any:
     return builders[architecture]
 
 
-def classifier_head(model: nn.Module) -> tuple[nn.Module, str]:
+def classifier_head(model: nn.Module) -> tuple[nn.Linear, str]:
     """Return the final linear layer of a torchvision CNN and its attribute path.
 
     Raises
@@ -62,15 +62,9 @@ def classifier_head(model: nn.Module) -> tuple[nn.Module, str]:
 
 def _set_head(model: nn.Module, n_classes: int) -> None:
     head, path = classifier_head(model)
-    new = nn.Linear(head.in_features, n_classes)
-    parent: nn.Module = model
-    *parents, last = path.split(".")
-    for p in parents:
-        parent = getattr(parent, p)
-    if last.isdigit():
-        parent[int(last)] = new  # type: ignore[index]
-    else:
-        setattr(parent, last, new)
+    parent_path, _, last = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, last, nn.Linear(head.in_features, n_classes))
 
 
 def build_architecture(
@@ -103,7 +97,7 @@ def build_architecture(
         raise ValueError(f"n_classes must be >= 1, got {n_classes}")
     model: nn.Module = _torchvision_builder(architecture)(weights=None)
     if weights is not None:
-        state = _load_plain(Path(weights))
+        state: Mapping[str, Any] = _load_plain(Path(weights))
         if "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
         _, head_path = classifier_head(model)

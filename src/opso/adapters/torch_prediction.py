@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,18 @@ def _index_of(dataset: Any) -> pd.Index:
     df = getattr(dataset, "df", None)
     column = getattr(dataset, "filename_column", None)
     if isinstance(df, pd.DataFrame) and column is not None and column in df.columns:
-        return pd.Index(df[column].astype(str).tolist(), name="file")
-    if isinstance(df, pd.DataFrame):
-        return pd.Index(df.index.astype(str).tolist(), name="file")
-    paths = getattr(dataset, "paths", None)
-    if paths is not None:
-        return pd.Index([str(p) for p in paths], name="file")
-    return pd.RangeIndex(len(dataset), name="file")
+        names = [str(v) for v in df[column]]
+    elif isinstance(df, pd.DataFrame):
+        names = [str(v) for v in df.index]
+    elif getattr(dataset, "paths", None) is not None:
+        names = [str(p) for p in dataset.paths]
+    else:
+        return pd.RangeIndex(len(dataset), name="file")
+    index: pd.Index = pd.Index(names, name="file")
+    return index
 
 
-def _columns(label_dict: Mapping[Hashable, Any] | None, n: int) -> list[Any]:
+def _columns(label_dict: Mapping[Any, Any] | None, n: int) -> list[Any]:
     if label_dict is None:
         return list(range(n))
     keys = sorted(label_dict)
@@ -53,7 +55,7 @@ def predict(
     batch_size: int = 1,
     num_workers: int = 0,
     apply_softmax: bool = True,
-    label_dict: Mapping[Hashable, Any] | None = None,
+    label_dict: Mapping[Any, Any] | None = None,
     *,
     multi_target: bool = False,
 ) -> pd.DataFrame:
@@ -194,7 +196,9 @@ def last_feature_module(model: nn.Module, x: torch.Tensor) -> nn.Module:
     )
 
     def hook(m: nn.Module, _inp: Any, out: Any) -> None:
-        spatial = isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1
+        spatial = (
+            isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1
+        )
         if spatial and not isinstance(m, pooling):
             order.append(m)
 
@@ -304,9 +308,34 @@ def gradcam_region(
     boxes: list[BoxLimits | None] = []
     gcams: list[NDArray[np.float32]] = []
     for i in range(len(dataset)):
-        cams, _ = gradcam(
-            model, dataset[i]["X"][None], None if targets is None else [targets[i]]
-        )
+        cams, _ = gradcam(model, dataset[i]["X"][None], None if targets is None else [targets[i]])
         boxes.append(activation_region_limits(cams[0], box_threshold))
         gcams.append(cams[0])
     return (boxes, gcams) if save_gcams else boxes
+
+
+def embed(
+    model: nn.Module,
+    prediction_dataset: Any,
+    batch_size: int = 1,
+    num_workers: int = 0,
+) -> pd.DataFrame:
+    """Return penultimate-layer features of every sample, indexed like :func:`predict`.
+
+    The features are the input of the model's final linear layer (e.g. 512 values for a
+    ResNet-18), useful for clustering or as input to a small classifier.
+    """
+    from opso.adapters.torch_models import penultimate_features
+
+    device = next(model.parameters()).device
+    model.eval()
+    loader = DataLoader(prediction_dataset, batch_size=batch_size, num_workers=num_workers)
+    chunks: list[NDArray[np.float32]] = []
+    with torch.inference_mode():
+        for batch in loader:
+            x = batch["X"] if isinstance(batch, Mapping) else batch
+            chunks.append(penultimate_features(model, x.to(device)).float().cpu().numpy())
+    index = _index_of(prediction_dataset)
+    if not chunks:
+        return pd.DataFrame(index=index)
+    return pd.DataFrame(np.concatenate(chunks), index=index)

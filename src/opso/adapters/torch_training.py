@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader, Dataset
 from opso.adapters.atomic import atomic_path, write_text_atomic
 from opso.adapters.torch_augment import augment_batch
 from opso.domain.classifier import EpochSummary
-from opso.domain.errors import ClassifierInputError
 from opso.domain.metrics import Metrics, MultiTargetMetrics
 from opso.ports.progress import Progress
 
@@ -46,7 +45,7 @@ class _Indexed(Dataset[dict[str, Any]]):
 
 
 def _label_names(dataset: Any) -> list[Hashable] | None:
-    """The dataset's class labels in model-output order, if it names them."""
+    """Return the dataset's class labels in model-output order, if it names them."""
     label_dict = getattr(dataset, "label_dict", None)
     if isinstance(label_dict, dict) and label_dict:
         return [label_dict[k] for k in sorted(label_dict)]
@@ -77,9 +76,7 @@ def _targets(y: torch.Tensor, multi: bool) -> torch.Tensor:
     return y.reshape(-1).long()
 
 
-def _batches(
-    loader: DataLoader[dict[str, Any]], desc: str, show: bool
-) -> Iterator[dict[str, Any]]:
+def _batches(loader: DataLoader[dict[str, Any]], desc: str, show: bool) -> Iterator[dict[str, Any]]:
     from tqdm import tqdm
 
     yield from tqdm(loader, desc=desc, unit="batch", leave=False, disable=None if show else True)
@@ -123,7 +120,7 @@ def _run_epoch(
             if training:
                 assert optimizer is not None  # for mypy; set when training
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
             out = out.detach()
             if multi:
@@ -134,7 +131,9 @@ def _run_epoch(
                 prob = torch.softmax(out, dim=1).cpu()
             metrics.accumulate_batch_metrics(float(loss.item()), y.long().cpu(), predictions)
             if scores is not None:
-                for i, t, p in zip(batch["index"].tolist(), y.cpu().tolist(), prob.tolist(), strict=True):
+                for i, t, p in zip(
+                    batch["index"].tolist(), y.cpu().tolist(), prob.tolist(), strict=True
+                ):
                     scores.append([i, json.dumps(t), *p])
     return dict(metrics.compute_epoch_metrics())
 
@@ -143,7 +142,8 @@ def _write_scores(path: Path, labels: Sequence[Hashable], rows: list[list[Any]])
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["index", "target", *map(str, labels)])
-        w.writerows(sorted(rows, key=lambda r: int(r[0])))
+        rows.sort(key=lambda r: int(r[0]))
+        w.writerows(rows)
 
 
 def train(
@@ -238,11 +238,23 @@ def train(
     write_text_atomic(
         save_dir / "metadata.txt",
         _metadata(
-            model, optimizer, loss_fn, train_dataset, valid_dataset, locals_=dict(
-                epochs=epochs, batch_size=batch_size, num_workers=num_workers,
-                log_every=log_every, tensor_augment=tensor_augment, debug=debug,
-                print_logging=print_logging, save_scores=save_scores, multi_target=multi,
-                classes=[str(c) for c in labels], device=str(device),
+            model,
+            optimizer,
+            loss_fn,
+            train_dataset,
+            valid_dataset,
+            locals_=dict(
+                epochs=epochs,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                log_every=log_every,
+                tensor_augment=tensor_augment,
+                debug=debug,
+                print_logging=print_logging,
+                save_scores=save_scores,
+                multi_target=multi,
+                classes=[str(c) for c in labels],
+                device=str(device),
             ),
         ),
     )
@@ -262,9 +274,10 @@ def train(
         pin_memory=pin,
     )
     labels_yaml = yaml.safe_dump(
-        {int(k) if isinstance(k, int | np.integer) else str(k): str(v) for k, v in (
-            label_dict.items() if isinstance(label_dict, dict) else enumerate(labels)
-        )}
+        {
+            int(k) if isinstance(k, int | np.integer) else str(k): str(v)
+            for k, v in (label_dict.items() if isinstance(label_dict, dict) else enumerate(labels))
+        }
     )
     debug_dir = save_dir / "debug" if debug else None
     written: list[Path] = []
@@ -276,13 +289,25 @@ def train(
             loss_fn=loss_fn, labels=labels, multi=multi, device=device, show=print_logging
         )
         train_m = _run_epoch(
-            model, train_loader, optimizer=optimizer, n=len(train_dataset),
-            tensor_augment=tensor_augment, desc=f"epoch {epoch} train", scores=train_scores,
-            debug_dir=debug_dir, **common,  # type: ignore[arg-type]
+            model,
+            train_loader,
+            optimizer=optimizer,
+            n=len(train_dataset),
+            tensor_augment=tensor_augment,
+            desc=f"epoch {epoch} train",
+            scores=train_scores,
+            debug_dir=debug_dir,
+            **common,  # type: ignore[arg-type]
         )
         valid_m = _run_epoch(
-            model, valid_loader, optimizer=None, n=len(valid_dataset), tensor_augment=False,
-            desc=f"epoch {epoch} valid", scores=valid_scores, debug_dir=debug_dir,
+            model,
+            valid_loader,
+            optimizer=None,
+            n=len(valid_dataset),
+            tensor_augment=False,
+            desc=f"epoch {epoch} valid",
+            scores=valid_scores,
+            debug_dir=debug_dir,
             **common,  # type: ignore[arg-type]
         )
         summary = EpochSummary(

@@ -57,6 +57,7 @@ class ClassifierTrainer(Protocol):
         learning_rate: float,
         log_every: int,
         pretrained_weights: Path | None,
+        seed: int,
         progress: Progress,
     ) -> TrainReport:
         """Train, writing checkpoints and the final model file under ``save_dir``."""
