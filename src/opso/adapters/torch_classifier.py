@@ -40,9 +40,15 @@ def _default_device() -> str:
 def _fast_cpu(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """Fold batch norms into convolutions and run on oneDNN (MKLDNN) tensors, if it traces."""
     try:
-        from torch.fx.experimental import optimization
+        import warnings
 
-        fast: Callable[[torch.Tensor], torch.Tensor] = optimization.optimize_for_inference(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notes
+            from torch.fx.experimental import optimization
+
+            fast: Callable[[torch.Tensor], torch.Tensor] = optimization.optimize_for_inference(
+                model
+            )
     except Exception as e:  # an architecture fx cannot trace stays eager
         log.info("fast inference path unavailable (%s); using eager", e)
         return None
@@ -99,6 +105,8 @@ class TorchClassifier(Classifier):
 
     def _inputs(self, clips: NDArray[np.float32]) -> torch.Tensor:
         arr = np.asarray(clips, dtype=np.float32)
+        if not arr.flags.writeable:
+            arr = arr.copy()
         if arr.ndim != 2:
             raise ClassifierInputError(f"clips must be [batch, samples], got shape {arr.shape}")
         x = self.input(torch.from_numpy(arr).to(self.device))
@@ -114,15 +122,23 @@ class TorchClassifier(Classifier):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Return raw outputs for model input ``x`` [shape=(batch, C, H, W)]."""
         with torch.inference_mode():
-            out = self._forward(x)
-            if not self._checked:
-                self._checked = True
-                ref = self.model(x[:2])
-                diff = float((self._activate(out[:2]) - self._activate(ref)).abs().max())
-                if not diff <= FAST_TOLERANCE:
-                    log.warning("fast inference differs from eager by %.2g; using eager", diff)
-                    self._forward = self.model
-                    out = self.model(x)
+            if self._checked:
+                result: torch.Tensor = self._forward(x)
+                return result
+            self._checked = True
+            try:
+                out: torch.Tensor = self._forward(x)
+            except RuntimeError as e:  # an operator the fused kernels do not support
+                log.info("fast inference failed (%s); using eager", e)
+                self._forward = self.model
+                out = self.model(x)
+                return out
+            ref = self.model(x[:2])
+            diff = float((self._activate(out[:2]) - self._activate(ref)).abs().max())
+            if not diff <= FAST_TOLERANCE:
+                log.warning("fast inference differs from eager by %.2g; using eager", diff)
+                self._forward = self.model
+                out = self.model(x)
             return out
 
     def predict(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:

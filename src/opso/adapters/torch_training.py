@@ -265,6 +265,9 @@ def train(
         shuffle=True,
         num_workers=num_workers,
         pin_memory=pin,
+        # a last batch of one sample breaks batch norm in training mode: drop it (it is a
+        # different random sample each epoch)
+        drop_last=len(train_dataset) > 1 and len(train_dataset) % batch_size == 1,
     )
     valid_loader = DataLoader(
         _Indexed(valid_dataset),
