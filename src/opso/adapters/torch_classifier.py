@@ -37,7 +37,48 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _fast_cpu(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _onnxruntime_forward(model: nn.Module, example: torch.Tensor) -> Forward | None:
+    """Export ``model`` to ONNX in memory and run it with ONNX Runtime (CPU), if installed."""
+    try:
+        import io
+        import warnings
+
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporter deprecation and tracing notes
+            torch.onnx.export(
+                model,
+                (example,),
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes file objects
+                dynamo=False,
+                input_names=["x"],
+                output_names=["y"],
+                dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # not installed, or an operator the exporter cannot handle
+        log.info("ONNX Runtime path unavailable (%s)", e)
+        return None
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        out = session.run(["y"], {"x": x.detach().contiguous().numpy()})[0]
+        return torch.from_numpy(np.asarray(out, dtype=np.float32))
+
+    return forward
+
+
+def _onednn_forward(model: nn.Module, example: torch.Tensor) -> Forward | None:
     """Fold batch norms into convolutions and run on oneDNN (MKLDNN) tensors, if it traces."""
     try:
         import warnings
@@ -46,13 +87,18 @@ def _fast_cpu(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notes
             from torch.fx.experimental import optimization
 
-            fast: Callable[[torch.Tensor], torch.Tensor] = optimization.optimize_for_inference(
-                model
-            )
-    except Exception as e:  # an architecture fx cannot trace stays eager
-        log.info("fast inference path unavailable (%s); using eager", e)
+            fast: Forward = optimization.optimize_for_inference(model)
+    except Exception as e:  # an architecture fx cannot trace
+        log.info("oneDNN path unavailable (%s)", e)
         return None
     return fast
+
+
+#: CPU inference engines tried in order by ``backend="fast"``; each must match eager.
+CPU_ENGINES: tuple[tuple[str, Callable[[nn.Module, torch.Tensor], Forward | None]], ...] = (
+    ("onnxruntime", _onnxruntime_forward),
+    ("onednn", _onednn_forward),
+)
 
 
 class TorchClassifier(Classifier):
@@ -67,9 +113,10 @@ class TorchClassifier(Classifier):
     device
         ``"cpu"``, ``"cuda"``, ... (default: a GPU if there is one).
     backend
-        ``"fast"`` (default): on CPU, batch norms folded into convolutions and oneDNN kernels;
-        on GPU, channels-last memory. Its first batch is checked against eager PyTorch and
-        eager is used if they differ by more than 1e-4. ``"eager"``: plain PyTorch.
+        ``"fast"`` (default): on CPU the first of :data:`CPU_ENGINES` (ONNX Runtime, then
+        torch.fx with batch norms folded and oneDNN kernels) whose scores on the first batch
+        match eager PyTorch within 1e-4; eager if none does. On GPU, channels-last memory.
+        ``"eager"``: plain PyTorch, the reference. ``engine`` names the one in use.
     """
 
     def __init__(
@@ -85,18 +132,16 @@ class TorchClassifier(Classifier):
         self._config = config
         self.input = SpectrogramInput(config.preprocessing, device=str(self.device))
         self.backend = backend
-        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
-        self._checked = backend == "eager"
+        self._forward: Forward = self.model
+        self.engine = "eager"
+        self._choose_on_first_batch = False
         if backend == "fast":
             if self.device.type == "cpu":
-                fast = _fast_cpu(self.model)
-                if fast is not None:
-                    self._forward = fast
-                else:
-                    self._checked = True
+                self._choose_on_first_batch = True
             else:
                 self.model = self.model.to(memory_format=torch.channels_last)
                 self._forward = self.model
+                self.engine = "channels-last"
 
     @property
     def config(self) -> ModelConfig:
@@ -119,27 +164,35 @@ class TorchClassifier(Classifier):
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=1)
 
+    def _choose_engine(self, x: torch.Tensor) -> None:
+        """Keep the first fast engine whose scores on ``x[:2]`` match eager within 1e-4."""
+        self._choose_on_first_batch = False
+        probe = x[:2]
+        with torch.inference_mode():
+            ref = self._activate(self.model(probe))
+        for name, make in CPU_ENGINES:
+            forward = make(self.model, probe[:1].clone())
+            if forward is None:
+                continue
+            try:
+                with torch.inference_mode():
+                    got = self._activate(forward(probe))
+            except RuntimeError as e:  # an operator the engine does not support
+                log.info("%s failed on the first batch (%s)", name, e)
+                continue
+            diff = float((got - ref).abs().max())
+            if diff <= FAST_TOLERANCE:
+                self._forward, self.engine = forward, name
+                return
+            log.warning("%s differs from eager by %.2g; not used", name, diff)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Return raw outputs for model input ``x`` [shape=(batch, C, H, W)]."""
+        if self._choose_on_first_batch:
+            self._choose_engine(x)
         with torch.inference_mode():
-            if self._checked:
-                result: torch.Tensor = self._forward(x)
-                return result
-            self._checked = True
-            try:
-                out: torch.Tensor = self._forward(x)
-            except RuntimeError as e:  # an operator the fused kernels do not support
-                log.info("fast inference failed (%s); using eager", e)
-                self._forward = self.model
-                out = self.model(x)
-                return out
-            ref = self.model(x[:2])
-            diff = float((self._activate(out[:2]) - self._activate(ref)).abs().max())
-            if not diff <= FAST_TOLERANCE:
-                log.warning("fast inference differs from eager by %.2g; using eager", diff)
-                self._forward = self.model
-                out = self.model(x)
-            return out
+            out: torch.Tensor = self._forward(x)
+        return out
 
     def predict(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
         """Score clips [shape=(batch, clip_samples)] at the config's sample rate.

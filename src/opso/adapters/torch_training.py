@@ -117,8 +117,7 @@ def _run_epoch(
                     save_image(x[:16].detach().cpu() * 0.5 + 0.5, tmp)
             out = model(x)
             loss = loss_fn(out, y)
-            if training:
-                assert optimizer is not None  # for mypy; set when training
+            if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
