@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio, cnn, completion, config, review, ribbit, spectrogram, taxa
+from opso.commands import audio, cnn, completion, config, demo, review, ribbit, spectrogram, taxa
 from opso.commands.base import OpsoGroup, config_option
 from opso.commands.labels import label, raven
 from opso.commands.localization import localize
@@ -22,7 +22,6 @@ def main() -> None:
 
 main.add_command(audio.info)
 main.add_command(audio.split)
-main.add_command(audio.demo)
 main.add_command(raven)
 main.add_command(label)
 main.add_command(localize)
@@ -34,3 +33,4 @@ main.add_command(spectrogram.spectrogram)
 main.add_command(review.review)
 main.add_command(cnn.train)
 main.add_command(cnn.predict)
+main.add_command(demo.demo)

@@ -7,12 +7,15 @@ from dependency_injector import containers, providers
 from opso.adapters.csv_stream import CsvRowSink
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
+from opso.adapters.html_report import HtmlReportPage
 from opso.adapters.html_review import HtmlReviewPages
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.matplotlib_plots import MatplotlibPlotter
+from opso.adapters.matplotlib_report import MatplotlibReportFigures
 from opso.adapters.pillow_images import PillowImages
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.demo import RunDemo
 from opso.app.label import LabelRecordings
 from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
@@ -93,4 +96,18 @@ class Container(containers.DeclarativeContainer):
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
         PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
+    )
+
+    # the main job end to end
+    run_demo = providers.Factory(
+        RunDemo,
+        reader=audio_io,
+        annotations=annotation_store,
+        label=label_recordings,
+        train=train_classifier,
+        predict=predict_scores,
+        ribbit=score_pulses,
+        localize=localize_events,
+        figures=providers.Singleton(MatplotlibReportFigures),
+        page=providers.Singleton(HtmlReportPage),
     )

@@ -74,6 +74,9 @@ class MatplotlibReportFigures(ReportFigures):
         ax = fig.add_subplot()
         for name, values in series.items():
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -89,7 +92,10 @@ class MatplotlibReportFigures(ReportFigures):
         ylabel: str,
         title: str,
     ) -> None:
-        """Draw each named series as steps against time in seconds."""
+        """Draw each named series as steps: ``values[i]`` holds from ``times[i]`` to ``times[i+1]``.
+
+        Give the last value twice (with the end time) to draw the last step's full width.
+        """
         fig = _figure((8.0, 3.5))
         ax = fig.add_subplot()
         for name, v in values.items():
