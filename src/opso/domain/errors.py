@@ -19,3 +19,15 @@ class AudioReadError(OpsoError, OSError):
 
 class AudioWriteError(OpsoError, OSError):
     """Audio could not be written to its destination."""
+
+
+class RunMismatchError(OpsoError, ValueError):
+    """A run directory holds results made with different settings (another fingerprint)."""
+
+
+class RunDirectoryError(OpsoError, OSError):
+    """A run directory is missing, incomplete or unreadable."""
+
+
+class RunnerError(OpsoError, RuntimeError):
+    """A batch runner could not start or reach its workers (e.g. a Dask scheduler)."""
