@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio
+from opso.commands import audio, runs
 from opso.commands.base import OpsoGroup
 
 
@@ -20,3 +20,4 @@ def main() -> None:
 main.add_command(audio.info)
 main.add_command(audio.split)
 main.add_command(audio.demo)
+main.add_command(runs.runs)

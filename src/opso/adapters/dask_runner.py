@@ -56,13 +56,16 @@ class DaskRunner(BatchRunner):
     attempts
         Worker deaths a shard may cause before it fails (the LocalCluster's scheduler gets
         ``allowed_failures = attempts - 1``; a running scheduler keeps its own setting,
-        ``distributed.scheduler.allowed-failures``).
+        ``distributed.scheduler.allowed-failures``, and should run with
+        ``distributed.scheduler.worker-saturation: 1.0`` so only running shards are charged).
     in_flight
         Most shards submitted at once, per worker thread, so the scheduler never holds the
         whole manifest.
     memory_limit
         Per-worker memory limit of the LocalCluster (e.g. ``"4GB"``); ``"auto"`` shares the
         machine's memory. A worker past it is restarted and its shard retried.
+    connect_timeout
+        Seconds to wait for a running scheduler.
 
     Raises
     ------
@@ -79,6 +82,7 @@ class DaskRunner(BatchRunner):
         attempts: int = 3,
         in_flight: int = 4,
         memory_limit: str | float = "auto",
+        connect_timeout: float = 30.0,
     ) -> None:
         for name, value in [
             ("workers", workers),
@@ -94,6 +98,7 @@ class DaskRunner(BatchRunner):
         self.attempts = attempts
         self.in_flight = in_flight
         self.memory_limit = memory_limit
+        self.connect_timeout = connect_timeout
 
     @contextmanager
     def _client(self) -> Iterator[Any]:
@@ -105,7 +110,7 @@ class DaskRunner(BatchRunner):
             ) from e
         if self.scheduler is not None:
             try:
-                client = Client(self.scheduler, timeout="30s")
+                client = Client(self.scheduler, timeout=self.connect_timeout)
             except (OSError, TimeoutError) as e:
                 raise RunnerError(
                     f"cannot reach the Dask scheduler at {self.scheduler} ({e})"
@@ -113,15 +118,20 @@ class DaskRunner(BatchRunner):
             with client:
                 yield client
             return
-        cluster = LocalCluster(
-            n_workers=self.workers,
-            threads_per_worker=self.threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-            memory_limit=self.memory_limit,
-            silence_logs=logging.ERROR,
-            scheduler_kwargs={"allowed_failures": self.attempts - 1},
-        )
+        import dask
+
+        # Saturation 1.0: a worker holds only the shards it is running, so a worker death
+        # charges an attempt to its own shard and not to shards merely queued on it.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+                memory_limit=self.memory_limit,
+                silence_logs=logging.ERROR,
+                scheduler_kwargs={"allowed_failures": self.attempts - 1},
+            )
         with cluster, Client(cluster) as client:
             yield client
 

@@ -27,6 +27,9 @@ from opso.ports.runner import BatchRunner, ShardTask
 
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
+#: Modules the fork server imports once, so each worker starts as a cheap fork of it.
+PRELOAD = ("opso.app.runs", "opso.adapters.parquet_runs", "opso.adapters.soundfile_io")
+
 
 def describe_exception(e: BaseException) -> str:
     """Return ``Type: message`` plus the innermost frame, for an error row."""
@@ -75,8 +78,11 @@ class LocalRunner(BatchRunner):
     attempts
         How many worker deaths a shard may cause before it is reported failed.
     start_method
-        How workers start: ``"spawn"`` (default; safe with threads and torch),
-        ``"forkserver"`` or ``"fork"`` (fastest start, unsafe once threads run).
+        How workers start: None picks ``"forkserver"`` where the platform has it (a clean
+        single-threaded server process forks each worker: fast, and safe with threads and
+        torch), else ``"spawn"``; ``"fork"`` is fastest but unsafe once threads run.
+    preload
+        Modules the fork server imports before forking workers.
 
     Raises
     ------
@@ -85,7 +91,12 @@ class LocalRunner(BatchRunner):
     """
 
     def __init__(
-        self, workers: int = 0, *, attempts: int = 3, start_method: StartMethod = "spawn"
+        self,
+        workers: int = 0,
+        *,
+        attempts: int = 3,
+        start_method: StartMethod | None = None,
+        preload: Sequence[str] = PRELOAD,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers!r}")
@@ -93,7 +104,10 @@ class LocalRunner(BatchRunner):
             raise ValueError(f"attempts must be >= 1, got {attempts!r}")
         self.workers = workers
         self.attempts = attempts
-        self.start_method = start_method
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        self.start_method: StartMethod = start_method
+        self.preload = tuple(preload)
 
     def run(
         self,
@@ -118,6 +132,8 @@ class _Pool:
         on_outcome: Callable[[ShardOutcome], None],
     ) -> None:
         self.ctx: Any = mp.get_context(runner.start_method)
+        if runner.start_method == "forkserver":
+            self.ctx.set_forkserver_preload(list(runner.preload))
         self.runner = runner
         self.task = task
         self.on_outcome = on_outcome

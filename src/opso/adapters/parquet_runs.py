@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from opso.adapters.atomic import atomic_path, write_text_atomic
@@ -256,12 +255,7 @@ class ParquetRunStore(RunStore, PartStore):
                     pq.write_table(pa.table({}), tmp)
                 return 0
             schema = first.schema.remove_metadata()
-            writer: Any
-            if suffix == ".csv":
-                options = pacsv.WriteOptions(quoting_style="needed")
-                writer = pacsv.CSVWriter(tmp, schema, write_options=options)
-            else:
-                writer = pq.ParquetWriter(tmp, schema)
+            writer = _CsvWriter(tmp) if suffix == ".csv" else pq.ParquetWriter(tmp, schema)
             try:
                 for table in (first, *tables):
                     try:
@@ -279,6 +273,21 @@ class ParquetRunStore(RunStore, PartStore):
     def _tables(self, run_dir: Path) -> Iterator[pa.Table]:
         for i in _part_indices(run_dir / PARTS):
             yield _read_table(run_dir / PARTS / part_name(i))
+
+
+class _CsvWriter:
+    """Append tables to one CSV file through pandas (header once, floats as ``0.0``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("w", newline="", encoding="utf-8")
+        self._header = True
+
+    def write_table(self, table: pa.Table) -> None:
+        table.to_pandas().to_csv(self._fh, header=self._header, index=False)
+        self._header = False
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 def _errors_from(table: pa.Table) -> Iterator[SegmentError]:

@@ -20,10 +20,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from opso.domain.audio import Audio, Clip, FinalClip
 from opso.domain.errors import (
@@ -50,6 +49,9 @@ from opso.domain.runs import (
 from opso.ports.audio_io import AudioReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.runner import BatchRunner, PartStore, RunStore, ShardJob
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Bumped when the run directory layout or the meaning of its settings changes.
 RUN_FORMAT = 1
@@ -442,6 +444,8 @@ class ReadRunResults:
 
     def run(self, *, run_dir: Path) -> pd.DataFrame:
         """Return every row of ``run_dir`` as a DataFrame (empty when no part has rows)."""
+        import pandas as pd  # here, so worker processes that run shards never import it
+
         frames = [pd.DataFrame(dict(p.columns)) for p in self.parts.read_parts(run_dir)]
         frames = [f for f in frames if len(f)]
         if not frames:
