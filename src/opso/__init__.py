@@ -42,6 +42,20 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # batch runs (scale)
+    "run_shards": "opso.api",
+    "make_runner": "opso.api",
+    "clip_levels": "opso.api",
+    "read_run": "opso.api",
+    "run_status": "opso.api",
+    "export_run": "opso.api",
+    "Shard": "opso.domain.runs",
+    "Segment": "opso.domain.runs",
+    "SegmentError": "opso.domain.runs",
+    "ShardOutput": "opso.domain.runs",
+    "RunMismatchError": "opso.domain.errors",
+    "RunDirectoryError": "opso.domain.errors",
+    "RunnerError": "opso.domain.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -49,6 +63,12 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 if TYPE_CHECKING:
     from opso.api import (
         Audio as Audio,
+        clip_levels as clip_levels,
+        export_run as export_run,
+        make_runner as make_runner,
+        read_run as read_run,
+        run_shards as run_shards,
+        run_status as run_status,
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
@@ -64,6 +84,9 @@ if TYPE_CHECKING:
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        RunDirectoryError as RunDirectoryError,
+        RunMismatchError as RunMismatchError,
+        RunnerError as RunnerError,
     )
     from opso.domain.helpers import (
         binarize as binarize,
@@ -76,6 +99,12 @@ if TYPE_CHECKING:
         min_max_scale as min_max_scale,
         rescale_features as rescale_features,
         sigmoid as sigmoid,
+    )
+    from opso.domain.runs import (
+        Segment as Segment,
+        SegmentError as SegmentError,
+        Shard as Shard,
+        ShardOutput as ShardOutput,
     )
 
 

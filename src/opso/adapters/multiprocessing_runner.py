@@ -28,7 +28,13 @@ from opso.ports.runner import BatchRunner, ShardTask
 StartMethod = Literal["spawn", "forkserver", "fork"]
 
 #: Modules the fork server imports once, so each worker starts as a cheap fork of it.
-PRELOAD = ("opso.app.runs", "opso.adapters.parquet_runs", "opso.adapters.soundfile_io")
+#: ``__main__`` first, so jobs defined in the calling script unpickle in the workers.
+PRELOAD = (
+    "__main__",
+    "opso.app.runs",
+    "opso.adapters.parquet_runs",
+    "opso.adapters.soundfile_io",
+)
 
 
 def describe_exception(e: BaseException) -> str:
