@@ -7,8 +7,20 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.ffmpeg_tools import FfmpegAudioTools
+from opso.adapters.html_review import HtmlReviewPages
+from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
+from opso.adapters.matplotlib_plots import MatplotlibPlotter
+from opso.adapters.pillow_images import PillowImages
+from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.label import LabelRecordings
+from opso.app.localize import LocalizeEvents
+from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
+from opso.app.review import BuildReview, SaveReviewMarks
+from opso.app.ribbit import ScorePulses
 from opso.app.runs import ExportRunResults, ReadRunResults, RunBatch, RunStatus
+from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
 
 if TYPE_CHECKING:
@@ -46,6 +58,41 @@ class Container(containers.DeclarativeContainer):
         SplitRecordings, reader=audio_io, writer=audio_io, tables=tables
     )
 
+    # annotations and labels
+    annotation_store = providers.Singleton(RavenAnnotationStore)
+    label_recordings = providers.Factory(
+        LabelRecordings,
+        reader=audio_io,
+        writer=audio_io,
+        annotations=annotation_store,
+        tables=tables,
+    )
+    check_annotations = providers.Factory(CheckAnnotations, store=annotation_store)
+    lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
+    list_classes = providers.Factory(ListClasses, store=annotation_store)
+    query_annotations = providers.Factory(QueryAnnotations, store=annotation_store)
+
+    map_plotter = providers.Singleton(MatplotlibMapPlotter)
+    localize_events = providers.Factory(
+        LocalizeEvents, reader=audio_io, tables=tables, maps=map_plotter
+    )
+
+    audio_tools = providers.Singleton(FfmpegAudioTools)
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)
+
+    spectrogram_images = providers.Singleton(PillowImages)
+    spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
+    render_spectrogram = providers.Factory(
+        RenderSpectrogram, reader=audio_io, images=spectrogram_images, plotter=spectrogram_plotter
+    )
+
+    review_pages = providers.Singleton(HtmlReviewPages)
+    build_review = providers.Factory(
+        BuildReview, reader=audio_io, writer=audio_io, images=spectrogram_images, pages=review_pages
+    )
+    save_review_marks = providers.Factory(
+        SaveReviewMarks, tables=tables, annotations=annotation_store
+    )
     run_store = providers.Singleton(_parquet_run_store)
     local_runner = providers.Factory(_local_runner)
     dask_runner = providers.Factory(_dask_runner)

@@ -1,0 +1,249 @@
+"""Batched spectrograms with torch: many equal-length clips at once, on CPU or GPU.
+
+Values match :meth:`opso.domain.spectrogram.Spectrogram.from_audio` (scipy's ``spectrogram``
+with ``scaling="spectrum"``, Hann window, each window detrended by its mean) within 1e-3 dB.
+This module imports torch at its top; import it only where torch is wanted.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual torch alias
+from numpy.typing import NDArray
+
+from opso.domain import spectral
+from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
+
+#: Frames per block on CPU: a block's frames and spectra stay in the core's cache.
+_BLOCK_FRAMES = 512
+
+
+class TorchSpectrogrammer:
+    """Turn a batch of waveforms into dB spectrograms (optionally band-limited and resized).
+
+    Parameters
+    ----------
+    sample_rate
+        Sample rate of the waveforms in Hz.
+    window_samples
+        Samples per Hann window (>= 2).
+    overlap_samples
+        Samples shared by consecutive windows, in ``[0, window_samples)``.
+    decibel_limits
+        ``(low, high)`` dB; values are clipped to it.
+    bandpass
+        ``(low, high)`` Hz: keep only rows with ``low <= frequency <= high``; None keeps all.
+    image_shape
+        ``(height, width)``: resize each spectrogram (bilinear with antialiasing); None keeps
+        the natural ``(n_freq, n_time)``.
+    device
+        Torch device for the computation and the result (``"cpu"``, ``"cuda"``, ...).
+
+    Raises
+    ------
+    SpectrogramParameterError
+        If a size, limit or band is invalid.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        window_samples: int = 512,
+        overlap_samples: int = 256,
+        decibel_limits: tuple[float, float] = (-100.0, -20.0),
+        bandpass: tuple[float, float] | None = None,
+        image_shape: tuple[int, int] | None = None,
+        device: str = "cpu",
+    ) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise SpectrogramParameterError(
+                f"sample_rate must be a positive integer, got {sample_rate!r}"
+            )
+        self.sample_rate = sample_rate
+        self.window_samples = int(window_samples)
+        self.hop = spectral.check_window(window_samples, overlap_samples)
+        self.decibel_limits = spectral.check_decibel_limits(decibel_limits)
+        self.device = torch.device(device)
+        if image_shape is not None:
+            height, width = (int(v) for v in image_shape)
+            if height < 1 or width < 1:
+                raise SpectrogramParameterError(
+                    f"image_shape must be two positive sizes (height, width), got {image_shape!r}"
+                )
+            self.image_shape: tuple[int, int] | None = (height, width)
+        else:
+            self.image_shape = None
+
+        window = spectral.get_window("hann", self.window_samples)
+        freqs = np.fft.rfftfreq(self.window_samples, d=1.0 / sample_rate)
+        # scipy's scaling="spectrum": |X|^2 / sum(w)^2, one-sided bins (not DC/Nyquist) doubled
+        bin_scale = np.full(freqs.shape, 1.0 / window.sum() ** 2)
+        if self.window_samples % 2:
+            bin_scale[1:] *= 2
+        else:
+            bin_scale[1:-1] *= 2
+        rows = slice(0, freqs.size)
+        if bandpass is not None:
+            low, high = (float(v) for v in bandpass)
+            nyquist = sample_rate / 2
+            if not 0 <= low <= high <= nyquist:
+                raise SpectrogramParameterError(
+                    f"bandpass needs 0 <= low <= high <= Nyquist ({nyquist} Hz), got {bandpass!r}"
+                )
+            kept = np.flatnonzero((freqs >= low) & (freqs <= high))
+            if kept.size == 0:
+                raise SpectrogramParameterError(
+                    f"bandpass {bandpass!r} Hz holds no frequency row "
+                    f"(rows are {freqs[1] - freqs[0]:g} Hz apart)"
+                )
+            rows = slice(int(kept[0]), int(kept[-1]) + 1)
+        self._rows = rows
+        #: Frequency of each output row in Hz (before any resize) [shape=(n_freq,)].
+        self.frequencies: NDArray[np.float64] = np.asarray(freqs[rows], dtype=np.float64)
+        self._window_np = window.astype(np.float32)
+        self._window = torch.as_tensor(self._window_np, device=self.device)
+        self._bin_scale = torch.as_tensor(bin_scale[rows], dtype=torch.float32, device=self.device)
+        self._db_offset_np = (10.0 * np.log10(bin_scale[rows])).astype(np.float32)
+        low_db = self.decibel_limits[0]
+        self._floor = max(0.5 * 10.0 ** (low_db / 10.0), float(np.finfo(np.float32).tiny))
+
+    def n_frames(self, n_samples: int) -> int:
+        """Return the number of time columns for clips of ``n_samples`` (0 if shorter)."""
+        return spectral.frame_count(n_samples, self.window_samples, self.hop)
+
+    def times(self, n_samples: int) -> NDArray[np.float64]:
+        """Return the window centre times in s for clips of ``n_samples`` [shape=(n_time,)]."""
+        n = self.n_frames(n_samples)
+        return np.asarray(
+            (np.arange(n) * self.hop + self.window_samples / 2) / self.sample_rate,
+            dtype=np.float64,
+        )
+
+    def _db_cpu(self, x: torch.Tensor) -> torch.Tensor:
+        """Return dB spectra [batch, n_freq, n_time] of CPU waveforms with scipy's arithmetic.
+
+        Framing, mean removal and windowing run in numpy and the FFT is scipy's pocketfft, in
+        the same order and precision as ``scipy.signal.spectrogram``, so values agree with the
+        domain path to float32 rounding of the scaling only (torch's MKL FFT rounds
+        differently, by up to ~5e-3 dB near the floor, and is slower on AMD CPUs). Clips are
+        processed in cache-sized blocks spread over ``torch.get_num_threads()`` threads (numpy
+        and pocketfft release the GIL). See
+        ``docs/decisions/0012-torch-spectrogram-cpu-arithmetic.md``.
+        """
+        samples = x.numpy()
+        batch, n_samples = samples.shape
+        n_time = self.n_frames(n_samples)
+        out = np.empty((batch, self.frequencies.size, n_time), dtype=np.float32)
+        per_block = max(1, _BLOCK_FRAMES // max(n_time, 1))
+        starts = range(0, batch, per_block)
+        workers = min(max(1, torch.get_num_threads()), len(starts))
+
+        def work(start: int) -> None:
+            stop = min(start + per_block, batch)
+            self._db_block_cpu(samples[start:stop], out[start:stop])
+
+        if workers <= 1:
+            for start in starts:
+                work(start)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(work, starts))
+        return torch.from_numpy(out)
+
+    def _db_block_cpu(self, samples: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+        """Write the dB spectra of ``samples`` [b, n] into ``out`` [b, n_freq, n_time].
+
+        Frames are laid out as columns ([b, window, n_time]) so pocketfft transforms many
+        frames per SIMD pass and the result is already [b, n_freq, n_time]; each frame's mean
+        is taken over the contiguous frame, exactly as scipy's detrend does.
+        """
+        batch, n_samples = samples.shape
+        n_time = self.n_frames(n_samples)
+        frames = np.lib.stride_tricks.sliding_window_view(samples, self.window_samples, axis=-1)
+        means = frames[..., :: self.hop, :].mean(axis=-1)  # [b, n_time]
+        step0, step1 = samples.strides
+        columns = np.lib.stride_tricks.as_strided(
+            samples,
+            shape=(batch, self.window_samples, n_time),
+            strides=(step0, step1, self.hop * step1),
+            writeable=False,
+        )
+        detrended = columns - means[:, None, :]
+        detrended *= self._window_np[:, None]
+        spectrum = scipy.fft.rfft(detrended, axis=1)[:, self._rows]  # [b, n_freq, n_time]
+        power = np.square(spectrum.real)
+        power += np.square(spectrum.imag)
+        with np.errstate(divide="ignore"):  # zero power -> -inf -> the low limit
+            np.log10(power, out=power)
+        power *= np.float32(10.0)
+        power += self._db_offset_np[:, None]
+        np.clip(power, *self.decibel_limits, out=out)
+
+    def _power_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """Power spectra [batch, n_time, n_freq] with torch ops (GPU and other devices)."""
+        frames = x.unfold(-1, self.window_samples, self.hop)  # [batch, n_time, window]
+        frames = (frames - frames.mean(dim=-1, keepdim=True)) * self._window
+        spectrum = torch.fft.rfft(frames, dim=-1)[..., self._rows]
+        power: torch.Tensor = spectrum.real.square() + spectrum.imag.square()
+        return power
+
+    def __call__(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Compute dB spectrograms of a batch of equal-length clips.
+
+        Parameters
+        ----------
+        waveforms
+            float waveforms [shape=(batch, n_samples)], on any device.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 dB on ``device`` [shape=(batch, n_freq, n_time)], row 0 the lowest
+            frequency, or [shape=(batch, height, width)] when ``image_shape`` is set; values
+            clipped to ``decibel_limits``.
+
+        Raises
+        ------
+        SpectrogramInputError
+            If ``waveforms`` is not a 2-D tensor.
+        SpectrogramParameterError
+            If the clips are shorter than one window and ``image_shape`` is set.
+        """
+        if not isinstance(waveforms, torch.Tensor) or waveforms.ndim != 2:
+            shape = tuple(waveforms.shape) if isinstance(waveforms, torch.Tensor) else None
+            raise SpectrogramInputError(
+                f"waveforms must be a 2-D tensor [batch, n_samples], got "
+                f"{type(waveforms).__name__} of shape {shape}"
+            )
+        x = waveforms.to(device=self.device, dtype=torch.float32)
+        batch, n_samples = x.shape
+        n_freq = self.frequencies.size
+        if n_samples < self.window_samples:
+            if self.image_shape is not None:
+                raise SpectrogramParameterError(
+                    f"clips of {n_samples} samples are shorter than one window "
+                    f"({self.window_samples}); they have no spectrogram to resize"
+                )
+            return torch.zeros((batch, n_freq, 0), dtype=torch.float32, device=self.device)
+        low, high = self.decibel_limits
+        if x.device.type == "cpu":
+            db = self._db_cpu(x.detach().contiguous())
+        else:
+            power = self._power_torch(x) * self._bin_scale  # [batch, n_time, n_freq]
+            db = power.clamp_min_(self._floor).log10_().mul_(10.0).clamp_(low, high)
+            db = db.transpose(1, 2)  # [batch, n_freq, n_time]
+        if self.image_shape is not None:
+            db = F.interpolate(
+                db.unsqueeze(1),
+                size=self.image_shape,
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            ).squeeze(1)
+            db = db.clamp_(low, high)  # filter weights sum to 1 only up to rounding
+        return db.contiguous()
