@@ -69,7 +69,7 @@ class KillAlways:
 
 @dataclass
 class SetupOnce:
-    """Record a "model load" (one line with the pid in ``log``) on the first call per instance."""
+    """Record a "model load" on the first call per instance: a line ``pid OMP_NUM_THREADS``."""
 
     job: ShardJob
     log: Path
@@ -81,6 +81,6 @@ class SetupOnce:
     def __call__(self, shard: Shard) -> ShardOutput:
         if not self._loaded:
             with self.log.open("a") as fh:
-                fh.write(f"{os.getpid()}\n")
+                fh.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')}\n")
             self._loaded = True
         return self.job(shard)

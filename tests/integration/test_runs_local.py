@@ -150,13 +150,16 @@ def test_a_shard_that_keeps_killing_workers_fails_and_the_run_completes(
     )
 
 
-def test_each_worker_sets_up_its_job_once(corpus: list[Path], tmp_path: Path) -> None:
+def test_each_worker_sets_up_its_job_once_with_its_share_of_threads(
+    corpus: list[Path], tmp_path: Path
+) -> None:
     log = tmp_path / "loads.log"
-    result = run(
-        corpus, tmp_path / "run", LocalRunner(2), job=SetupOnce(LEVELS, log), shard_duration=4.0
-    )
-    pids = log.read_text().split()
+    runner = LocalRunner(2, threads_per_worker=3)
+    result = run(corpus, tmp_path / "run", runner, job=SetupOnce(LEVELS, log), shard_duration=4.0)
+    lines = [line.split() for line in log.read_text().splitlines()]
+    pids = [pid for pid, _ in lines]
     assert result.ran > 10 and len(pids) == len(set(pids)) <= 2
+    assert {threads for _, threads in lines} == {os.environ.get("OMP_NUM_THREADS", "3")}
 
 
 @settings(

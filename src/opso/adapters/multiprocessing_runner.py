@@ -52,9 +52,16 @@ def run_one(task: ShardTask, shard: Shard) -> ShardOutcome:
         return ShardFailure(shard.index, describe_exception(e))
 
 
-def _worker_main(conn: Connection, task: ShardTask) -> None:
+#: Thread-count variables set in each worker (unless already set), read by OpenMP, MKL and
+#: OpenBLAS when a library that uses them (torch, say) is first imported there.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _worker_main(conn: Connection, task: ShardTask, threads: int) -> None:
     """Loop in a worker process: receive a shard, run it, send the outcome; stop on None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
     while True:
         try:
             shard = conn.recv()
@@ -89,6 +96,10 @@ class LocalRunner(BatchRunner):
         torch), else ``"spawn"``; ``"fork"`` is fastest but unsafe once threads run.
     preload
         Modules the fork server imports before forking workers.
+    threads_per_worker
+        Threads each worker's numeric libraries may use (``OMP_NUM_THREADS`` and friends, unless
+        set already); default: the CPUs divided among the workers, so N workers do not each
+        start a thread per CPU.
 
     Raises
     ------
@@ -103,6 +114,7 @@ class LocalRunner(BatchRunner):
         attempts: int = 3,
         start_method: StartMethod | None = None,
         preload: Sequence[str] = PRELOAD,
+        threads_per_worker: int | None = None,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers!r}")
@@ -114,6 +126,7 @@ class LocalRunner(BatchRunner):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         self.start_method: StartMethod = start_method
         self.preload = tuple(preload)
+        self.threads_per_worker = threads_per_worker
 
     def run(
         self,
@@ -145,13 +158,17 @@ class _Pool:
         self.on_outcome = on_outcome
         self.workers: list[_Worker] = []
         self.deaths: dict[int, int] = {}
+        self.threads = runner.threads_per_worker or max(1, default_workers() // runner.workers)
         self.outcomes = 0
         self.fresh_deaths = 0
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(
-            target=_worker_main, args=(child, self.task), daemon=True, name="opso-shard-worker"
+            target=_worker_main,
+            args=(child, self.task, self.threads),
+            daemon=True,
+            name="opso-shard-worker",
         )
         process.start()
         child.close()
