@@ -98,6 +98,30 @@ _EXPORTS: dict[str, str] = {
     "ribbit": "opso.pulse_finder",
     "pulse_finder_species_set": "opso.pulse_finder",
     "summarize_top_scores": "opso.pulse_finder",
+    # training and prediction (torch names resolve lazily: importing them imports torch)
+    "SingleTargetAudioDataset": "opso.datasets",
+    "Metrics": "opso.domain.metrics",
+    "MultiTargetMetrics": "opso.domain.metrics",
+    "ModelConfig": "opso.domain.classifier",
+    "Preprocessing": "opso.domain.classifier",
+    "ModelFileError": "opso.domain.errors",
+    "LabelTableError": "opso.domain.errors",
+    "ClassifierInputError": "opso.domain.errors",
+    "train": "opso.torch.train",
+    "predict": "opso.torch.predict",
+    "embed": "opso.torch.predict",
+    "time_warp": "opso.torch.tensor_augment",
+    "time_mask": "opso.torch.tensor_augment",
+    "freq_mask": "opso.torch.tensor_augment",
+    "build_architecture": "opso.torch.models",
+    "load_model": "opso.torch.models",
+    "save_model": "opso.torch.models",
+    "load_classifier": "opso.torch.models",
+    "TorchClassifier": "opso.torch.models",
+    "gradcam_region": "opso.pytorch_prediction",
+    "activation_region_limits": "opso.domain.gradcam",
+    "activation_region_to_box": "opso.domain.gradcam",
+    "in_box": "opso.domain.gradcam",
     # batch runs (scale)
     "run_shards": "opso.api",
     "make_runner": "opso.api",
@@ -150,6 +174,9 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         run_command as run_command,
         run_command_return_code as run_command_return_code,
     )
+    from opso.datasets import (
+        SingleTargetAudioDataset as SingleTargetAudioDataset,
+    )
     from opso.datasets_labels import (
         SplitterDataset as SplitterDataset,
         annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
@@ -159,6 +186,10 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         Annotation as Annotation,
         AnnotationSet as AnnotationSet,
         ClipLabels as ClipLabels,
+    )
+    from opso.domain.classifier import (
+        ModelConfig as ModelConfig,
+        Preprocessing as Preprocessing,
     )
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
@@ -172,10 +203,13 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         AudioReadError as AudioReadError,
         AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
+        ClassifierInputError as ClassifierInputError,
         ConfigError as ConfigError,
         ImageReadError as ImageReadError,
         ImageWriteError as ImageWriteError,
+        LabelTableError as LabelTableError,
         LocalizationError as LocalizationError,
+        ModelFileError as ModelFileError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
@@ -185,6 +219,11 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         SpectrogramInputError as SpectrogramInputError,
         SpectrogramParameterError as SpectrogramParameterError,
         UnknownSpeciesError as UnknownSpeciesError,
+    )
+    from opso.domain.gradcam import (
+        activation_region_limits as activation_region_limits,
+        activation_region_to_box as activation_region_to_box,
+        in_box as in_box,
     )
     from opso.domain.helpers import (
         binarize as binarize,
@@ -204,6 +243,10 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         lorentz_ip as lorentz_ip,
         travel_time as travel_time,
     )
+    from opso.domain.metrics import (
+        Metrics as Metrics,
+        MultiTargetMetrics as MultiTargetMetrics,
+    )
     from opso.domain.receivers import (
         ReceiverArray as ReceiverArray,
     )
@@ -222,6 +265,9 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         ribbit as ribbit,
         summarize_top_scores as summarize_top_scores,
     )
+    from opso.pytorch_prediction import (
+        gradcam_region as gradcam_region,
+    )
     from opso.raven import (
         annotation_check as annotation_check,
         generate_class_corrections as generate_class_corrections,
@@ -236,6 +282,25 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         sci_to_bn_common as sci_to_bn_common,
         sci_to_xc_common as sci_to_xc_common,
         xc_common_to_sci as xc_common_to_sci,
+    )
+    from opso.torch.models import (
+        TorchClassifier as TorchClassifier,
+        build_architecture as build_architecture,
+        load_classifier as load_classifier,
+        load_model as load_model,
+        save_model as save_model,
+    )
+    from opso.torch.predict import (
+        embed as embed,
+        predict as predict,
+    )
+    from opso.torch.tensor_augment import (
+        freq_mask as freq_mask,
+        time_mask as time_mask,
+        time_warp as time_warp,
+    )
+    from opso.torch.train import (
+        train as train,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio, completion, config, review, ribbit, runs, spectrogram, taxa
+from opso.commands import audio, cnn, completion, config, review, ribbit, runs, spectrogram, taxa
 from opso.commands.base import OpsoGroup, config_option
 from opso.commands.labels import label, raven
 from opso.commands.localization import localize
@@ -32,4 +32,6 @@ main.add_command(completion.completion)
 main.add_command(ribbit.ribbit)
 main.add_command(spectrogram.spectrogram)
 main.add_command(review.review)
+main.add_command(cnn.train)
+main.add_command(cnn.predict)
 main.add_command(runs.runs)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
+from opso.adapters.csv_stream import CsvRowSink
 from opso.adapters.csv_tables import CsvTableWriter
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.html_review import HtmlReviewPages
@@ -16,12 +17,30 @@ from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.label import LabelRecordings
 from opso.app.localize import LocalizeEvents
+from opso.app.predict import PredictScores
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
 from opso.app.runs import ExportRunResults, ReadRunResults, RunBatch, RunStatus
 from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
+from opso.app.train import TrainClassifier
+from opso.ports.audio_io import AudioReader
+from opso.ports.classifier import ClassifierStore, ClassifierTrainer
+
+
+# training and prediction: torch adapters are imported inside these factories, on first use
+def _torch_classifier_store(device: str | None = None, backend: str = "fast") -> ClassifierStore:
+    from opso.adapters.torch_classifier import TorchClassifierStore
+
+    return TorchClassifierStore(device=device, backend="eager" if backend == "eager" else "fast")
+
+
+def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrainer:
+    from opso.adapters.torch_classifier import TorchTrainer
+
+    return TorchTrainer(reader, num_workers=num_workers)
+
 
 if TYPE_CHECKING:
     from opso.adapters.dask_runner import DaskRunner
@@ -92,6 +111,15 @@ class Container(containers.DeclarativeContainer):
     )
     save_review_marks = providers.Factory(
         SaveReviewMarks, tables=tables, annotations=annotation_store
+    )
+
+    # training and prediction
+    row_sink = providers.Singleton(CsvRowSink)
+    classifier_store = providers.Factory(_torch_classifier_store)
+    classifier_trainer = providers.Factory(_torch_trainer, reader=audio_io)
+    train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
+    predict_scores = providers.Factory(
+        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
     )
     run_store = providers.Singleton(_parquet_run_store)
     local_runner = providers.Factory(_local_runner)

@@ -29,14 +29,16 @@ FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
 
 
 def blocks(page: Path, language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(page.read_text()) if lang == language]
+    """The code of each ``language`` fence of a page, continuation lines (``\\``) joined."""
+    found = [body for lang, body in FENCE.findall(page.read_text()) if lang == language]
+    return [re.sub(r"\\\n\s*", " ", body) for body in found]
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
     """A working folder with the recordings the examples name."""
     birds = oss_audio / "birds_10s.wav"
-    for name in ["recording.wav", "rec.wav", "long.wav"]:
+    for name in ["recording.wav", "rec.wav", "long.wav", "a.wav", "b.wav"]:
         shutil.copy(birds, tmp_path / name)
     shutil.copy(oss_audio / "silence_10s.mp3", tmp_path / "rec.mp3")
     data, sr = sf.read(birds)
@@ -65,6 +67,9 @@ def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
         tmp_path / "annotations" / "site2.Table.1.selections.txt",
     )
     shutil.copy(birds, tmp_path / "audio" / "site2.wav")
+    (tmp_path / "labels.csv").write_text(
+        "file,species\nsite1.wav,wren\nsite2.wav,robin\nsite1.wav,robin\nsite2.wav,wren\n"
+    )
     (tmp_path / "scores.csv").write_text(
         "file,start_time,end_time,NOCA,WOTH,error\n"
         "site_a/birds.wav,0.0,5.0,0.9,0.1,\nsite_a/birds.wav,5.0,10.0,0.2,0.7,\n"

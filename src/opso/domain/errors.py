@@ -68,6 +68,18 @@ class ImageWriteError(OpsoError, OSError):
     """A spectrogram image or plot could not be written to its destination."""
 
 
+class ModelFileError(OpsoError, ValueError):
+    """A model file is not an opso model, was tampered with, or is from a newer opso."""
+
+
+class LabelTableError(OpsoError, ValueError):
+    """A label table is empty, lacks a column, or names a class outside the class list."""
+
+
+class ClassifierInputError(OpsoError, ValueError):
+    """A model or dataset got input it cannot use (wrong shape, unknown class, no last conv)."""
+
+
 class RunMismatchError(OpsoError, ValueError):
     """A run directory holds results made with different settings (another fingerprint)."""
 

@@ -1,0 +1,192 @@
+"""Benchmark one training epoch of ``opso.torch.train.train`` against a bare training loop.
+
+resnet18, 3 classes, 224x224 inputs, 5 s clips at 22050 Hz, batch 16, 200 labelled clips
+(WAV files written to a temporary folder). Prints, measured in the same process and
+interleaved (so load from other processes on a shared machine hits both alike):
+
+* opso: ``train()`` over an ``AudioClipDataset`` (decode, random window, torch spectrogram,
+  SpecAugment off), one epoch, samples/s of the training pass (until the validation pass
+  fetches its first sample), and of the whole call (16-clip validation + checkpoint);
+* bare: forward + backward + Adam step on random 16x3x224x224 tensors, same model size;
+
+and the peak resident memory of the process after each (ru_maxrss; the bare loop runs
+first in its own process for its own peak).
+
+The two loops alternate in slices of ``--chunk`` clips, so that load from other processes on a
+shared machine hits both alike.
+
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_train.py [--clips 200] [--chunk 32]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SR, CLIP_S, BATCH = 22050, 5.0, 16
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _FirstAccess:
+    """Dataset wrapper that records when its first item is fetched (validation starts)."""
+
+    def __init__(self, dataset: Any, stamps: list[float]) -> None:
+        self.dataset = dataset
+        self.stamps = stamps
+        self.classes = dataset.classes
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Any:
+        if not self.stamps:
+            self.stamps.append(time.perf_counter())
+        return self.dataset[i]
+
+
+class _BareLoop:
+    """The bare training loop, built once, timed per call."""
+
+    def __init__(self) -> None:
+        import torch
+        from torch import nn
+
+        from opso.adapters.torch_models import build_architecture
+
+        torch.manual_seed(0)
+        self.model = build_architecture("resnet18", 3).train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.run(BATCH)  # warm-up
+
+    def run(self, n_samples: int) -> float:
+        """Train on ``n_samples`` fresh random samples; return the seconds taken.
+
+        Fresh tensors every batch (made before the clock starts): one batch repeated is soon
+        memorised, and the tiny gradients that follow (denormal floats) slow the CPU down.
+        """
+        import torch
+
+        sizes = [min(BATCH, n_samples - i) for i in range(0, n_samples, BATCH)]
+        data = [(torch.randn(n, 3, 224, 224), torch.randint(0, 3, (n,))) for n in sizes]
+        t = time.perf_counter()
+        for x, y in data:
+            self.opt.zero_grad()
+            self.loss_fn(self.model(x), y).backward()
+            self.opt.step()
+        return time.perf_counter() - t
+
+
+def bare(n_samples: int) -> float:
+    """Run the bare loop in this process (for its peak memory); return samples/s."""
+    loop = _BareLoop()
+    return n_samples / loop.run(n_samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clips", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--chunk", type=int, default=32, help="clips per interleaved slice")
+    ap.add_argument("--bare-only", type=int, default=0)
+    args = ap.parse_args()
+    if args.bare_only:
+        rate = bare(args.bare_only)
+        print(json.dumps({"rate": rate, "peak_mb": peak_mb()}))
+        return
+    import soundfile as sf
+    import torch
+    from torch import nn
+
+    from opso.adapters.soundfile_io import SoundfileAudioIO
+    from opso.adapters.torch_datasets import AudioClipDataset
+    from opso.adapters.torch_models import build_architecture
+    from opso.adapters.torch_training import train
+    from opso.domain.classifier import LabelledClip, Preprocessing
+
+    bare_proc = subprocess.run(
+        [sys.executable, __file__, "--bare-only", str(min(args.clips, 64))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    bare_peak = json.loads(bare_proc.stdout.strip().splitlines()[-1])["peak_mb"]
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        clips = []
+        t_axis = np.arange(int(6 * SR)) / SR
+        for i in range(args.clips):
+            label = i % 3
+            x = 0.02 * rng.standard_normal(t_axis.size) + 0.05 * np.sin(
+                2 * np.pi * (1000 + 1500 * label) * t_axis
+            )
+            path = root / f"clip_{i:03d}.wav"
+            sf.write(path, x.astype(np.float32), SR, subtype="PCM_16")
+            clips.append(LabelledClip(path, tuple(float(k == label) for k in range(3))))
+        pre = Preprocessing(sample_rate=SR, clip_duration=CLIP_S)
+        common = dict(classes=["a", "b", "c"], preprocessing=pre, reader=SoundfileAudioIO())
+        valid_set = AudioClipDataset(clips[:BATCH], **common)  # type: ignore[arg-type]
+        torch.manual_seed(0)
+        model = build_architecture("resnet18", 3)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opso_s = opso_train_s = bare_s = 0.0
+        bare_model = _BareLoop()
+        chunk = args.chunk
+        for r in range(args.rounds):
+            for i in range(0, args.clips, chunk):
+                part = AudioClipDataset(clips[i : i + chunk], random_start=True, **common)  # type: ignore[arg-type]
+                valid_started: list[float] = []
+                timed_valid = _FirstAccess(valid_set, valid_started)
+                t0 = time.perf_counter()
+                train(
+                    root / f"run{r}",
+                    model,
+                    part,
+                    timed_valid,
+                    opt,
+                    nn.CrossEntropyLoss(),
+                    epochs=1,
+                    batch_size=BATCH,
+                    print_logging=False,
+                )
+                opso_s += time.perf_counter() - t0
+                opso_train_s += valid_started[0] - t0
+                bare_s += bare_model.run(len(part))
+        opso_peak = peak_mb()
+    n = args.clips * args.rounds
+    print(
+        f"corpus: {args.clips} labelled 6 s WAV clips, 5 s windows at {SR} Hz; resnet18, "
+        f"3 classes, 224x224, batch {BATCH}, Adam, torch threads {torch.get_num_threads()}, "
+        f"{args.rounds} round(s)"
+    )
+    print(f"{'loop':<44}{'samples':>8}{'s':>8}{'samples/s':>10}{'x bare':>8}{'peak MB':>9}")
+    print(
+        f"{'bare fwd+bwd+step, random tensors':<44}{n:>8}{bare_s:>8.1f}{n / bare_s:>10.2f}"
+        f"{1.0:>8.2f}{bare_peak:>9.0f}"
+    )
+    print(
+        f"{'opso train() epoch (training pass)':<44}{n:>8}{opso_train_s:>8.1f}"
+        f"{n / opso_train_s:>10.2f}{bare_s / opso_train_s:>8.2f}{opso_peak:>9.0f}"
+    )
+    print(
+        f"{'opso train() call incl. validation+ckpt':<44}{n:>8}{opso_s:>8.1f}"
+        f"{n / opso_s:>10.2f}{bare_s / opso_s:>8.2f}"
+    )
+    print("target: opso training pass >= 0.9x bare (OpenSoundscape 0.13.2 measured 0.75x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Use-case: score long recordings with a trained classifier, streaming rows to a table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from opso.app.files import AudioJob
+from opso.domain.audio import Audio, clip_times
+from opso.domain.errors import OpsoError
+from opso.ports.audio_io import AudioReader
+from opso.ports.classifier import Classifier, ClassifierStore
+from opso.ports.progress import Progress, no_progress
+from opso.ports.rows import RowSink, RowStream
+
+#: Columns before the class scores; ``error`` comes after them.
+KEY_COLUMNS = ("file", "start_time", "end_time")
+PredictFinalClip = Literal["full", "extend"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictFailure:
+    """A recording that got no scores, and why."""
+
+    source: Path
+    reason: str
+
+
+@dataclass(slots=True)
+class PredictReport:
+    """What a prediction run wrote."""
+
+    output: Path
+    files: int = 0
+    clips: int = 0
+    failures: list[PredictFailure] = field(default_factory=list)
+
+
+def clip_matrix(
+    samples: NDArray[np.float32],
+    sample_rate: int,
+    times: Sequence[tuple[float, float]],
+    clip_samples: int,
+) -> NDArray[np.float32]:
+    """Cut clips [shape=(n_clips, clip_samples)] from one decoded recording.
+
+    Each clip starts at its begin time; a clip running past the end of the audio (or given
+    a shorter span) is filled by looping its own samples.
+    """
+    out = np.empty((len(times), clip_samples), dtype=np.float32)
+    for k, (begin, end) in enumerate(times):
+        start = min(round(begin * sample_rate), len(samples))
+        stop = min(start + clip_samples, round(end * sample_rate), len(samples))
+        seg = samples[start:stop]
+        if len(seg) == clip_samples:
+            out[k] = seg
+        elif len(seg) == 0:
+            out[k] = 0.0
+        else:
+            out[k] = np.resize(seg, clip_samples)
+    return out
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: list[dict[str, object]] = field(default_factory=list)
+    clips: list[NDArray[np.float32]] = field(default_factory=list)
+    clip_rows: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PredictScores:
+    """Score every clip of every recording; a bad file gets one row with NaN scores."""
+
+    reader: AudioReader
+    store: ClassifierStore
+    sink: RowSink
+
+    def run(
+        self,
+        *,
+        model: Path | Classifier,
+        jobs: Sequence[AudioJob],
+        output: Path,
+        clip_duration: float | None = None,
+        clip_overlap: float = 0.0,
+        final_clip: PredictFinalClip = "full",
+        batch_size: int = 16,
+        progress: Progress = no_progress,
+    ) -> PredictReport:
+        """Decode each recording once, cut its clips in memory, score them in batches.
+
+        Parameters
+        ----------
+        model
+            A model file, or a loaded classifier.
+        jobs
+            Recordings to score, in output order.
+        output
+            Score table (``file, start_time, end_time, <classes>, error``); rows are streamed
+            to ``<output>.partial`` and it is renamed to ``output`` when the run ends.
+        clip_duration
+            Seconds per clip (default: the model's).
+        clip_overlap
+            Overlap of consecutive clips in seconds.
+        final_clip
+            Audio after the last full clip: None drops it; ``"full"`` adds a clip ending at
+            the end of the recording; ``"extend"`` loops the remainder to a full clip. A
+            recording shorter than one clip is looped to one clip unless ``final_clip`` is None.
+        batch_size
+            Clips per model call (batches span recordings).
+        progress
+            Told after each recording.
+
+        Returns
+        -------
+        PredictReport
+            Counts and the failed recordings (also in the table's ``error`` column).
+
+        Raises
+        ------
+        ValueError
+            If the clip settings or batch size are invalid (checked before any file is read).
+        """
+        classifier = self.store.load(model) if isinstance(model, Path) else model
+        config = classifier.config
+        pre = config.preprocessing
+        duration = pre.clip_duration if clip_duration is None else clip_duration
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if final_clip not in (None, "full", "extend"):
+            raise ValueError(f"final_clip must be None, 'full' or 'extend', got {final_clip!r}")
+        clip_times(duration, duration, clip_overlap, final_clip)  # validate up front
+        n = round(duration * pre.sample_rate)
+        classes = list(config.classes)
+        columns = [*KEY_COLUMNS, *classes, "error"]
+        report = PredictReport(output=output)
+        pending = _Pending()
+
+        def flush(stream: RowStream) -> None:
+            if pending.clips:
+                scores = classifier.predict(np.stack(pending.clips))
+                for row_index, row_scores in zip(pending.clip_rows, scores, strict=True):
+                    pending.rows[row_index].update(zip(classes, row_scores.tolist(), strict=True))
+            stream.write(pending.rows)
+            pending.rows.clear()
+            pending.clips.clear()
+            pending.clip_rows.clear()
+
+        def fail(source: Path, reason: str) -> None:
+            report.failures.append(PredictFailure(source, reason))
+            row: dict[str, object] = {"file": str(source), "error": reason}
+            row.update(dict.fromkeys(classes, math.nan))
+            pending.rows.append(row)
+
+        with self.sink.open(output, columns=columns) as stream:
+            for i, (job, result) in enumerate(self._decoded(jobs, pre.sample_rate), start=1):
+                report.files += 1
+                if isinstance(result, BaseException):
+                    fail(job.source, _reason(result))
+                else:
+                    times = clip_times(result.duration(), duration, clip_overlap, final_clip)
+                    if not times:
+                        fail(
+                            job.source,
+                            f"recording is {result.duration():.3f} s, shorter than one "
+                            f"{duration} s clip",
+                        )
+                    clips = clip_matrix(result.samples, result.sample_rate, times, n)
+                    for (begin, end), clip in zip(times, clips, strict=True):
+                        pending.clip_rows.append(len(pending.rows))
+                        pending.rows.append(
+                            {
+                                "file": str(job.source),
+                                "start_time": begin,
+                                "end_time": end,
+                                "error": "",
+                            }
+                        )
+                        pending.clips.append(clip)
+                        report.clips += 1
+                        if len(pending.clips) >= batch_size:
+                            flush(stream)
+                progress(i, len(jobs), str(job.source))
+            flush(stream)
+        return report
+
+    def _decoded(
+        self, jobs: Sequence[AudioJob], sample_rate: int
+    ) -> Iterator[tuple[AudioJob, Audio | BaseException]]:
+        """Yield each job with its decoded audio (or error), decoding the next one meanwhile."""
+
+        def read(job: AudioJob) -> Audio:
+            return self.reader.read(job.source, sample_rate=sample_rate)
+
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            current: Future[Audio] = pool.submit(read, jobs[0])
+            for k, job in enumerate(jobs):
+                following = pool.submit(read, jobs[k + 1]) if k + 1 < len(jobs) else None
+                result: Audio | BaseException
+                try:
+                    result = current.result()
+                except (OpsoError, OSError, ValueError) as e:
+                    result = e
+                yield job, result
+                if following is not None:
+                    current = following
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())

@@ -1,0 +1,276 @@
+"""Use-case: train a classifier from a label table of audio files."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from opso.domain.classifier import (
+    LabelledClip,
+    ModelConfig,
+    Preprocessing,
+    TrainReport,
+    class_targets,
+)
+from opso.domain.errors import LabelTableError
+from opso.ports.classifier import ClassifierTrainer
+from opso.ports.progress import Progress, no_progress
+
+#: Column names taken as the file column when none is named, in this order.
+FILE_COLUMNS = ("file", "Destination", "clip", "path", "filename")
+_TIME_COLUMNS = ("start_time", "end_time")
+
+
+def _file_column(table: pd.DataFrame, name: str | None) -> str:
+    if name is not None:
+        if name not in table.columns:
+            raise LabelTableError(f"the label table has no column {name!r}")
+        return name
+    for candidate in FILE_COLUMNS:
+        if candidate in table.columns:
+            return candidate
+    raise LabelTableError(
+        f"the label table needs a file column (one of {list(FILE_COLUMNS)}, or name it); "
+        f"columns are {list(table.columns)}"
+    )
+
+
+def labelled_clips(
+    table: pd.DataFrame,
+    *,
+    classes: Sequence[str] | None = None,
+    file_column: str | None = None,
+    label_column: str | None = None,
+    audio_root: Path | None = None,
+    multi_target: bool | None = None,
+) -> tuple[list[LabelledClip], list[str], bool]:
+    """Read a label table into labelled clips.
+
+    Two layouts are read. With ``label_column``: one class name per row (single-target;
+    several separated by ``|`` for multi-target). Without: one 0/1 column per class (a
+    one-hot or multi-hot table, as the labelling commands write). Optional ``start_time``
+    and ``end_time`` columns select a window of each file.
+
+    Parameters
+    ----------
+    table
+        The label table.
+    classes
+        Class names in output order (default: the sorted labels, or every 0/1 column).
+    file_column
+        Column of audio paths (default: the first of :data:`FILE_COLUMNS` present).
+    label_column
+        Column of class names, for the first layout.
+    audio_root
+        Folder that relative paths are relative to.
+    multi_target
+        Force the task; None: multi-target if any row has other than exactly one class.
+
+    Returns
+    -------
+    (list of LabelledClip, list of str, bool)
+        The clips, the classes, and whether the task is multi-target.
+
+    Raises
+    ------
+    LabelTableError
+        If the table is empty, lacks a column, names a class outside ``classes``, or has a
+        row with no or several classes in a single-target task.
+    """
+    if len(table) == 0:
+        raise LabelTableError("the label table is empty")
+    fcol = _file_column(table, file_column)
+    rows: list[tuple[Path, list[str]]] = []
+    if label_column is not None:
+        if label_column not in table.columns:
+            raise LabelTableError(f"the label table has no column {label_column!r}")
+        for i, value in enumerate(table[label_column]):
+            if pd.isna(value) or not str(value).strip():
+                raise LabelTableError(f"row {i}: empty label in column {label_column!r}")
+            labels = [v.strip() for v in str(value).split("|") if v.strip()]
+            rows.append((Path(str(table[fcol].iloc[i])), labels))
+        found = sorted({lab for _, labels in rows for lab in labels})
+        class_list = list(classes) if classes is not None else found
+    else:
+        reserved = {fcol, *_TIME_COLUMNS}
+        if classes is None:
+            class_list = [
+                str(c)
+                for c in table.columns
+                if c not in reserved and table[c].isin([0, 1, 0.0, 1.0, True, False]).all()
+            ]
+        else:
+            class_list = list(classes)
+        missing = [c for c in class_list if c not in table.columns]
+        if missing:
+            raise LabelTableError(
+                f"class column(s) {missing} not in the label table; give --label-column for a "
+                "table of class names"
+            )
+        if not class_list:
+            raise LabelTableError("no class columns (0/1 values) found in the label table")
+        for c in class_list:
+            bad = ~table[c].isin([0, 1, 0.0, 1.0, True, False])
+            if bad.any():
+                row = int(bad.to_numpy().nonzero()[0][0])
+                raise LabelTableError(
+                    f"row {row}: column {c!r} holds {table[c].iloc[row]!r}, not 0 or 1"
+                )
+        for i in range(len(table)):
+            labels = [c for c in class_list if bool(table[c].iloc[i])]
+            rows.append((Path(str(table[fcol].iloc[i])), labels))
+    if len(set(class_list)) != len(class_list) or not class_list:
+        raise LabelTableError(f"classes must be distinct and non-empty, got {class_list}")
+    counts = [len(labels) for _, labels in rows]
+    multi = multi_target if multi_target is not None else any(c != 1 for c in counts)
+    clips: list[LabelledClip] = []
+    for i, (path, labels) in enumerate(rows):
+        try:
+            targets = class_targets(labels, class_list)
+        except ValueError as e:
+            raise LabelTableError(f"row {i} ({path}): {e}") from e
+        if not multi and len(labels) != 1:
+            raise LabelTableError(
+                f"row {i} ({path}): {len(labels)} classes in a single-target table; "
+                "use multi-target training for clips with no or several classes"
+            )
+        source = path if path.is_absolute() or audio_root is None else audio_root / path
+        start = _time(table, "start_time", i)
+        end = _time(table, "end_time", i)
+        clips.append(LabelledClip(source, targets, start, end))
+    return clips, class_list, multi
+
+
+def _time(table: pd.DataFrame, column: str, i: int) -> float | None:
+    if column not in table.columns:
+        return None
+    value = table[column].iloc[i]
+    return None if pd.isna(value) else float(value)
+
+
+def split_train_valid(
+    clips: Sequence[LabelledClip], valid_fraction: float, *, seed: int = 0
+) -> tuple[list[LabelledClip], list[LabelledClip]]:
+    """Split clips per class combination so both sets keep the class balance.
+
+    Each group of clips with the same targets gives ``round(valid_fraction * n)`` clips
+    (at least one when it has two or more) to validation.
+
+    Raises
+    ------
+    ValueError
+        If ``valid_fraction`` is not in (0, 1) or no clip ends up in one of the sets.
+    """
+    if not 0 < valid_fraction < 1:
+        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
+    rng = random.Random(seed)
+    groups: dict[tuple[float, ...], list[LabelledClip]] = {}
+    for c in clips:
+        groups.setdefault(c.targets, []).append(c)
+    train: list[LabelledClip] = []
+    valid: list[LabelledClip] = []
+    for key in sorted(groups):
+        members = groups[key][:]
+        rng.shuffle(members)
+        k = round(valid_fraction * len(members))
+        k = min(max(k, 1 if len(members) >= 2 else 0), len(members) - 1)
+        valid += members[:k]
+        train += members[k:]
+    if not train or not valid:
+        raise ValueError(
+            f"cannot split {len(clips)} clips into training and validation sets; "
+            "label more clips or give a validation table"
+        )
+    return train, valid
+
+
+@dataclass(frozen=True)
+class TrainClassifier:
+    """Train a CNN from a label table and save it with its checkpoints."""
+
+    trainer: ClassifierTrainer
+
+    def run(
+        self,
+        *,
+        labels: pd.DataFrame,
+        save_dir: Path,
+        classes: Sequence[str] | None = None,
+        valid_labels: pd.DataFrame | None = None,
+        file_column: str | None = None,
+        label_column: str | None = None,
+        audio_root: Path | None = None,
+        multi_target: bool | None = None,
+        architecture: str = "resnet18",
+        preprocessing: Preprocessing | None = None,
+        pretrained_weights: Path | None = None,
+        valid_fraction: float = 0.2,
+        epochs: int = 10,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        log_every: int = 5,
+        seed: int = 0,
+        progress: Progress = no_progress,
+    ) -> TrainReport:
+        """Read the labels, check every file exists, split, train and save the model.
+
+        Returns
+        -------
+        TrainReport
+            The model file (``save_dir/model.opso``), checkpoints and per-epoch summary.
+
+        Raises
+        ------
+        LabelTableError
+            For an empty or inconsistent label table (see :func:`labelled_clips`).
+        FileNotFoundError
+            If a labelled audio file does not exist (checked before training).
+        """
+        read = dict(
+            file_column=file_column,
+            label_column=label_column,
+            audio_root=audio_root,
+        )
+        clips, class_list, multi = labelled_clips(
+            labels,
+            classes=classes,
+            multi_target=multi_target,
+            **read,  # type: ignore[arg-type]
+        )
+        if valid_labels is not None:
+            valid, _, _ = labelled_clips(
+                valid_labels,
+                classes=class_list,
+                multi_target=multi,
+                **read,  # type: ignore[arg-type]
+            )
+            train = clips
+        else:
+            train, valid = split_train_valid(clips, valid_fraction, seed=seed)
+        missing = [str(c.source) for c in (*train, *valid) if not c.source.is_file()]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise FileNotFoundError(f"labelled audio not found: {', '.join(missing[:3])}{more}")
+        config = ModelConfig(
+            architecture=architecture,
+            classes=tuple(class_list),
+            multi_target=multi,
+            preprocessing=preprocessing if preprocessing is not None else Preprocessing(),
+        )
+        return self.trainer.train(
+            config=config,
+            train_clips=train,
+            valid_clips=valid,
+            save_dir=save_dir,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            log_every=log_every,
+            pretrained_weights=pretrained_weights,
+            seed=seed,
+            progress=progress,
+        )

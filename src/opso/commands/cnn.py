@@ -1,0 +1,265 @@
+"""CNN commands: ``opso train`` and ``opso predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from opso.commands.base import TqdmProgress, pass_container
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from opso.container import Container
+
+ARCHITECTURE_CHOICES = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "efficientnet_b0",
+    "mobilenet_v3",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+]
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from opso.domain.errors import LabelTableError
+
+    if not path.is_file():
+        raise click.BadParameter(f"no such label table: {path}")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise LabelTableError(f"{path}: not a readable CSV table ({e})") from e
+
+
+@click.command()
+@click.option(
+    "--labels",
+    "labels_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV: a file column plus one 0/1 column per class, or --label-column.",
+)
+@click.option(
+    "--valid-labels",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Validation table (default: split --valid-fraction off the labels).",
+)
+@click.option(
+    "--audio-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder that relative file paths in the tables are relative to.",
+)
+@click.option(
+    "--classes", multiple=True, help="Class names in output order (comma-separated or repeated)."
+)
+@click.option("--file-column", default=None, help="Column of audio paths (default: file, ...).")
+@click.option("--label-column", default=None, help="Column of class names (single labels).")
+@click.option(
+    "--multi-target/--single-target",
+    default=None,
+    help="Task (default: multi-target if a row has no or several classes).",
+)
+@click.option(
+    "--architecture", type=click.Choice(ARCHITECTURE_CHOICES), default="resnet18", show_default=True
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Local state-dict file to start from (e.g. ImageNet weights).",
+)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option(
+    "--log-every",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Checkpoint every N epochs (and after the last).",
+)
+@click.option("--valid-fraction", type=float, default=0.2, show_default=True)
+@click.option(
+    "--clip-duration",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds per clip; shorter files are looped, longer ones cut.",
+)
+@click.option("--sample-rate", type=int, default=22050, show_default=True)
+@click.option("--height", type=int, default=224, show_default=True)
+@click.option("--width", type=int, default=224, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--num-workers", type=int, default=0, show_default=True, help="DataLoader worker processes."
+)
+@click.option(
+    "-o",
+    "--output",
+    "save_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: model.opso, epoch-N.tar checkpoints, metadata.txt.",
+)
+@pass_container
+def train(
+    c: Container,
+    labels_path: Path,
+    valid_labels: Path | None,
+    audio_root: Path | None,
+    classes: tuple[str, ...],
+    file_column: str | None,
+    label_column: str | None,
+    multi_target: bool | None,
+    architecture: str,
+    weights: Path | None,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    log_every: int,
+    valid_fraction: float,
+    clip_duration: float,
+    sample_rate: int,
+    height: int,
+    width: int,
+    seed: int,
+    num_workers: int,
+    save_dir: Path,
+) -> None:
+    """Train a CNN on labelled audio clips and save it as RUN_DIR/model.opso."""
+    from opso.domain.classifier import Preprocessing
+
+    class_list = [name.strip() for item in classes for name in item.split(",") if name.strip()]
+    try:
+        preprocessing = Preprocessing(
+            sample_rate=sample_rate, clip_duration=clip_duration, height=height, width=width
+        )
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    labels = _read_table(labels_path)
+    valid = _read_table(valid_labels) if valid_labels is not None else None
+    if num_workers:
+        c.classifier_trainer.add_kwargs(num_workers=num_workers)
+    progress = TqdmProgress("train")
+    try:
+        report = c.train_classifier().run(
+            labels=labels,
+            valid_labels=valid,
+            save_dir=save_dir,
+            classes=class_list or None,
+            file_column=file_column,
+            label_column=label_column,
+            audio_root=audio_root,
+            multi_target=multi_target,
+            architecture=architecture,
+            preprocessing=preprocessing,
+            pretrained_weights=weights,
+            valid_fraction=valid_fraction,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            log_every=log_every,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    for ep in report.epochs:
+        click.echo(
+            f"epoch {ep.epoch}: train loss {ep.train_loss:.4f} acc {ep.train_accuracy:.3f}  "
+            f"valid loss {ep.valid_loss:.4f} acc {ep.valid_accuracy:.3f}"
+        )
+    click.echo(f"model: {report.model_path}")
+    click.echo(f"checkpoints: {', '.join(p.name for p in report.checkpoints)}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Score table (CSV): file, start_time, end_time, one column per class, error.",
+)
+@click.option(
+    "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
+)
+@click.option("--clip-overlap", type=float, default=0.0, show_default=True)
+@click.option(
+    "--final-clip",
+    type=click.Choice(["full", "extend", "none"]),
+    default="full",
+    show_default=True,
+    help="Audio after the last full clip.",
+)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--device", default=None, help="Torch device (default: a GPU if there is one).")
+@click.option(
+    "--backend",
+    type=click.Choice(["fast", "eager"]),
+    default="fast",
+    show_default=True,
+    help="fast: fused CPU kernels checked against eager.",
+)
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any recording failed.")
+@pass_container
+def predict(
+    c: Container,
+    model: Path,
+    recordings: tuple[Path, ...],
+    output: Path,
+    clip_duration: float | None,
+    clip_overlap: float,
+    final_clip: str,
+    batch_size: int,
+    device: str | None,
+    backend: str,
+    strict: bool,
+) -> None:
+    """Score every clip of RECORDINGS (files or folders) with MODEL, streaming rows to a CSV.
+
+    A recording that cannot be read gets one row with empty scores and the reason in the
+    ``error`` column; the run carries on.
+    """
+    from opso.app.files import find_audio_files
+    from opso.domain.errors import OpsoError
+
+    jobs = find_audio_files(recordings)
+    classifier = c.classifier_store(device=device, backend=backend).load(model)
+    progress = TqdmProgress("predict")
+    try:
+        report = c.predict_scores().run(
+            model=classifier,
+            jobs=jobs,
+            output=output,
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            progress=progress,
+        )
+    except OpsoError:
+        raise
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    finally:
+        progress.close()
+    for f in report.failures:
+        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    click.echo(
+        f"scored {report.clips} clips from {report.files - len(report.failures)} of "
+        f"{report.files} recording(s) -> {report.output}"
+    )
+    if strict and report.failures:
+        raise SystemExit(1)

@@ -1,0 +1,5 @@
+"""The spec's ``opensoundscape.torch.train`` module."""
+
+from opso.adapters.torch_training import train
+
+__all__ = ["train"]

@@ -1,0 +1,230 @@
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.typing import NDArray
+
+from opso.adapters.memory import InMemoryAudioIO
+from opso.app.files import AudioJob
+from opso.app.predict import PredictReport, PredictScores, clip_matrix
+from opso.app.train import TrainClassifier, labelled_clips, split_train_valid
+from opso.domain.audio import Audio, AudioInfo
+from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing, TrainReport
+from opso.domain.errors import LabelTableError
+from opso.ports.audio_io import AudioSource
+from opso.ports.classifier import Classifier, ClassifierStore
+from tests.unit.fakes_train import MemoryRowSink
+
+SR = 1000
+CFG = ModelConfig(
+    architecture="resnet18",
+    classes=("loud", "quiet"),
+    preprocessing=Preprocessing(
+        sample_rate=SR, clip_duration=2.0, window_samples=64, overlap_samples=0, height=8, width=8
+    ),
+)
+
+
+class MeanClassifier(Classifier):
+    """Scores a clip by its mean value and remembers every batch it saw."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    @property
+    def config(self) -> ModelConfig:
+        return CFG
+
+    def predict(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
+        self.batches.append(len(clips))
+        m = clips.mean(axis=1)
+        return np.stack([m, 1 - m], axis=1).astype(np.float32)
+
+    def embed(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
+        return clips[:, :4]
+
+
+class CountingReader(InMemoryAudioIO):
+    def __init__(self, files: dict[Path, Audio]) -> None:
+        super().__init__(files)
+        self.reads: list[Path] = []
+
+    def read(self, source: AudioSource, **kwargs: Any) -> Audio:
+        assert isinstance(source, Path)
+        self.reads.append(source)
+        return super().read(source, **kwargs)
+
+    def info(self, source: AudioSource) -> AudioInfo:
+        return super().info(source)
+
+
+def _steps(values: Sequence[float], seconds_each: float) -> Audio:
+    return Audio(np.repeat(np.asarray(values, dtype=np.float32), int(seconds_each * SR)), SR)
+
+
+def _run(
+    files: dict[Path, Audio], jobs: list[Path], **kw: Any
+) -> tuple[MemoryRowSink, MeanClassifier, CountingReader, PredictReport]:
+    reader = CountingReader(files)
+    sink = MemoryRowSink()
+    clf = MeanClassifier()
+    uc = PredictScores(reader=reader, store=cast(ClassifierStore, None), sink=sink)
+    report = uc.run(
+        model=clf, jobs=[AudioJob(p, p.stem) for p in jobs], output=Path("scores.csv"), **kw
+    )
+    return sink, clf, reader, report
+
+
+def test_predict_slices_each_file_once_and_scores_every_clip() -> None:
+    a, b = Path("a.wav"), Path("b.wav")
+    files = {a: _steps([0.1, 0.2, 0.3], 2.0), b: _steps([0.5, 0.7], 2.0)}
+    sink, clf, reader, _ = _run(files, [a, b], batch_size=2)
+    rows = sink.tables[Path("scores.csv")]
+    assert reader.reads == [a, b]
+    assert [(r["file"], r["start_time"], r["end_time"]) for r in rows] == [
+        ("a.wav", 0.0, 2.0),
+        ("a.wav", 2.0, 4.0),
+        ("a.wav", 4.0, 6.0),
+        ("b.wav", 0.0, 2.0),
+        ("b.wav", 2.0, 4.0),
+    ]
+    np.testing.assert_allclose([r["loud"] for r in rows], [0.1, 0.2, 0.3, 0.5, 0.7], atol=1e-6)
+    assert clf.batches == [2, 2, 1]  # batches span files
+    assert sink.writes >= 3  # rows are streamed, not written once at the end
+    assert all(r["error"] == "" for r in rows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 100])
+def test_bad_files_get_one_nan_row_and_never_anothers_scores(batch_size: int) -> None:
+    good, empty, missing = Path("good.wav"), Path("empty.wav"), Path("missing.wav")
+    files = {good: _steps([0.25, 0.75], 2.0), empty: Audio(np.zeros(0, np.float32), SR)}
+    sink, _, _, report = _run(files, [empty, good, missing], batch_size=batch_size)
+    rows = sink.tables[Path("scores.csv")]
+    assert [r["file"] for r in rows] == ["empty.wav", "good.wav", "good.wav", "missing.wav"]
+    assert np.isnan(float(rows[0]["loud"])) and "no audio" in str(rows[0]["error"])
+    assert np.isnan(float(rows[3]["quiet"])) and "not found" in str(rows[3]["error"])
+    np.testing.assert_allclose([rows[1]["loud"], rows[2]["loud"]], [0.25, 0.75], atol=1e-6)
+    assert [f.source for f in report.failures] == [empty, missing]
+
+
+def test_final_clip_options_and_short_files() -> None:
+    long, short = Path("long.wav"), Path("short.wav")
+    files = {long: _steps([0.2, 0.4, 0.6], 1.0), short: _steps([0.3], 0.5)}
+    sink, *_ = _run(files, [long, short], final_clip="full")
+    rows = sink.tables[Path("scores.csv")]
+    assert [(r["start_time"], r["end_time"]) for r in rows] == [(0.0, 2.0), (1.0, 3.0), (0.0, 0.5)]
+    np.testing.assert_allclose(rows[2]["loud"], 0.3, atol=1e-6)  # looped to a full clip
+    sink, *_ = _run(files, [long, short], final_clip=None)
+    rows = sink.tables[Path("scores.csv")]
+    assert [(r["file"], r["start_time"]) for r in rows] == [("long.wav", 0.0), ("short.wav", None)]
+    assert "shorter than one" in str(rows[1]["error"])
+
+
+def test_predict_validates_settings_before_reading() -> None:
+    with pytest.raises(ValueError, match="clip_overlap"):
+        _run({}, [Path("x.wav")], clip_overlap=5.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        _run({}, [Path("x.wav")], batch_size=0)
+
+
+def test_clip_matrix_loops_a_short_tail() -> None:
+    samples = np.arange(5, dtype=np.float32)
+    out = clip_matrix(samples, 1, [(0.0, 3.0), (3.0, 5.0)], 3)
+    np.testing.assert_array_equal(out, [[0, 1, 2], [3, 4, 3]])
+
+
+def test_labelled_clips_one_hot_and_label_column(tmp_path: Path) -> None:
+    one_hot = pd.DataFrame({"file": ["a.wav", "b.wav"], "x": [1, 0], "y": [0, 1]})
+    clips, classes, multi = labelled_clips(one_hot, audio_root=tmp_path)
+    assert classes == ["x", "y"] and not multi
+    assert clips[0] == LabelledClip(tmp_path / "a.wav", (1.0, 0.0))
+    multi_hot = pd.DataFrame(
+        {
+            "file": ["a.wav", "b.wav"],
+            "x": [1, 0],
+            "y": [1, 0],
+            "start_time": [0.0, 5.0],
+            "end_time": [5.0, 10.0],
+        }
+    )
+    clips, _, multi = labelled_clips(multi_hot, classes=["x", "y"])
+    assert multi and clips[1].targets == (0.0, 0.0) and clips[1].start_time == 5.0
+    named = pd.DataFrame(
+        {"Destination": ["a.wav", "b.wav", "c.wav"], "species": ["wren", "robin", "wren"]}
+    )
+    clips, classes, multi = labelled_clips(named, label_column="species")
+    assert classes == ["robin", "wren"] and not multi
+    assert [c.targets for c in clips] == [(0.0, 1.0), (1.0, 0.0), (0.0, 1.0)]
+
+
+def test_label_table_errors_name_the_problem() -> None:
+    with pytest.raises(LabelTableError, match="empty"):
+        labelled_clips(pd.DataFrame({"file": [], "x": []}))
+    named = pd.DataFrame({"file": ["a.wav", "b.wav"], "sp": ["wren", "owl"]})
+    with pytest.raises(LabelTableError, match=r"row 1 .*'owl'.*not in the class list"):
+        labelled_clips(named, label_column="sp", classes=["wren", "robin"])
+    with pytest.raises(LabelTableError, match="no column 'nope'"):
+        labelled_clips(named, label_column="nope")
+    with pytest.raises(LabelTableError, match="not in the label table"):
+        labelled_clips(pd.DataFrame({"file": ["a"], "x": [1]}), classes=["x", "z"])
+    both = pd.DataFrame({"file": ["a", "b"], "x": [1, 1], "y": [1, 0]})
+    with pytest.raises(LabelTableError, match="single-target"):
+        labelled_clips(both, multi_target=False)
+    with pytest.raises(LabelTableError, match="file column"):
+        labelled_clips(pd.DataFrame({"x": [1]}))
+
+
+def test_split_keeps_every_class_in_both_sets() -> None:
+    clips = [
+        LabelledClip(Path(f"{i}.wav"), (1.0, 0.0) if i < 10 else (0.0, 1.0)) for i in range(14)
+    ]
+    train, valid = split_train_valid(clips, 0.25, seed=1)
+    assert len(train) + len(valid) == 14 and not set(train) & set(valid)
+    assert {c.targets for c in valid} == {(1.0, 0.0), (0.0, 1.0)}
+    assert split_train_valid(clips, 0.25, seed=1) == (train, valid)
+
+
+class RecordingTrainer:
+    def __init__(self) -> None:
+        self.kwargs: dict[str, object] = {}
+
+    def train(self, **kwargs: object) -> TrainReport:
+        self.kwargs = kwargs
+        return TrainReport(Path("model.opso"), [], [])
+
+
+def test_train_usecase_checks_files_and_builds_the_config(tmp_path: Path) -> None:
+    for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
+        (tmp_path / name).write_bytes(b"")
+    table = pd.DataFrame(
+        {"file": ["a.wav", "b.wav", "c.wav", "d.wav"], "sp": ["wren", "owl", "wren", "owl"]}
+    )
+    trainer = RecordingTrainer()
+    TrainClassifier(trainer).run(
+        labels=table,
+        label_column="sp",
+        audio_root=tmp_path,
+        save_dir=tmp_path / "run",
+        architecture="resnet34",
+        valid_fraction=0.5,
+        epochs=2,
+    )
+    config = trainer.kwargs["config"]
+    assert isinstance(config, ModelConfig)
+    assert config.classes == ("owl", "wren") and config.architecture == "resnet34"
+    assert len(cast(list[LabelledClip], trainer.kwargs["train_clips"])) == 2
+    with pytest.raises(FileNotFoundError, match=r"missing\.wav"):
+        TrainClassifier(trainer).run(
+            labels=pd.DataFrame(
+                {
+                    "file": ["missing.wav", "a.wav", "b.wav", "c.wav"],
+                    "sp": ["wren", "owl", "wren", "owl"],
+                }
+            ),
+            label_column="sp",
+            audio_root=tmp_path,
+            save_dir=tmp_path / "run",
+        )
