@@ -11,6 +11,7 @@ import pandas as pd
 
 from opso.adapters.pillow_images import PillowImages
 from opso.app.levels import ClipLevels
+from opso.app.predict_runs import PredictShards
 from opso.app.runs import RunProgress, RunResult
 from opso.container import Container
 from opso.domain import audio as _audio, dsp, spectrogram as _spectrogram
@@ -382,6 +383,38 @@ def clip_levels(
         clip_overlap=clip_overlap,
         final_clip=final_clip,
         sample_rate=sample_rate,
+    )
+
+
+def predict_job(
+    model: str | Path,
+    *,
+    clip_duration: float | None = None,
+    clip_overlap: float = 0.0,
+    final_clip: Literal["full", "extend"] | None = "full",
+    batch_size: int = 16,
+    top_k: int | None = None,
+    min_score: float | None = None,
+    device: str | None = None,
+    backend: Literal["fast", "eager"] = "fast",
+) -> PredictShards:
+    """Return the CNN scoring job for :func:`run_shards` (``opso predict --run-dir``).
+
+    Pass ``job.settings()`` as the settings and ``job.step`` as ``align``. The model loads
+    lazily, once per worker process; ``top_k``/``min_score`` give one row per kept
+    ``(clip, class)`` instead of one row per clip.
+    """
+    c = default_container()
+    return PredictShards(
+        _reader(),
+        c.classifier_store(device=device, backend=backend),
+        Path(model),
+        clip_duration=clip_duration,
+        clip_overlap=clip_overlap,
+        final_clip=final_clip,
+        batch_size=batch_size,
+        top_k=top_k,
+        min_score=min_score,
     )
 
 

@@ -26,13 +26,34 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def runner_options(f: F) -> F:
-    """Add the run-directory, runner and sharding options to a command."""
+RUNNER_OPTION_NAMES = (
+    "run_dir",
+    "runner",
+    "workers",
+    "scheduler",
+    "attempts",
+    "shard_index",
+    "shard_count",
+    "shard_duration",
+    "max_files",
+    "restart",
+    "export_path",
+)
+
+
+def runner_options(*, run_dir_required: bool = True, export: bool = True) -> Callable[[F], F]:
+    """Add the run-directory, runner and sharding options to a command.
+
+    Stack :func:`collect_runner_options` under ``pass_container`` to receive them as one
+    ``opts`` mapping. ``run_dir_required=False`` makes ``--run-dir`` optional (a command with
+    another mode without it); ``export=False`` leaves out ``--export``.
+    """
     options = [
         click.option(
             "--run-dir",
             type=click.Path(file_okay=False, path_type=Path),
-            required=True,
+            required=run_dir_required,
+            default=None,
             help="Run directory: manifest, fingerprint, parts/, errors/, summary. "
             "Rerunning the same command resumes it.",
         ),
@@ -62,7 +83,7 @@ def runner_options(f: F) -> F:
             "--shard-index",
             type=click.IntRange(min=0),
             default=None,
-            help="Job-array mode: run only shards i with i %% shard-count == shard-index.",
+            help="Job-array mode: run only shards i with i % shard-count == shard-index.",
         ),
         click.option(
             "--shard-count",
@@ -89,17 +110,24 @@ def runner_options(f: F) -> F:
             is_flag=True,
             help="Delete the run directory's results and start over (needed when settings change).",
         ),
-        click.option(
-            "--export",
-            "export_path",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="Also write all rows to this .csv or .parquet file when the run is complete.",
-        ),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    if export:
+        options.append(
+            click.option(
+                "--export",
+                "export_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Also write all rows to this .csv or .parquet file when the run is complete.",
+            )
+        )
+
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
 
 
 def make_runner(
@@ -186,25 +214,12 @@ def run_job(
     return result
 
 
-def _option_values(f: F) -> F:
+def collect_runner_options(f: F) -> F:
     """Collect the :func:`runner_options` values into one ``opts`` mapping for the command."""
-    names = [
-        "run_dir",
-        "runner",
-        "workers",
-        "scheduler",
-        "attempts",
-        "shard_index",
-        "shard_count",
-        "shard_duration",
-        "max_files",
-        "restart",
-        "export_path",
-    ]
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = {n: kwargs.pop(n) for n in names}
+        opts = {n: kwargs.pop(n, None) for n in RUNNER_OPTION_NAMES}
         return f(*args, opts=opts, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -227,9 +242,9 @@ def runs() -> None:
     help="Audio after the last full clip.",
 )
 @click.option("--sample-rate", type=int, default=None, help="Resample to this rate (Hz) first.")
-@runner_options
+@runner_options()
 @pass_container
-@_option_values
+@collect_runner_options
 def levels(
     c: Container,
     paths: tuple[Path, ...],
