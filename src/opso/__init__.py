@@ -122,6 +122,21 @@ _EXPORTS: dict[str, str] = {
     "activation_region_limits": "opso.domain.gradcam",
     "activation_region_to_box": "opso.domain.gradcam",
     "in_box": "opso.domain.gradcam",
+    # batch runs (scale)
+    "run_shards": "opso.api",
+    "make_runner": "opso.api",
+    "clip_levels": "opso.api",
+    "predict_job": "opso.api",
+    "read_run": "opso.api",
+    "run_status": "opso.api",
+    "export_run": "opso.api",
+    "Shard": "opso.domain.runs",
+    "Segment": "opso.domain.runs",
+    "SegmentError": "opso.domain.runs",
+    "ShardOutput": "opso.domain.runs",
+    "RunMismatchError": "opso.domain.errors",
+    "RunDirectoryError": "opso.domain.errors",
+    "RunnerError": "opso.domain.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -131,6 +146,13 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         Audio as Audio,
         MelSpectrogram as MelSpectrogram,
         Spectrogram as Spectrogram,
+        clip_levels as clip_levels,
+        export_run as export_run,
+        make_runner as make_runner,
+        predict_job as predict_job,
+        read_run as read_run,
+        run_shards as run_shards,
+        run_status as run_status,
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
@@ -193,6 +215,9 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        RunDirectoryError as RunDirectoryError,
+        RunMismatchError as RunMismatchError,
+        RunnerError as RunnerError,
         SpectrogramInputError as SpectrogramInputError,
         SpectrogramParameterError as SpectrogramParameterError,
         UnknownSpeciesError as UnknownSpeciesError,
@@ -226,6 +251,12 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
     )
     from opso.domain.receivers import (
         ReceiverArray as ReceiverArray,
+    )
+    from opso.domain.runs import (
+        Segment as Segment,
+        SegmentError as SegmentError,
+        Shard as Shard,
+        ShardOutput as ShardOutput,
     )
     from opso.domain.spectrogram import (
         Pcen as Pcen,

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Self
 
 import pandas as pd
 
 from opso.adapters.pillow_images import PillowImages
+from opso.app.levels import ClipLevels
+from opso.app.predict_runs import PredictShards
+from opso.app.runs import RunProgress, RunResult
 from opso.container import Container
 from opso.domain import audio as _audio, dsp, spectrogram as _spectrogram
 from opso.domain.audio import FinalClip
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.images import ImageMode
+from opso.ports.runner import BatchRunner, ShardJob
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -258,3 +263,176 @@ class Spectrogram(_spectrogram.Spectrogram):
 
 class MelSpectrogram(_spectrogram.MelSpectrogram, Spectrogram):
     """A mel spectrogram (dB or PCEN) with the images and plots of :class:`Spectrogram`."""
+
+
+def make_runner(
+    runner: Literal["local", "dask-local", "dask"] = "local",
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    attempts: int = 3,
+) -> BatchRunner:
+    """Build a batch runner: local worker processes, a Dask LocalCluster, or a Dask scheduler.
+
+    Parameters
+    ----------
+    runner
+        ``"local"`` (worker processes on this machine), ``"dask-local"`` (a LocalCluster for
+        the run) or ``"dask"`` (the running scheduler at ``scheduler``).
+    workers
+        Worker processes (default: the usable CPUs); 0 runs shards in this process (local).
+    scheduler
+        Dask scheduler address, for ``runner="dask"``.
+    attempts
+        Worker deaths a shard may cause before it is reported failed.
+
+    Raises
+    ------
+    ValueError
+        If the runner name or the scheduler option is wrong.
+    """
+    import os
+
+    if runner not in ("local", "dask-local", "dask"):
+        raise ValueError(f"runner must be 'local', 'dask-local' or 'dask', got {runner!r}")
+    if (runner == "dask") != (scheduler is not None):
+        raise ValueError("runner='dask' needs a scheduler address, and only it takes one")
+    n = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
+    c = default_container()
+    built: BatchRunner
+    if runner == "local":
+        built = c.local_runner(workers=n, attempts=attempts)
+    else:
+        built = c.dask_runner(scheduler=scheduler, workers=max(1, n), attempts=attempts)
+    return built
+
+
+def run_shards(
+    sources: Sequence[str | Path],
+    run_dir: str | Path,
+    job: ShardJob,
+    settings: Mapping[str, Any],
+    *,
+    align: float | None = None,
+    runner: BatchRunner | None = None,
+    shard_duration: float = 3600.0,
+    max_files: int = 1000,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    restart: bool = False,
+) -> RunResult:
+    """Run ``job`` over many recordings in a resumable run directory.
+
+    Calling it again with the same arguments resumes: only shards without a result part run.
+
+    Parameters
+    ----------
+    sources
+        Audio files, in the order their rows should come out.
+    run_dir
+        The run directory (manifest, fingerprint, parts, errors, summary).
+    job
+        A picklable callable ``Shard -> ShardOutput`` (e.g. :func:`clip_levels`). Define it in
+        an importable module, or under ``if __name__ == "__main__":`` in a script.
+    settings
+        Everything about the job that changes its results (JSON-like), for the fingerprint.
+    align
+        Clip step in seconds, so long files are cut on clip starts.
+    runner
+        From :func:`make_runner`; default: local worker processes, one per CPU.
+    shard_duration, max_files, shard_index, shard_count, restart
+        As ``opso runs levels`` options.
+
+    Returns
+    -------
+    RunResult
+        This call's counts and failures, and the run's progress.
+
+    Raises
+    ------
+    RunMismatchError
+        If ``run_dir`` holds a run with other settings and ``restart`` is False.
+    """
+    c = default_container()
+    use_case = c.run_batch(runner=runner if runner is not None else make_runner())
+    result: RunResult = use_case.run(
+        sources=[Path(s) for s in sources],
+        run_dir=Path(run_dir),
+        job=job,
+        settings=settings,
+        align=align,
+        shard_duration=shard_duration,
+        max_files=max_files,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        restart=restart,
+    )
+    return result
+
+
+def clip_levels(
+    clip_duration: float = 5.0,
+    clip_overlap: float = 0.0,
+    final_clip: FinalClip = None,
+    sample_rate: int | None = None,
+) -> ClipLevels:
+    """Return the per-clip RMS and peak job (for :func:`run_shards`) over the default reader."""
+    return ClipLevels(
+        _reader(),
+        clip_duration=clip_duration,
+        clip_overlap=clip_overlap,
+        final_clip=final_clip,
+        sample_rate=sample_rate,
+    )
+
+
+def predict_job(
+    model: str | Path,
+    *,
+    clip_duration: float | None = None,
+    clip_overlap: float = 0.0,
+    final_clip: Literal["full", "extend"] | None = "full",
+    batch_size: int = 16,
+    top_k: int | None = None,
+    min_score: float | None = None,
+    device: str | None = None,
+    backend: Literal["fast", "eager"] = "fast",
+) -> PredictShards:
+    """Return the CNN scoring job for :func:`run_shards` (``opso predict --run-dir``).
+
+    Pass ``job.settings()`` as the settings and ``job.step`` as ``align``. The model loads
+    lazily, once per worker process; ``top_k``/``min_score`` give one row per kept
+    ``(clip, class)`` instead of one row per clip.
+    """
+    c = default_container()
+    return PredictShards(
+        _reader(),
+        c.classifier_store(device=device, backend=backend),
+        Path(model),
+        clip_duration=clip_duration,
+        clip_overlap=clip_overlap,
+        final_clip=final_clip,
+        batch_size=batch_size,
+        top_k=top_k,
+        min_score=min_score,
+    )
+
+
+def read_run(run_dir: str | Path) -> pd.DataFrame:
+    """Return every row of a run directory, in shard order, as one DataFrame."""
+    df: pd.DataFrame = default_container().read_run().run(run_dir=Path(run_dir))
+    return df
+
+
+def run_status(run_dir: str | Path) -> RunProgress:
+    """Return a run directory's progress, failures and throughput."""
+    progress: RunProgress = default_container().run_status().run(run_dir=Path(run_dir))
+    return progress
+
+
+def export_run(run_dir: str | Path, destination: str | Path) -> int:
+    """Write a run's rows to one ``.csv`` or ``.parquet`` file; return the number of rows."""
+    n: int = (
+        default_container().export_run().run(run_dir=Path(run_dir), destination=Path(destination))
+    )
+    return n

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio, cnn, completion, config, demo, review, ribbit, spectrogram, taxa
+from opso.commands import (
+    audio,
+    cnn,
+    completion,
+    config,
+    demo,
+    review,
+    ribbit,
+    runs,
+    spectrogram,
+    taxa,
+)
 from opso.commands.base import OpsoGroup, config_option
 from opso.commands.labels import label, raven
 from opso.commands.localization import localize
@@ -33,4 +44,5 @@ main.add_command(spectrogram.spectrogram)
 main.add_command(review.review)
 main.add_command(cnn.train)
 main.add_command(cnn.predict)
+main.add_command(runs.runs)
 main.add_command(demo.demo)

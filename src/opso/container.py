@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dependency_injector import containers, providers
 
 from opso.adapters.csv_stream import CsvRowSink
@@ -22,6 +24,7 @@ from opso.app.predict import PredictScores
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
+from opso.app.runs import ExportRunResults, ReadRunResults, RunBatch, RunStatus
 from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
 from opso.app.train import TrainClassifier
@@ -40,6 +43,30 @@ def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrain
     from opso.adapters.torch_classifier import TorchTrainer
 
     return TorchTrainer(reader, num_workers=num_workers)
+
+
+if TYPE_CHECKING:
+    from opso.adapters.dask_runner import DaskRunner
+    from opso.adapters.multiprocessing_runner import LocalRunner
+    from opso.adapters.parquet_runs import ParquetRunStore
+
+
+def _parquet_run_store() -> ParquetRunStore:
+    from opso.adapters.parquet_runs import ParquetRunStore
+
+    return ParquetRunStore()
+
+
+def _local_runner(workers: int = 0, attempts: int = 3) -> LocalRunner:
+    from opso.adapters.multiprocessing_runner import LocalRunner
+
+    return LocalRunner(workers, attempts=attempts)
+
+
+def _dask_runner(scheduler: str | None = None, workers: int = 2, attempts: int = 3) -> DaskRunner:
+    from opso.adapters.dask_runner import DaskRunner
+
+    return DaskRunner(scheduler=scheduler, workers=workers, attempts=attempts)
 
 
 class Container(containers.DeclarativeContainer):
@@ -111,3 +138,13 @@ class Container(containers.DeclarativeContainer):
         figures=providers.Singleton(MatplotlibReportFigures),
         page=providers.Singleton(HtmlReportPage),
     )
+
+    run_store = providers.Singleton(_parquet_run_store)
+    local_runner = providers.Factory(_local_runner)
+    dask_runner = providers.Factory(_dask_runner)
+    run_batch = providers.Factory(
+        RunBatch, reader=audio_io, store=run_store, parts=run_store, runner=local_runner
+    )
+    run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
+    read_run = providers.Factory(ReadRunResults, parts=run_store)
+    export_run = providers.Factory(ExportRunResults, parts=run_store)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,10 +23,12 @@ from opso.domain.errors import (
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
 )
+from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
 from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
+from opso.ports.runner import PartStore, RunStore
 
 _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff"}
 
@@ -193,3 +197,99 @@ class InMemoryPlotter(SpectrogramPlotter):
     ) -> None:
         """Keep ``spectrogram`` under ``path``."""
         self.plots[path] = spectrogram
+
+
+@dataclass
+class _MemoryRun:
+    settings: dict[str, Any] | None = None
+    manifest: Manifest | None = None
+    summary: dict[str, Any] | None = None
+    parts: dict[int, tuple[ShardOutput, ShardReport]] = field(default_factory=dict)
+    errors: dict[int | None, tuple[SegmentError, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class InMemoryRunStore(RunStore, PartStore):
+    """Run directories as dicts keyed by path (for an in-process runner only)."""
+
+    runs: dict[Path, _MemoryRun] = field(default_factory=dict)
+
+    def _run(self, run_dir: Path) -> _MemoryRun:
+        return self.runs.setdefault(run_dir, _MemoryRun())
+
+    def read_fingerprint(self, run_dir: Path) -> dict[str, Any] | None:
+        """Return the stored settings."""
+        settings = self._run(run_dir).settings
+        return None if settings is None else dict(settings)
+
+    def write_fingerprint(self, run_dir: Path, settings: Mapping[str, Any]) -> None:
+        """Store the settings."""
+        self._run(run_dir).settings = dict(settings)
+
+    def read_manifest(self, run_dir: Path) -> Manifest | None:
+        """Return the stored plan."""
+        return self._run(run_dir).manifest
+
+    def write_manifest(self, run_dir: Path, manifest: Manifest) -> None:
+        """Store the plan."""
+        self._run(run_dir).manifest = manifest
+
+    def write_summary(self, run_dir: Path, summary: Mapping[str, Any]) -> None:
+        """Store the summary."""
+        self._run(run_dir).summary = dict(summary)
+
+    def reset(self, run_dir: Path) -> None:
+        """Forget the run."""
+        self.runs.pop(run_dir, None)
+
+    def write_part(
+        self, run_dir: Path, shard: Shard, output: ShardOutput, report: ShardReport
+    ) -> None:
+        """Store a finished shard's rows and errors."""
+        run = self._run(run_dir)
+        if output.errors:
+            run.errors[shard.index] = output.errors
+        else:
+            run.errors.pop(shard.index, None)
+        run.parts[shard.index] = (output, report)
+
+    def write_errors(
+        self, run_dir: Path, shard: int | None, errors: Sequence[SegmentError]
+    ) -> None:
+        """Store an errors part."""
+        self._run(run_dir).errors[shard] = tuple(errors)
+
+    def completed(self, run_dir: Path) -> set[int]:
+        """Return the shards with rows."""
+        return set(self._run(run_dir).parts)
+
+    def reports(self, run_dir: Path) -> list[ShardReport]:
+        """Return the reports by shard index."""
+        parts = self._run(run_dir).parts
+        return [parts[i][1] for i in sorted(parts)]
+
+    def read_errors(self, run_dir: Path) -> list[SegmentError]:
+        """Return planning errors, then shard errors by index."""
+        errors = self._run(run_dir).errors
+        shards = sorted(i for i in errors if i is not None)
+        return [*errors.get(None, ()), *(e for i in shards for e in errors[i])]
+
+    def read_parts(self, run_dir: Path) -> Iterator[ShardOutput]:
+        """Yield the rows parts in shard order."""
+        parts = self._run(run_dir).parts
+        for i in sorted(parts):
+            yield ShardOutput(parts[i][0].columns)
+
+    def export(self, run_dir: Path, destination: Path) -> int:
+        """Write all rows to a CSV file (the in-memory store exports CSV only)."""
+        if destination.suffix.lower() != ".csv":
+            raise ValueError(f"{destination}: the in-memory run store exports .csv only")
+        outputs = [p for p in self.read_parts(run_dir) if p.n_rows]
+        names = list(outputs[0].columns) if outputs else []
+        with destination.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            if names:
+                writer.writerow(names)
+            for out in outputs:
+                writer.writerows(zip(*(out.columns[n] for n in names), strict=True))
+        return sum(p.n_rows for p in outputs)

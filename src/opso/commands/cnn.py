@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,9 +189,10 @@ def train(
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Score table (CSV): file, start_time, end_time, one column per class, error.",
+    help="Score table (CSV): file, start_time, end_time, one column per class, error. With "
+    "--run-dir: the .csv or .parquet export written when the run is complete.",
 )
 @click.option(
     "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
@@ -213,12 +215,26 @@ def train(
     help="fast: fused CPU kernels checked against eager.",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any recording failed.")
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --run-dir: keep the K best classes per clip, one row (class, score) each.",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    help="With --run-dir: keep only (clip, class) scores at least this high, one row each.",
+)
+@runner_options(run_dir_required=False, export=False)
 @pass_container
+@collect_runner_options
 def predict(
     c: Container,
     model: Path,
     recordings: tuple[Path, ...],
-    output: Path,
+    output: Path | None,
     clip_duration: float | None,
     clip_overlap: float,
     final_clip: str,
@@ -226,15 +242,44 @@ def predict(
     device: str | None,
     backend: str,
     strict: bool,
+    top_k: int | None,
+    min_score: float | None,
+    opts: dict[str, Any],
 ) -> None:
     """Score every clip of RECORDINGS (files or folders) with MODEL, streaming rows to a CSV.
 
     A recording that cannot be read gets one row with empty scores and the reason in the
     ``error`` column; the run carries on.
+
+    With --run-dir the scores go to a resumable run directory instead (Parquet parts; one row
+    per clip, or per kept class with --top-k/--min-score), computed by worker processes or a
+    Dask cluster (--runner); see docs/guide/scale.md.
     """
     from opso.app.files import find_audio_files
     from opso.domain.errors import OpsoError
 
+    if opts["run_dir"] is not None:
+        _predict_run(
+            c,
+            model=model,
+            sources=[j.source for j in find_audio_files(recordings)],
+            output=output,
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=final_clip,
+            batch_size=batch_size,
+            device=device,
+            backend=backend,
+            strict=strict,
+            top_k=top_k,
+            min_score=min_score,
+            opts=opts,
+        )
+        return
+    if top_k is not None or min_score is not None:
+        raise click.UsageError("--top-k and --min-score need --run-dir")
+    if output is None:
+        raise click.UsageError("give -o/--output (a CSV), or --run-dir")
     jobs = find_audio_files(recordings)
     classifier = c.classifier_store(device=device, backend=backend).load(model)
     progress = TqdmProgress("predict")
@@ -262,4 +307,51 @@ def predict(
         f"{report.files} recording(s) -> {report.output}"
     )
     if strict and report.failures:
+        raise SystemExit(1)
+
+
+def _predict_run(
+    c: Container,
+    *,
+    model: Path,
+    sources: list[Path],
+    output: Path | None,
+    clip_duration: float | None,
+    clip_overlap: float,
+    final_clip: str,
+    batch_size: int,
+    device: str | None,
+    backend: str,
+    strict: bool,
+    top_k: int | None,
+    min_score: float | None,
+    opts: dict[str, Any],
+) -> None:
+    """Run ``opso predict --run-dir``: the model loads once per worker, rows go to parts."""
+    from opso.app.predict_runs import PredictShards
+
+    try:
+        job = PredictShards(
+            c.audio_io(),
+            c.classifier_store(device=device, backend=backend),
+            model,
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            top_k=top_k,
+            min_score=min_score,
+        )
+        settings = job.settings()
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    result = run_job(
+        c,
+        sources=sources,
+        job=job,
+        settings=settings,
+        align=job.step,
+        opts={**opts, "export_path": output},
+    )
+    if strict and result.progress.errors:
         raise SystemExit(1)

@@ -78,3 +78,15 @@ class LabelTableError(OpsoError, ValueError):
 
 class ClassifierInputError(OpsoError, ValueError):
     """A model or dataset got input it cannot use (wrong shape, unknown class, no last conv)."""
+
+
+class RunMismatchError(OpsoError, ValueError):
+    """A run directory holds results made with different settings (another fingerprint)."""
+
+
+class RunDirectoryError(OpsoError, OSError):
+    """A run directory is missing, incomplete or unreadable."""
+
+
+class RunnerError(OpsoError, RuntimeError):
+    """A batch runner could not start or reach its workers (e.g. a Dask scheduler)."""

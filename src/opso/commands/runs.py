@@ -1,0 +1,353 @@
+"""Batch-run commands: ``opso runs levels``, ``opso runs status`` and ``opso runs export``.
+
+:func:`runner_options` and :func:`run_job` are shared with other commands that run a job over
+many recordings in a run directory (``opso predict --run-dir``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from opso.commands.base import TqdmProgress, pass_container
+
+if TYPE_CHECKING:
+    from opso.app.runs import RunProgress, RunResult
+    from opso.container import Container
+    from opso.ports.runner import BatchRunner, ShardJob
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+RUNNER_OPTION_NAMES = (
+    "run_dir",
+    "runner",
+    "workers",
+    "scheduler",
+    "attempts",
+    "shard_index",
+    "shard_count",
+    "shard_duration",
+    "max_files",
+    "restart",
+    "export_path",
+)
+
+
+def runner_options(*, run_dir_required: bool = True, export: bool = True) -> Callable[[F], F]:
+    """Add the run-directory, runner and sharding options to a command.
+
+    Stack :func:`collect_runner_options` under ``pass_container`` to receive them as one
+    ``opts`` mapping. ``run_dir_required=False`` makes ``--run-dir`` optional (a command with
+    another mode without it); ``export=False`` leaves out ``--export``.
+    """
+    options = [
+        click.option(
+            "--run-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            required=run_dir_required,
+            default=None,
+            help="Run directory: manifest, fingerprint, parts/, errors/, summary. "
+            "Rerunning the same command resumes it.",
+        ),
+        click.option(
+            "--runner",
+            type=click.Choice(["local", "dask-local", "dask"]),
+            default="local",
+            show_default=True,
+            help="local: worker processes here; dask-local: a Dask LocalCluster; "
+            "dask: a running Dask scheduler (--scheduler).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Worker processes (default: the usable CPUs; 0 = in this process, local only).",
+        ),
+        click.option("--scheduler", default=None, help="Dask scheduler address (--runner dask)."),
+        click.option(
+            "--attempts",
+            type=click.IntRange(min=1),
+            default=3,
+            show_default=True,
+            help="Worker deaths a shard may cause before it is reported failed.",
+        ),
+        click.option(
+            "--shard-index",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Job-array mode: run only shards i with i % shard-count == shard-index.",
+        ),
+        click.option(
+            "--shard-count",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Job-array mode: number of array tasks.",
+        ),
+        click.option(
+            "--shard-duration",
+            type=click.FloatRange(min=0, min_open=True),
+            default=3600.0,
+            show_default=True,
+            help="Seconds of audio per shard; longer files are cut on clip starts.",
+        ),
+        click.option(
+            "--max-files",
+            type=click.IntRange(min=1),
+            default=1000,
+            show_default=True,
+            help="Most files per shard.",
+        ),
+        click.option(
+            "--restart",
+            is_flag=True,
+            help="Delete the run directory's results and start over (needed when settings change).",
+        ),
+    ]
+    if export:
+        options.append(
+            click.option(
+                "--export",
+                "export_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Also write all rows to this .csv or .parquet file when the run is complete.",
+            )
+        )
+
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def make_runner(
+    c: Container, *, runner: str, workers: int | None, scheduler: str | None, attempts: int
+) -> BatchRunner:
+    """Build the runner the CLI options ask for.
+
+    Raises
+    ------
+    click.UsageError
+        If ``--scheduler`` and ``--runner`` do not fit together.
+    """
+    if (runner == "dask") != (scheduler is not None):
+        raise click.UsageError("--runner dask needs --scheduler ADDRESS, and only it takes one")
+    n = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
+    if runner == "local":
+        local: BatchRunner = c.local_runner(workers=n, attempts=attempts)
+        return local
+    if runner == "dask-local" and n < 1:
+        raise click.UsageError("--runner dask-local needs --workers >= 1")
+    dask: BatchRunner = c.dask_runner(scheduler=scheduler, workers=n, attempts=attempts)
+    return dask
+
+
+def run_job(
+    c: Container,
+    *,
+    sources: Sequence[Path],
+    job: ShardJob,
+    settings: Mapping[str, Any],
+    align: float | None,
+    opts: Mapping[str, Any],
+) -> RunResult:
+    """Run ``job`` with the options of :func:`runner_options`, print the outcome, export.
+
+    Exits with status 1 when a shard of this invocation failed.
+    """
+    if (opts["shard_index"] is None) != (opts["shard_count"] is None):
+        raise click.UsageError("give --shard-index and --shard-count together")
+    if opts["shard_index"] is not None and opts["shard_index"] >= opts["shard_count"]:
+        raise click.UsageError("--shard-index must be below --shard-count")
+    runner = make_runner(
+        c,
+        runner=opts["runner"],
+        workers=opts["workers"],
+        scheduler=opts["scheduler"],
+        attempts=opts["attempts"],
+    )
+    run_dir: Path = opts["run_dir"]
+    progress = TqdmProgress("shards")
+    try:
+        result = c.run_batch(runner=runner).run(
+            sources=sources,
+            run_dir=run_dir,
+            job=job,
+            settings=settings,
+            align=align,
+            shard_duration=opts["shard_duration"],
+            max_files=opts["max_files"],
+            shard_index=opts["shard_index"],
+            shard_count=opts["shard_count"],
+            restart=opts["restart"],
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    for failure in result.failures:
+        click.echo(f"error: shard {failure.shard}: {failure.reason}", err=True)
+    p = result.progress
+    click.echo(
+        f"{run_dir}: ran {result.ran} shard(s) in {result.seconds:.1f} s "
+        f"({result.skipped} already done); run: {p.shards_done}/{p.shards} shards, "
+        f"{p.rows} rows, {len(p.errors)} error row(s)"
+    )
+    export: Path | None = opts["export_path"]
+    if export is not None:
+        if p.complete:
+            n = c.export_run().run(run_dir=run_dir, destination=export)
+            click.echo(f"exported {n} rows to {export}")
+        else:
+            click.echo(f"not exported: the run is not complete ({p.shards_done}/{p.shards})")
+    if result.failures:
+        raise SystemExit(1)
+    return result
+
+
+def collect_runner_options(f: F) -> F:
+    """Collect the :func:`runner_options` values into one ``opts`` mapping for the command."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = {n: kwargs.pop(n, None) for n in RUNNER_OPTION_NAMES}
+        return f(*args, opts=opts, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def runs() -> None:
+    """Resumable batch runs: clip levels, progress and export of run directories."""
+
+
+@runs.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--clip-duration", type=float, default=5.0, show_default=True, help="Seconds.")
+@click.option("--clip-overlap", type=float, default=0.0, show_default=True, help="Seconds.")
+@click.option(
+    "--final-clip",
+    type=click.Choice(["none", "remainder", "full", "extend"]),
+    default="none",
+    show_default=True,
+    help="Audio after the last full clip.",
+)
+@click.option("--sample-rate", type=int, default=None, help="Resample to this rate (Hz) first.")
+@runner_options()
+@pass_container
+@collect_runner_options
+def levels(
+    c: Container,
+    paths: tuple[Path, ...],
+    clip_duration: float,
+    clip_overlap: float,
+    final_clip: str,
+    sample_rate: int | None,
+    opts: dict[str, Any],
+) -> None:
+    """Measure RMS and peak level of every clip of many recordings (a resumable run).
+
+    Rows: file, start_time, end_time, rms, peak (amplitudes, full scale = 1).
+    """
+    from opso.app.files import find_audio_files
+    from opso.app.levels import ClipLevels
+
+    sources = [j.source for j in find_audio_files(paths)]
+    try:
+        job = ClipLevels(
+            c.audio_io(),
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            sample_rate=sample_rate,
+        )
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    run_job(c, sources=sources, job=job, settings=job.settings(), align=job.step, opts=opts)
+
+
+def format_status(p: RunProgress, *, max_errors: int = 10) -> str:
+    """Render a run's progress, failures and throughput as a few lines of text."""
+    pct = 100.0 * p.shards_done / p.shards if p.shards else 100.0
+    lines = [
+        f"run: {p.run_dir}",
+        f"fingerprint: {p.fingerprint[:16]}",
+        f"shards: {p.shards_done}/{p.shards} done ({pct:.1f}%), {p.shards_failed} failed, "
+        f"{p.shards - p.shards_done - p.shards_failed} to do",
+        f"files: {p.files} ({p.unreadable} unreadable); audio: "
+        f"{p.audio_seconds_done / 3600:.2f} h of {p.audio_seconds / 3600:.2f} h",
+        f"rows: {p.rows}; error rows: {len(p.errors)}",
+    ]
+    if p.busy_seconds > 0:
+        lines.append(
+            f"throughput: {p.files_per_second:.1f} files/s, "
+            f"{p.realtime_factor:.0f}x real time, over {p.busy_seconds:.1f} s of work"
+        )
+        remaining = p.audio_seconds - p.audio_seconds_done
+        if remaining > 0 and p.realtime_factor > 0:
+            lines.append(f"estimated time left: {remaining / p.realtime_factor / 60:.1f} min")
+    if p.last_finished is not None:
+        ago = time.time() - p.last_finished
+        lines.append(f"last part written {ago:.0f} s ago")
+    lines.append("status: complete" if p.complete else "status: incomplete")
+    if p.errors:
+        lines.append("errors:")
+        for e in p.errors[:max_errors]:
+            where = "" if e.start == e.end == 0 else f" [{e.start:g}-{e.end:g} s]"
+            reason = e.reason.removeprefix(f"{e.source}: ")
+            lines.append(f"  {e.source}{where}: {reason}")
+        if len(p.errors) > max_errors:
+            lines.append(f"  ... and {len(p.errors) - max_errors} more (opso runs export --errors)")
+    return "\n".join(lines)
+
+
+@runs.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--max-errors", type=click.IntRange(min=0), default=10, show_default=True, help="Errors shown."
+)
+@pass_container
+def status(c: Container, run_dir: Path, as_json: bool, max_errors: int) -> None:
+    """Show a run's progress, failures and throughput (safe while the run goes on)."""
+    p = c.run_status().run(run_dir=run_dir)
+    if as_json:
+        click.echo(json.dumps(p.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(format_status(p, max_errors=max_errors))
+
+
+@runs.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--errors", "errors", is_flag=True, help="Export the error rows instead.")
+@pass_container
+def export(c: Container, run_dir: Path, destination: Path, errors: bool) -> None:
+    """Write a run's rows (in shard order) to one .csv or .parquet file."""
+    if errors:
+        p = c.run_status().run(run_dir=run_dir)
+        rows = [
+            {"shard": e.shard, "file": e.source, "start": e.start, "end": e.end, "reason": e.reason}
+            for e in p.errors
+        ]
+        if destination.suffix.lower() != ".csv":
+            raise click.BadParameter("error rows export to a .csv file", param_hint="DESTINATION")
+        c.tables().write(rows, destination, columns=("shard", "file", "start", "end", "reason"))
+        click.echo(f"exported {len(rows)} error rows to {destination}")
+        return
+    p = c.run_status().run(run_dir=run_dir)
+    try:
+        n = c.export_run().run(run_dir=run_dir, destination=destination)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="DESTINATION") from e
+    note = "" if p.complete else f" (run incomplete: {p.shards_done}/{p.shards} shards)"
+    click.echo(f"exported {n} rows to {destination}{note}")

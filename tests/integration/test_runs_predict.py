@@ -1,0 +1,126 @@
+"""CNN prediction through the batch runner: same scores as ``opso predict -o``, sparse output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+import opso
+from opso.adapters.multiprocessing_runner import LocalRunner
+from opso.adapters.parquet_runs import ParquetRunStore
+from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.adapters.torch_models import build_architecture, save_model
+from opso.app.files import AudioJob
+from opso.app.predict_runs import PredictShards
+from opso.app.runs import ReadRunResults, RunBatch
+from opso.cli import main
+from opso.container import Container
+from opso.domain.classifier import ModelConfig, Preprocessing
+
+SR = 8000
+PRE = Preprocessing(
+    sample_rate=SR, clip_duration=1.0, window_samples=256, overlap_samples=128, height=32, width=32
+)
+IO = SoundfileAudioIO()
+STORE = ParquetRunStore()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    net = build_architecture("resnet18", 3).eval()
+    config = ModelConfig(
+        architecture="resnet18", classes=("wren", "robin", "owl"), preprocessing=PRE
+    )
+    return save_model(net, config, tmp_path_factory.mktemp("model") / "model.opso")
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("recordings")
+    rng = np.random.default_rng(3)
+    files = []
+    for name, seconds in [("a.wav", 2.5), ("b.wav", 0.6), ("long.wav", 9.3), ("c.wav", 1.0)]:
+        path = root / name
+        sf.write(path, (0.2 * rng.standard_normal(round(seconds * SR))).astype(np.float32), SR)
+        files.append(path)
+    junk = root / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    return [*files, junk]
+
+
+def unsharded_scores(model: Path, recordings: list[Path], tmp_path: Path) -> pd.DataFrame:
+    """Scores from the streaming ``opso predict -o`` use-case (whole files, one pass)."""
+    out = tmp_path / "scores.csv"
+    Container().predict_scores().run(
+        model=model,
+        jobs=[AudioJob(p, p.stem) for p in recordings],
+        output=out,
+        clip_overlap=0.5,
+        batch_size=4,
+    )
+    df = pd.read_csv(out)
+    return df[df["error"].isna()].drop(columns="error").reset_index(drop=True)
+
+
+def test_sharded_prediction_gives_the_streaming_scores(
+    model: Path, recordings: list[Path], tmp_path: Path
+) -> None:
+    job = opso.predict_job(model, clip_overlap=0.5, batch_size=4)
+    assert isinstance(job, PredictShards)
+    run_dir = tmp_path / "run"
+    result = RunBatch(IO, STORE, STORE, LocalRunner(0)).run(
+        sources=recordings,
+        run_dir=run_dir,
+        job=job,
+        settings=job.settings(),
+        align=job.step,
+        shard_duration=3.0,  # long.wav becomes 4 segments, cut on clip starts
+    )
+    assert result.progress.complete and result.progress.shards >= 4
+    got = ReadRunResults(STORE).run(run_dir=run_dir)
+    want = unsharded_scores(model, recordings, tmp_path)
+    assert list(got.columns) == ["file", "start_time", "end_time", "wren", "robin", "owl"]
+    pd.testing.assert_frame_equal(got[["file", "start_time", "end_time"]], want.iloc[:, :3])
+    np.testing.assert_allclose(got.iloc[:, 3:].to_numpy(), want.iloc[:, 3:].to_numpy(), atol=1e-5)
+    assert [Path(e.source).name for e in result.progress.errors] == ["junk.wav"]
+    assert job.settings()["model"]["classes"] == ["wren", "robin", "owl"]
+
+
+def test_cli_predict_run_dir_with_workers_and_sparse_output(
+    model: Path, recordings: list[Path], tmp_path: Path
+) -> None:
+    run_dir, out = tmp_path / "run", tmp_path / "top.csv"
+    base = ["predict", str(model), *map(str, recordings), "--clip-overlap", "0.5"]
+    args = [*base, "--run-dir", str(run_dir), "--shard-duration", "3", "--workers", "2"]
+    res = CliRunner().invoke(main, [*args, "--top-k", "2", "--min-score", "0.2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "exported" in res.output
+    sparse = pd.read_csv(out)
+    assert list(sparse.columns) == ["file", "start_time", "end_time", "class", "score"]
+    dense = unsharded_scores(model, recordings, tmp_path)
+    classes = np.array(["wren", "robin", "owl"])
+    want = []
+    for row in dense.itertuples(index=False):
+        scores = np.asarray(row[3:], dtype=float)
+        for k in np.argsort(-scores, kind="stable")[:2]:
+            if scores[k] >= 0.2:
+                want.append((row[0], row[1], row[2], classes[k], scores[k]))
+    assert len(sparse) == len(want) > 0
+    assert list(sparse["class"]) == [w[3] for w in want]
+    np.testing.assert_allclose(sparse["score"], [w[4] for w in want], atol=1e-5)
+    assert (sparse["score"] >= 0.2).all()
+    # the same run directory with another output form is refused; without --run-dir, misuse
+    other = CliRunner().invoke(main, [*args, "--top-k", "1"])
+    assert other.exit_code == 1 and "top_k" in other.output and "--restart" in other.output
+    plain = CliRunner().invoke(main, [*base, "--top-k", "1", "-o", str(tmp_path / "x.csv")])
+    assert plain.exit_code == 2 and "--run-dir" in plain.output
+    strict = CliRunner().invoke(main, [*args, "--top-k", "2", "--min-score", "0.2", "--strict"])
+    assert strict.exit_code == 1  # junk.wav is an error row
