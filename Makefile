@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test setup setup-dev ffmpeg lint typecheck contracts unit cli-smoke clean
+.PHONY: demo test setup setup-dev ffmpeg chromium lint typecheck contracts unit cli-smoke docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,19 +24,25 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	touch $@ $(VENV)/.runtime
 
 setup: $(VENV)/.runtime ffmpeg
-setup-dev: $(VENV)/.dev ffmpeg
+setup-dev: $(VENV)/.dev ffmpeg chromium
 
+# Debian packages the tests need: ffmpeg (audio tools) and chromium (the review page's browser test).
 ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 	  echo "installing Debian's ffmpeg"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
 
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: setup
 	$(BIN)/opso demo --output demo-output
 
 lint: setup-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 
 typecheck: setup-dev
 	$(BIN)/mypy
@@ -51,7 +57,10 @@ cli-smoke: setup-dev
 	$(BIN)/opso --help >/dev/null
 	$(BIN)/opso --version
 
-test: lint typecheck contracts unit cli-smoke
+docs: setup-dev
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck contracts unit cli-smoke docs
 
 clean:
-	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo-output site .mypy_cache .ruff_cache .pytest_cache

@@ -31,6 +31,14 @@ _EXPORTS: dict[str, str] = {
     "clipping_detector": "opso.domain.dsp",
     "window_energy": "opso.domain.dsp",
     "silence_filter": "opso.api",
+    # spectrogram
+    "Spectrogram": "opso.api",
+    "MelSpectrogram": "opso.api",
+    "Pcen": "opso.domain.spectrogram",
+    "SpectrogramInputError": "opso.domain.errors",
+    "SpectrogramParameterError": "opso.domain.errors",
+    "ImageReadError": "opso.domain.errors",
+    "ImageWriteError": "opso.domain.errors",
     # helpers
     "binarize": "opso.domain.helpers",
     "bound": "opso.domain.helpers",
@@ -42,6 +50,54 @@ _EXPORTS: dict[str, str] = {
     "min_max_scale": "opso.domain.helpers",
     "rescale_features": "opso.domain.helpers",
     "sigmoid": "opso.domain.helpers",
+    # annotations, raven, datasets (labelling), data_selection
+    "Annotation": "opso.domain.annotations",
+    "AnnotationSet": "opso.domain.annotations",
+    "ClipLabels": "opso.domain.annotations",
+    "AnnotationError": "opso.domain.errors",
+    "AnnotationFormatError": "opso.domain.errors",
+    "annotation_check": "opso.raven",
+    "lowercase_annotations": "opso.raven",
+    "generate_class_corrections": "opso.raven",
+    "query_annotations": "opso.raven",
+    "raven_audio_split_and_save": "opso.raven",
+    "annotations_with_overlaps_with_clip": "opso.datasets_labels",
+    "get_md5_digest": "opso.datasets_labels",
+    "SplitterDataset": "opso.datasets_labels",
+    "expand_multi_labeled": "opso.app.data_selection",
+    "train_valid_split": "opso.app.data_selection",
+    "add_binary_numeric_labels": "opso.app.data_selection",
+    "add_numeric_labels": "opso.app.data_selection",
+    "upsample": "opso.app.data_selection",
+    # localization
+    "calc_speed_of_sound": "opso.domain.localization",
+    "localize": "opso.domain.localization",
+    "lorentz_ip": "opso.domain.localization",
+    "travel_time": "opso.domain.localization",
+    "ReceiverArray": "opso.domain.receivers",
+    "LocalizationError": "opso.domain.errors",
+    # audio_tools (ffmpeg), commands, config, taxa
+    "convolve_file": "opso.audio_tools",
+    "mixdown_with_delays": "opso.audio_tools",
+    "AudioToolError": "opso.domain.errors",
+    "run_command": "opso.commands",
+    "run_command_return_code": "opso.commands",
+    "get_default_config": "opso.app.settings",
+    "validate": "opso.app.settings",
+    "validate_file": "opso.app.settings",
+    "ConfigError": "opso.domain.errors",
+    "get_species_list": "opso.taxa",
+    "sci_to_bn_common": "opso.taxa",
+    "sci_to_xc_common": "opso.taxa",
+    "xc_common_to_sci": "opso.taxa",
+    "bn_common_to_sci": "opso.taxa",
+    "common_to_sci": "opso.taxa",
+    "UnknownSpeciesError": "opso.domain.errors",
+    # ribbit (the spec's "Pulse Finder")
+    "calculate_pulse_score": "opso.pulse_finder",
+    "ribbit": "opso.pulse_finder",
+    "pulse_finder_species_set": "opso.pulse_finder",
+    "summarize_top_scores": "opso.pulse_finder",
     # training and prediction (torch names resolve lazily: importing them imports torch)
     "SingleTargetAudioDataset": "opso.datasets",
     "Metrics": "opso.domain.metrics",
@@ -70,16 +126,51 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keeps them in step
     from opso.api import (
         Audio as Audio,
+        MelSpectrogram as MelSpectrogram,
+        Spectrogram as Spectrogram,
         silence_filter as silence_filter,
         split_and_save as split_and_save,
     )
-
-    # training and prediction
-    from opso.datasets import SingleTargetAudioDataset as SingleTargetAudioDataset
-    from opso.domain.classifier import ModelConfig as ModelConfig, Preprocessing as Preprocessing
+    from opso.app.data_selection import (
+        add_binary_numeric_labels as add_binary_numeric_labels,
+        add_numeric_labels as add_numeric_labels,
+        expand_multi_labeled as expand_multi_labeled,
+        train_valid_split as train_valid_split,
+        upsample as upsample,
+    )
+    from opso.app.settings import (
+        get_default_config as get_default_config,
+        validate as validate,
+        validate_file as validate_file,
+    )
+    from opso.audio_tools import (
+        convolve_file as convolve_file,
+        mixdown_with_delays as mixdown_with_delays,
+    )
+    from opso.commands import (
+        run_command as run_command,
+        run_command_return_code as run_command_return_code,
+    )
+    from opso.datasets import (
+        SingleTargetAudioDataset as SingleTargetAudioDataset,
+    )
+    from opso.datasets_labels import (
+        SplitterDataset as SplitterDataset,
+        annotations_with_overlaps_with_clip as annotations_with_overlaps_with_clip,
+        get_md5_digest as get_md5_digest,
+    )
+    from opso.domain.annotations import (
+        Annotation as Annotation,
+        AnnotationSet as AnnotationSet,
+        ClipLabels as ClipLabels,
+    )
+    from opso.domain.classifier import (
+        ModelConfig as ModelConfig,
+        Preprocessing as Preprocessing,
+    )
     from opso.domain.dsp import (
         bandpass_filter as bandpass_filter,
         butter_bandpass as butter_bandpass,
@@ -87,14 +178,24 @@ if TYPE_CHECKING:
         window_energy as window_energy,
     )
     from opso.domain.errors import (
+        AnnotationError as AnnotationError,
+        AnnotationFormatError as AnnotationFormatError,
         AudioReadError as AudioReadError,
+        AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
         ClassifierInputError as ClassifierInputError,
+        ConfigError as ConfigError,
+        ImageReadError as ImageReadError,
+        ImageWriteError as ImageWriteError,
         LabelTableError as LabelTableError,
+        LocalizationError as LocalizationError,
         ModelFileError as ModelFileError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        SpectrogramInputError as SpectrogramInputError,
+        SpectrogramParameterError as SpectrogramParameterError,
+        UnknownSpeciesError as UnknownSpeciesError,
     )
     from opso.domain.gradcam import (
         activation_region_limits as activation_region_limits,
@@ -113,8 +214,46 @@ if TYPE_CHECKING:
         rescale_features as rescale_features,
         sigmoid as sigmoid,
     )
-    from opso.domain.metrics import Metrics as Metrics, MultiTargetMetrics as MultiTargetMetrics
-    from opso.pytorch_prediction import gradcam_region as gradcam_region
+    from opso.domain.localization import (
+        calc_speed_of_sound as calc_speed_of_sound,
+        localize as localize,
+        lorentz_ip as lorentz_ip,
+        travel_time as travel_time,
+    )
+    from opso.domain.metrics import (
+        Metrics as Metrics,
+        MultiTargetMetrics as MultiTargetMetrics,
+    )
+    from opso.domain.receivers import (
+        ReceiverArray as ReceiverArray,
+    )
+    from opso.domain.spectrogram import (
+        Pcen as Pcen,
+    )
+    from opso.pulse_finder import (
+        calculate_pulse_score as calculate_pulse_score,
+        pulse_finder_species_set as pulse_finder_species_set,
+        ribbit as ribbit,
+        summarize_top_scores as summarize_top_scores,
+    )
+    from opso.pytorch_prediction import (
+        gradcam_region as gradcam_region,
+    )
+    from opso.raven import (
+        annotation_check as annotation_check,
+        generate_class_corrections as generate_class_corrections,
+        lowercase_annotations as lowercase_annotations,
+        query_annotations as query_annotations,
+        raven_audio_split_and_save as raven_audio_split_and_save,
+    )
+    from opso.taxa import (
+        bn_common_to_sci as bn_common_to_sci,
+        common_to_sci as common_to_sci,
+        get_species_list as get_species_list,
+        sci_to_bn_common as sci_to_bn_common,
+        sci_to_xc_common as sci_to_xc_common,
+        xc_common_to_sci as xc_common_to_sci,
+    )
     from opso.torch.models import (
         TorchClassifier as TorchClassifier,
         build_architecture as build_architecture,
@@ -122,13 +261,18 @@ if TYPE_CHECKING:
         load_model as load_model,
         save_model as save_model,
     )
-    from opso.torch.predict import embed as embed, predict as predict
+    from opso.torch.predict import (
+        embed as embed,
+        predict as predict,
+    )
     from opso.torch.tensor_augment import (
         freq_mask as freq_mask,
         time_mask as time_mask,
         time_warp as time_warp,
     )
-    from opso.torch.train import train as train
+    from opso.torch.train import (
+        train as train,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 import pandas as pd
 
+from opso.adapters.pillow_images import PillowImages
 from opso.container import Container
-from opso.domain import audio as _audio, dsp
+from opso.domain import audio as _audio, dsp, spectrogram as _spectrogram
 from opso.domain.audio import FinalClip
 from opso.ports.audio_io import AudioReader, AudioWriter
+from opso.ports.images import ImageMode
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 
 @functools.cache
@@ -167,3 +172,89 @@ def silence_filter(
     if threshold is None:
         return score
     return int(score > threshold)
+
+
+def _images() -> PillowImages:
+    images: PillowImages = default_container().spectrogram_images()
+    return images
+
+
+class Spectrogram(_spectrogram.Spectrogram):
+    """A spectrogram with the spec's images and plots: ``to_image``, ``plot``, ``from_file``.
+
+    See :class:`opso.domain.spectrogram.Spectrogram` for the values, validation and maths.
+    """
+
+    def to_image(
+        self,
+        shape: tuple[int, int] | None = None,
+        mode: ImageMode = "RGB",
+        spec_range: tuple[float, float] | list[float] = (-100, -20),
+    ) -> PIL.Image.Image:
+        """Return a Pillow image: loud is dark, low frequencies at the bottom.
+
+        Values are mapped linearly from ``spec_range`` dB to grey levels 255 (quietest, white)
+        to 0 (loudest, black).
+
+        Parameters
+        ----------
+        shape
+            ``(height, width)`` in pixels, resized with Pillow's bilinear filter
+            (antialiased); None keeps one pixel per value.
+        mode
+            ``"RGB"`` for three channels or ``"L"`` for one grey channel.
+        spec_range
+            The ``(low, high)`` dB mapped to white and black.
+
+        Raises
+        ------
+        SpectrogramParameterError
+            If ``mode``, ``shape`` or ``spec_range`` is invalid, or the spectrogram is empty.
+        """
+        low, high = spec_range
+        return _images().render(self.to_pixels((low, high)), shape=shape, mode=mode)
+
+    def plot(
+        self, inline: bool = True, fname: str | Path | None = None, show_colorbar: bool = False
+    ) -> None:
+        """Plot the spectrogram with matplotlib: time in s, frequency in Hz, loud is dark.
+
+        Parameters
+        ----------
+        inline
+            Show the figure through pyplot (inline in Jupyter); False only saves.
+        fname
+            Save the plot to this path (``.png``, ``.pdf``, ``.svg``, ...), atomically.
+        show_colorbar
+            Add a dB colour bar.
+        """
+        plotter = default_container().spectrogram_plotter()
+        plotter.plot(
+            self,
+            path=None if fname is None else Path(fname),
+            show=inline,
+            show_colorbar=show_colorbar,
+        )
+
+    @classmethod
+    def from_file(cls, file: str | Path, spec_range: tuple[float, float] | None = None) -> Self:
+        """Read a spectrogram back from an image file made by :meth:`to_image` or the CLI.
+
+        Grey levels map back to dB linearly (within one grey level,
+        ``(high - low) / 255`` dB). PNG files written by ``opso spectrogram --image-only``
+        carry tags with the dB range and axes; other images get ``spec_range`` (default
+        ``(-100, -20)``) and row/column indices as axes.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``file`` does not exist.
+        ImageReadError
+            If ``file`` is not an image.
+        """
+        pixels, tags = _images().read(Path(file))
+        return cls.from_image(pixels, tags, spec_range=spec_range)
+
+
+class MelSpectrogram(_spectrogram.MelSpectrogram, Spectrogram):
+    """A mel spectrogram (dB or PCEN) with the images and plots of :class:`Spectrogram`."""

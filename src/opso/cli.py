@@ -7,21 +7,30 @@ from __future__ import annotations
 
 import click
 
-from opso.commands import audio
-from opso.commands.base import OpsoGroup
+from opso.commands import audio, cnn, completion, config, demo, review, ribbit, spectrogram, taxa
+from opso.commands.base import OpsoGroup, config_option
+from opso.commands.labels import label, raven
+from opso.commands.localization import localize
 
 
 @click.group(cls=OpsoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opso", prog_name="opso")
+@config_option
 def main() -> None:
     """opso: bioacoustics from field recordings to detections and locations."""
 
 
 main.add_command(audio.info)
 main.add_command(audio.split)
-main.add_command(audio.demo)
-
-from opso.commands import cnn  # noqa: E402 - commands of the CNN topic
-
+main.add_command(raven)
+main.add_command(label)
+main.add_command(localize)
+main.add_command(config.config)
+main.add_command(taxa.taxa)
+main.add_command(completion.completion)
+main.add_command(ribbit.ribbit)
+main.add_command(spectrogram.spectrogram)
+main.add_command(review.review)
 main.add_command(cnn.train)
 main.add_command(cnn.predict)
+main.add_command(demo.demo)

@@ -1,7 +1,5 @@
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -99,12 +97,3 @@ def test_cli_info_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["info", str(tmp_path / "nope.wav")])
     assert result.exit_code == 1
     assert "nope.wav" in result.output
-
-
-def test_demo_through_installed_entry_point(tmp_path: Path) -> None:
-    exe = Path(sys.executable).parent / "opso"
-    out = subprocess.run(
-        [str(exe), "demo", "-o", str(tmp_path)], capture_output=True, text=True, check=True
-    )
-    assert "clip table" in out.stdout
-    assert (tmp_path / "clips" / "clips.csv").is_file()

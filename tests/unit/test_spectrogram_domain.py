@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.signal
+from hypothesis import given, settings, strategies as st
 
 from opso.domain.audio import Audio
 from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
@@ -108,3 +109,147 @@ def test_from_audio_rejects_non_audio_and_bad_windows() -> None:
         Spectrogram.from_audio(_noise(), window_samples=256, overlap_samples=256)
     with pytest.raises(SpectrogramParameterError, match="window_type"):
         Spectrogram.from_audio(_noise(), window_type="no-such-window")
+
+
+def _grid(n_freq: int = 5, n_time: int = 6, *, top: float = 100.0) -> Spectrogram:
+    """Values = row index * 10 + column index; rows every top/(n_freq-1) Hz, columns every 0.5 s."""
+    values = np.add.outer(np.arange(n_freq) * 10.0, np.arange(n_time)) - 100.0
+    return Spectrogram(values, np.linspace(0, top, n_freq), np.arange(n_time) * 0.5 + 0.25)
+
+
+def test_limit_db_range_returns_a_clipped_copy_and_leaves_the_original() -> None:
+    rng = np.random.default_rng(1)
+    spec = Spectrogram(rng.normal(0, 200, (50, 40)), np.arange(50.0), np.arange(40.0))
+    before = spec.spectrogram.copy()
+    limited = spec.limit_db_range()
+    assert limited is not spec
+    assert limited.spectrogram.min() >= -100 and limited.spectrogram.max() <= -20
+    assert limited.spectrogram.min() == -100 and limited.spectrogram.max() == -20
+    np.testing.assert_array_equal(spec.spectrogram, before)
+    assert spec.limit_db_range(-60, -30).decibel_limits == (-60.0, -30.0)
+    with pytest.raises(SpectrogramParameterError, match="decibel_limits"):
+        spec.limit_db_range(-20, -100)
+
+
+def test_bandpass_keeps_both_edges_and_checks_the_band() -> None:
+    spec = _grid()  # rows at 0, 25, 50, 75, 100 Hz
+    band = spec.bandpass(25, 75)
+    np.testing.assert_array_equal(band.frequencies, [25.0, 50.0, 75.0])
+    np.testing.assert_array_equal(band.spectrogram, spec.spectrogram[1:4])
+    assert spec.bandpass(0, 100).shape == spec.shape
+    assert spec.bandpass(30, 40).shape == (0, 6)
+    for low, high, match in [(60, 40, "min_f <= max_f"), (-1, 40, "min_f"), (0, 101, "Nyquist")]:
+        with pytest.raises(SpectrogramParameterError, match=match):
+            spec.bandpass(low, high)
+
+
+def test_trim_is_half_open_so_adjacent_trims_partition_the_columns() -> None:
+    spec = _grid()  # columns at 0.25, 0.75, ..., 2.75 s
+    first, second = spec.trim(0, 1.25), spec.trim(1.25, 3)
+    np.testing.assert_array_equal(first.times, [0.25, 0.75])
+    np.testing.assert_array_equal(second.times, [1.25, 1.75, 2.25, 2.75])
+    np.testing.assert_array_equal(
+        np.hstack([first.spectrogram, second.spectrogram]), spec.spectrogram
+    )
+    assert spec.trim(-5, 0.5).times.tolist() == [0.25]
+    for start, end, match in [
+        (2, 1, "start_time <= end_time"),
+        (3, 4, "outside"),
+        (-2, -1, "outside"),
+    ]:
+        with pytest.raises(SpectrogramParameterError, match=match):
+            spec.trim(start, end)
+
+
+def test_amplitude_sums_columns_over_all_or_a_band() -> None:
+    spec = _grid()
+    np.testing.assert_allclose(spec.amplitude(), spec.spectrogram.sum(axis=0))
+    np.testing.assert_allclose(spec.amplitude([25, 50]), spec.spectrogram[1:3].sum(axis=0))
+    assert spec.amplitude().shape == (6,)
+
+
+def test_net_amplitude_divides_by_bandwidth_and_is_always_an_array() -> None:
+    spec = _grid()
+    signal_only = spec.net_amplitude([25, 75])
+    assert isinstance(signal_only, np.ndarray)
+    np.testing.assert_allclose(signal_only, spec.spectrogram[1:4].sum(axis=0) / 50)
+    net = spec.net_amplitude([25, 75], reject_bands=[[0, 0], [100, 100], [0, 25]])
+    rejected = (spec.spectrogram[0] + spec.spectrogram[4] + spec.spectrogram[:2].sum(axis=0)) / 25
+    np.testing.assert_allclose(net, signal_only - rejected)
+    with pytest.raises(SpectrogramParameterError, match="signal_band"):
+        spec.net_amplitude([50, 50])
+
+
+def test_scaling_maps_limits_or_extremes_and_keeps_decibel_limits() -> None:
+    spec = Spectrogram(np.array([[-100.0, -60.0], [-20.0, -40.0]]), np.arange(2.0), np.arange(2.0))
+    np.testing.assert_allclose(spec.linear_scale().spectrogram, [[0.0, 0.5], [1.0, 0.75]])
+    np.testing.assert_allclose(spec.linear_scale((0, 255)).spectrogram[1], [255.0, 191.25])
+    mm = spec.min_max_scale((-1, 1))
+    assert mm.spectrogram.min() == -1 and mm.spectrogram.max() == 1
+    for derived in (spec.linear_scale(), mm, spec.bandpass(0, 1), spec.trim(0, 1)):
+        assert derived.decibel_limits == (-100.0, -20.0)
+    limited = Spectrogram(
+        np.full((2, 2), -45.0), np.arange(2.0), np.arange(2.0), decibel_limits=(-50, -40)
+    )
+    np.testing.assert_allclose(limited.linear_scale().spectrogram, 0.5)
+
+
+def test_pixels_put_low_frequencies_at_the_bottom_and_loud_in_black() -> None:
+    spec = _grid(n_freq=5, n_time=2)
+    pixels = spec.to_pixels((-100, -60))
+    assert pixels.dtype == np.uint8 and pixels.shape == (5, 2)
+    assert pixels[-1, 0] == 255  # lowest row, -100 dB: white, at the bottom
+    assert pixels[0, 0] == 0  # highest row, -60 dB: black, at the top
+    back = Spectrogram.from_pixels(pixels, spec_range=(-100, -60), frequencies=spec.frequencies)
+    want = np.clip(spec.spectrogram, -100, -60)
+    np.testing.assert_allclose(back.spectrogram, want, atol=40 / 510 + 1e-9)
+    assert back.decibel_limits == (-100.0, -60.0)
+
+
+def test_image_tags_restore_axes_and_range() -> None:
+    spec = Spectrogram.from_audio(_noise(seconds=1.0), decibel_limits=(-90, -30))
+    tags = spec.image_metadata((-90, -30))
+    back = Spectrogram.from_image(spec.to_pixels((-90, -30)), tags)
+    np.testing.assert_allclose(back.frequencies, spec.frequencies)
+    np.testing.assert_allclose(back.times, spec.times, atol=1e-9)
+    np.testing.assert_allclose(back.spectrogram, spec.spectrogram, atol=60 / 510 + 1e-5)
+    plain = Spectrogram.from_image(spec.to_pixels(), {})
+    np.testing.assert_array_equal(plain.frequencies, np.arange(257.0))
+    with pytest.raises(SpectrogramInputError, match="opso:times"):
+        Spectrogram.from_image(spec.to_pixels(), {"opso:times": "a b"})
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_samples=st.integers(0, 5000),
+    window=st.integers(2, 600),
+    overlap_fraction=st.floats(0, 0.95),
+)
+def test_shape_follows_window_and_hop(n_samples: int, window: int, overlap_fraction: float) -> None:
+    overlap = min(int(window * overlap_fraction), window - 1)
+    rng = np.random.default_rng(n_samples)
+    audio = Audio(rng.normal(0, 1, n_samples).astype(np.float32), 8000)
+    spec = Spectrogram.from_audio(audio, window_samples=window, overlap_samples=overlap)
+    hop = window - overlap
+    n_time = 0 if n_samples < window else (n_samples - window) // hop + 1
+    assert spec.shape == (window // 2 + 1, n_time)
+    assert spec.frequencies[-1] == pytest.approx(
+        4000 if window % 2 == 0 else 4000 * (window - 1) / window
+    )
+    if n_time:
+        assert spec.spectrogram.min() >= -100 and spec.spectrogram.max() <= -20
+        np.testing.assert_allclose(np.diff(spec.times), hop / 8000)
+
+
+@settings(max_examples=30, deadline=None)
+@given(cut=st.floats(0, 3), end=st.floats(0, 4))
+def test_adjacent_trims_never_share_or_drop_a_column(cut: float, end: float) -> None:
+    spec = _grid(n_time=6)
+    end = max(end, cut)
+    if cut > spec.times[-1]:
+        return
+    left = spec.trim(0, cut)
+    right = spec.trim(cut, end) if cut <= spec.times[-1] else None
+    assert right is not None
+    want = spec.times[spec.times < end]
+    np.testing.assert_array_equal(np.concatenate([left.times, right.times]), want)

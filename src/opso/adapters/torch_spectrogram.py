@@ -7,6 +7,8 @@ This module imports torch at its top; import it only where torch is wanted.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft
 import torch
@@ -15,6 +17,9 @@ from numpy.typing import NDArray
 
 from opso.domain import spectral
 from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
+
+#: Frames per block on CPU: a block's frames and spectra stay in the core's cache.
+_BLOCK_FRAMES = 512
 
 
 class TorchSpectrogrammer:
@@ -103,6 +108,7 @@ class TorchSpectrogrammer:
         self._window_np = window.astype(np.float32)
         self._window = torch.as_tensor(self._window_np, device=self.device)
         self._bin_scale = torch.as_tensor(bin_scale[rows], dtype=torch.float32, device=self.device)
+        self._db_offset_np = (10.0 * np.log10(bin_scale[rows])).astype(np.float32)
         low_db = self.decibel_limits[0]
         self._floor = max(0.5 * 10.0 ** (low_db / 10.0), float(np.finfo(np.float32).tiny))
 
@@ -118,24 +124,65 @@ class TorchSpectrogrammer:
             dtype=np.float64,
         )
 
-    def _power_cpu(self, x: torch.Tensor) -> torch.Tensor:
-        """Power spectra [batch, n_time, n_freq] of CPU waveforms with scipy's exact arithmetic.
+    def _db_cpu(self, x: torch.Tensor) -> torch.Tensor:
+        """Return dB spectra [batch, n_freq, n_time] of CPU waveforms with scipy's arithmetic.
 
-        Framing, mean removal and windowing run in numpy and the FFT is scipy's pocketfft,
-        in the same order and precision as ``scipy.signal.spectrogram``, so values agree with
-        the domain path to float32 rounding of the scaling only (torch's MKL FFT rounds
-        differently, by up to ~5e-3 dB near the floor, and is slower on AMD CPUs). See
+        Framing, mean removal and windowing run in numpy and the FFT is scipy's pocketfft, in
+        the same order and precision as ``scipy.signal.spectrogram``, so values agree with the
+        domain path to float32 rounding of the scaling only (torch's MKL FFT rounds
+        differently, by up to ~5e-3 dB near the floor, and is slower on AMD CPUs). Clips are
+        processed in cache-sized blocks spread over ``torch.get_num_threads()`` threads (numpy
+        and pocketfft release the GIL). See
         ``docs/decisions/0012-torch-spectrogram-cpu-arithmetic.md``.
         """
         samples = x.numpy()
+        batch, n_samples = samples.shape
+        n_time = self.n_frames(n_samples)
+        out = np.empty((batch, self.frequencies.size, n_time), dtype=np.float32)
+        per_block = max(1, _BLOCK_FRAMES // max(n_time, 1))
+        starts = range(0, batch, per_block)
+        workers = min(max(1, torch.get_num_threads()), len(starts))
+
+        def work(start: int) -> None:
+            stop = min(start + per_block, batch)
+            self._db_block_cpu(samples[start:stop], out[start:stop])
+
+        if workers <= 1:
+            for start in starts:
+                work(start)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(work, starts))
+        return torch.from_numpy(out)
+
+    def _db_block_cpu(self, samples: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+        """Write the dB spectra of ``samples`` [b, n] into ``out`` [b, n_freq, n_time].
+
+        Frames are laid out as columns ([b, window, n_time]) so pocketfft transforms many
+        frames per SIMD pass and the result is already [b, n_freq, n_time]; each frame's mean
+        is taken over the contiguous frame, exactly as scipy's detrend does.
+        """
+        batch, n_samples = samples.shape
+        n_time = self.n_frames(n_samples)
         frames = np.lib.stride_tricks.sliding_window_view(samples, self.window_samples, axis=-1)
-        frames = frames[..., :: self.hop, :]
-        frames = frames - frames.mean(axis=-1, keepdims=True)
-        frames *= self._window_np
-        spectrum = scipy.fft.rfft(frames, axis=-1)[..., self._rows]
+        means = frames[..., :: self.hop, :].mean(axis=-1)  # [b, n_time]
+        step0, step1 = samples.strides
+        columns = np.lib.stride_tricks.as_strided(
+            samples,
+            shape=(batch, self.window_samples, n_time),
+            strides=(step0, step1, self.hop * step1),
+            writeable=False,
+        )
+        detrended = columns - means[:, None, :]
+        detrended *= self._window_np[:, None]
+        spectrum = scipy.fft.rfft(detrended, axis=1)[:, self._rows]  # [b, n_freq, n_time]
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
-        return torch.from_numpy(power)
+        with np.errstate(divide="ignore"):  # zero power -> -inf -> the low limit
+            np.log10(power, out=power)
+        power *= np.float32(10.0)
+        power += self._db_offset_np[:, None]
+        np.clip(power, *self.decibel_limits, out=out)
 
     def _power_torch(self, x: torch.Tensor) -> torch.Tensor:
         """Power spectra [batch, n_time, n_freq] with torch ops (GPU and other devices)."""
@@ -183,14 +230,13 @@ class TorchSpectrogrammer:
                     f"({self.window_samples}); they have no spectrogram to resize"
                 )
             return torch.zeros((batch, n_freq, 0), dtype=torch.float32, device=self.device)
-        if x.device.type == "cpu":
-            power = self._power_cpu(x.detach().contiguous())
-        else:
-            power = self._power_torch(x)
-        power = power * self._bin_scale  # [batch, n_time, n_freq]
         low, high = self.decibel_limits
-        db = power.clamp_min_(self._floor).log10_().mul_(10.0).clamp_(low, high)
-        db = db.transpose(1, 2)  # [batch, n_freq, n_time]
+        if x.device.type == "cpu":
+            db = self._db_cpu(x.detach().contiguous())
+        else:
+            power = self._power_torch(x) * self._bin_scale  # [batch, n_time, n_freq]
+            db = power.clamp_min_(self._floor).log10_().mul_(10.0).clamp_(low, high)
+            db = db.transpose(1, 2)  # [batch, n_freq, n_time]
         if self.image_shape is not None:
             db = F.interpolate(
                 db.unsqueeze(1),

@@ -1,4 +1,4 @@
-"""Audio commands: ``opso info``, ``opso split`` and ``opso demo``."""
+"""Audio commands: ``opso info`` and ``opso split``."""
 
 from __future__ import annotations
 
@@ -116,33 +116,3 @@ def split(
         click.echo(f"clip table: {destination / 'clips.csv'}")
     if report.failures:
         raise SystemExit(1)
-
-
-@click.command()
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(path_type=Path),
-    default=Path("demo-output"),
-    show_default=True,
-    help="Folder for the demo's outputs.",
-)
-@pass_container
-def demo(c: Container, output: Path) -> None:
-    """Run the main job on the bundled sample recording and print what was written."""
-    from opso.app.files import AudioJob
-    from opso.resources import sample_recording
-
-    sample = sample_recording()
-    i = c.audio_io().info(sample)
-    click.echo(f"sample: {sample.name}: {i.duration:.2f} s at {i.sample_rate} Hz")
-    report = c.split_recordings().run(
-        jobs=[AudioJob(sample, sample.stem)],
-        destination=output / "clips",
-        clip_duration=5.0,
-        final_clip="remainder",
-    )
-    for r in report.clips:
-        click.echo(f"wrote {r.path} ({r.begin_time:g}-{r.end_time:g} s)")
-    click.echo(f"clip table: {output / 'clips' / 'clips.csv'}")

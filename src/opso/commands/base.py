@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -22,6 +23,10 @@ class OpsoGroup(click.Group):
             return super().invoke(ctx)
         except (OpsoError, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from e
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, giving it a ``--config FILE`` option (see :func:`config_option`)."""
+        super().add_command(add_config_option(cmd), name)
 
 
 def pass_container(f: F) -> F:
@@ -55,3 +60,165 @@ class TqdmProgress:
     def close(self) -> None:
         """Remove the bar."""
         self._bar.close()
+
+
+# --- configuration files as option defaults (``--config FILE``) -------------------------------
+
+
+def _option_names(command: click.Command) -> dict[str, click.Option]:
+    """Map each option's name and long flags (``_`` for ``-``) to the option."""
+    names: dict[str, click.Option] = {}
+    for p in command.params:
+        if isinstance(p, click.Option) and p.name is not None and p.name != "config":
+            names[p.name] = p
+            for flag in p.opts:
+                if flag.startswith("--"):
+                    names[flag[2:].replace("-", "_")] = p
+    return names
+
+
+def _section_defaults(
+    cmd: click.Command,
+    path: str,
+    shared: dict[str, Any],
+    own: Any,
+    problems: list[tuple[str, str]],
+) -> dict[str, Any]:
+    """Option defaults of one command: shared keys it has an option for, then its section."""
+    options = _option_names(cmd)
+    mapping: dict[str, Any] = {
+        str(options[k].name): v for k, v in shared.items() if k in options and v is not None
+    }
+    if isinstance(cmd, click.Group):
+        if own is not None:
+            problems.append((path, "a command group takes no section; configure its commands"))
+        for sub_name, sub in cmd.commands.items():
+            sub_map = _section_defaults(sub, f"{path}.{sub_name}", shared, None, problems)
+            if sub_map:
+                mapping[sub_name] = sub_map
+        return mapping
+    if own is None:
+        return mapping
+    if not isinstance(own, dict):
+        problems.append((path, f"a command section is a mapping of options, got {own!r}"))
+        return mapping
+    ctx = click.Context(cmd)
+    for key, value in own.items():
+        option = options.get(str(key).replace("-", "_"))
+        if option is None:
+            choices = ", ".join(sorted({k.replace("_", "-") for k in options})) or "none"
+            problems.append((f"{path}.{key}", f"'opso {path}' has no such option ({choices})"))
+            continue
+        target = str(option.name)
+        if value is None:
+            mapping.pop(target, None)
+            continue
+        try:
+            option.type_cast_value(ctx, value)
+        except click.BadParameter as e:
+            problems.append((f"{path}.{key}", e.format_message()))
+            continue
+        mapping[target] = value
+    return mapping
+
+
+def config_problems(
+    root: click.Group, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Turn a parsed configuration into click default maps, collecting every problem.
+
+    The file may hold the spec's sections (``runtime``, ``raven``, ``audio``,
+    ``split_and_save``), whose keys become the defaults of every command (at any depth) that
+    has an option of that name, and a section named after a top-level command (``ribbit:``,
+    ``split:``) whose keys are that command's option names (``-`` or ``_``); a command's own
+    section wins. A ``null`` value leaves the command's built-in default.
+
+    Returns
+    -------
+    tuple
+        ``(default map {command: {option: value, subcommand: {...}}}, [(key path, message)])``.
+    """
+    from opso.app.settings import SECTIONS, parse_config
+    from opso.domain.errors import ConfigError
+
+    problems: list[tuple[str, str]] = []
+    shared: dict[str, Any] = {}
+    try:
+        parsed = parse_config({k: v for k, v in data.items() if k in SECTIONS})
+        for section in parsed.model_dump(exclude_unset=True).values():
+            shared.update(section)
+    except ConfigError as e:
+        problems.extend(e.errors)
+    commands = {name: cmd for name, cmd in root.commands.items() if name != "config"}
+    for key in data:
+        if key not in SECTIONS and key not in commands:
+            known = ", ".join([*SECTIONS, *sorted(commands)])
+            problems.append((str(key), f"unknown section; use one of {known}"))
+    defaults: dict[str, Any] = {}
+    for name, cmd in commands.items():
+        own = None if name in SECTIONS else data.get(name)
+        mapping = _section_defaults(cmd, name, shared, own, problems)
+        if mapping:
+            defaults[name] = mapping
+    return defaults, problems
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Eager ``--config`` callback: install the file's values as this context's defaults."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from opso.app.settings import read_config_file
+    from opso.domain.errors import ConfigError
+
+    root = ctx.find_root().command
+    if not isinstance(root, click.Group):
+        return
+    try:
+        data = read_config_file(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
+    defaults, problems = config_problems(root, data)
+    if problems:
+        lines = "\n".join(f"  {path}: {msg}" for path, msg in problems)
+        raise click.BadParameter(f"{value}: invalid configuration\n{lines}", ctx=ctx, param=param)
+    names: list[str] = []
+    node: click.Context | None = ctx
+    while node is not None and node.parent is not None:
+        names.insert(0, node.info_name or "")
+        node = node.parent
+    mine: Any = defaults
+    for part in names:  # walk from the root to this command
+        mine = mine.get(part, {}) if isinstance(mine, dict) else {}
+    ctx.default_map = {**(ctx.default_map or {}), **mine}
+
+
+def config_option(f: F) -> F:
+    """Add ``--config FILE`` to a command or group: the file's values become option defaults.
+
+    On the ``opso`` group it configures every command (``opso --config run.yml ribbit ...``);
+    on a command it configures that command (``opso ribbit --config run.yml ...``). Options
+    given on the command line always win. See :func:`config_problems` for the file's layout.
+    """
+    option = click.option(
+        "--config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=_load_config,
+        help="YAML file whose values are the defaults of this command's options.",
+    )
+    return option(f)
+
+
+def add_config_option(command: click.Command) -> click.Command:
+    """Give a command (for a group: each of its commands) a ``--config FILE`` option.
+
+    The ``opso config`` group is left alone: its commands read configuration files themselves.
+    """
+    if isinstance(command, click.Group):
+        if command.name != "config":
+            for sub in command.commands.values():
+                add_config_option(sub)
+    elif not any(p.name == "config" for p in command.params):
+        config_option(command)
+    return command

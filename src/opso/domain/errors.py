@@ -33,6 +33,41 @@ class ImageReadError(OpsoError, ValueError):
     """A file that should hold a spectrogram image is missing its image data or is not an image."""
 
 
+class AnnotationError(OpsoError, ValueError):
+    """Annotations are invalid: a box that ends before it begins, a negative or missing time."""
+
+
+class AnnotationFormatError(AnnotationError):
+    """An annotation file cannot be parsed; the message names the file, row and column at fault."""
+
+
+class LocalizationError(OpsoError, ValueError):
+    """Receivers and times cannot give a position: too few, degenerate, or invalid input."""
+
+
+class AudioToolError(OpsoError, RuntimeError):
+    """An external audio tool (ffmpeg) is missing or failed; the message carries its output."""
+
+
+class ConfigError(OpsoError, ValueError):
+    """A configuration is invalid; ``errors`` lists ``(key path, message)`` for every problem."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[tuple[str, str]] = list(errors or [])
+
+
+class UnknownSpeciesError(OpsoError, KeyError):
+    """A species name is not in the species table (the message suggests close matches)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ImageWriteError(OpsoError, OSError):
+    """A spectrogram image or plot could not be written to its destination."""
+
+
 class ModelFileError(OpsoError, ValueError):
     """A model file is not an opso model, was tampered with, or is from a newer opso."""
 

@@ -6,6 +6,7 @@ Pure numpy/scipy. :class:`opso.domain.spectrogram.Spectrogram` wraps these in a 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,108 @@ def get_window(window_type: WindowSpec, window_samples: int) -> NDArray[np.float
     return np.asarray(win, dtype=np.float64)
 
 
+def _frames_and_axes(
+    samples: NDArray[np.floating[Any]],
+    sample_rate: float,
+    window_type: WindowSpec,
+    window_samples: int,
+    overlap_samples: int,
+) -> tuple[NDArray[np.floating[Any]], int, int, NDArray[np.float64], NDArray[np.float64]]:
+    hop = check_window(window_samples, overlap_samples)
+    get_window(window_type, window_samples)  # fail early with a clear message
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise SpectrogramParameterError(f"samples must be 1-D, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    n = x.shape[-1]
+    n_frames = frame_count(n, window_samples, hop)
+    frequencies = np.fft.rfftfreq(window_samples, d=1.0 / sample_rate).astype(np.float64)
+    times = np.arange(window_samples / 2, n - window_samples / 2 + 1, hop) / float(sample_rate)
+    return x, hop, n_frames, frequencies, np.asarray(times[:n_frames], dtype=np.float64)
+
+
+def _time_major(shape: tuple[int, int], dtype: np.dtype[Any]) -> NDArray[np.floating[Any]]:
+    """Return an empty (n_freq, n_time) array stored time-major (Fortran order), as scipy's.
+
+    scipy's spectra come out as [time, frequency] in memory; keeping that layout makes filling
+    the result a contiguous copy instead of a cache-hostile transpose.
+    """
+    return np.empty(shape, dtype=dtype, order="F")
+
+
+def _power_blocks(
+    x: NDArray[np.floating[Any]],
+    sample_rate: float,
+    window_type: WindowSpec,
+    window_samples: int,
+    overlap_samples: int,
+    n_frames: int,
+) -> Iterator[tuple[int, int, NDArray[np.floating[Any]]]]:
+    """Yield ``(first, stop, power)`` per block of frames; power [shape=(n_freq, stop - first)]."""
+    hop = window_samples - overlap_samples
+    for a in range(0, n_frames, _BLOCK_FRAMES):
+        b = min(a + _BLOCK_FRAMES, n_frames)
+        _, _, power = signal.spectrogram(
+            x[a * hop : (b - 1) * hop + window_samples],
+            sample_rate,
+            window=window_type,
+            nperseg=window_samples,
+            noverlap=overlap_samples,
+            scaling="spectrum",
+        )
+        yield a, b, power
+
+
+def power_spectrogram(
+    samples: NDArray[np.floating[Any]],
+    sample_rate: float,
+    *,
+    window_type: WindowSpec = "hann",
+    window_samples: int = 512,
+    overlap_samples: int = 256,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.float64], NDArray[np.float64]]:
+    """Compute a linear power spectrogram, as ``scipy.signal.spectrogram(scaling="spectrum")``.
+
+    Parameters are those of :func:`power_spectrogram_db`.
+
+    Returns
+    -------
+    tuple
+        ``(power, frequencies, times)``: power [shape=(window_samples // 2 + 1, n_time)] in
+        squared sample units, frequencies in Hz and window centre times in s.
+    """
+    x, _, n_frames, frequencies, times = _frames_and_axes(
+        samples, sample_rate, window_type, window_samples, overlap_samples
+    )
+    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
+    for a, b, power in _power_blocks(
+        x, sample_rate, window_type, window_samples, overlap_samples, n_frames
+    ):
+        out[:, a:b] = power
+    return out, frequencies, times
+
+
+def power_to_db(
+    power: NDArray[np.floating[Any]],
+    decibel_limits: tuple[float, float],
+    *,
+    out: NDArray[np.floating[Any]] | None = None,
+) -> NDArray[np.floating[Any]]:
+    """Return ``10 * log10(power)`` clipped to ``decibel_limits``; zero power gives the low limit.
+
+    The same float operations as ``np.clip(10 * np.log10(power), low, high)``, written into
+    ``out`` (or a new array), without the divide-by-zero warning for zeros.
+    """
+    low, high = check_decibel_limits(decibel_limits)
+    target = np.empty_like(power) if out is None else out
+    with np.errstate(divide="ignore"):  # log10(0) = -inf, clipped to `low` below
+        np.log10(power, out=target)
+    np.multiply(target, 10, out=target)
+    np.clip(target, low, high, out=target)
+    return target
+
+
 def power_spectrogram_db(
     samples: NDArray[np.floating[Any]],
     sample_rate: float,
@@ -134,36 +237,15 @@ def power_spectrogram_db(
     SpectrogramParameterError
         If the window, overlap or decibel limits are invalid.
     """
-    hop = check_window(window_samples, overlap_samples)
-    low, high = check_decibel_limits(decibel_limits)
-    get_window(window_type, window_samples)  # fail early with a clear message
-    x = np.asarray(samples)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    n = x.shape[-1]
-    n_frames = frame_count(n, window_samples, hop)
-    frequencies = np.fft.rfftfreq(window_samples, d=1.0 / sample_rate).astype(np.float64)
-    times = np.arange(window_samples / 2, n - window_samples / 2 + 1, hop) / float(sample_rate)
-    times = np.asarray(times[:n_frames], dtype=np.float64)
-    out = np.empty((window_samples // 2 + 1, n_frames), dtype=x.dtype)
-    # Powers below `floor` end up at `low`; half of 10**(low/10) keeps the log well below it.
-    floor = x.dtype.type(max(0.5 * 10.0 ** (low / 10.0), float(np.finfo(x.dtype).tiny)))
-    ten = x.dtype.type(10.0)
-    for a in range(0, n_frames, _BLOCK_FRAMES):
-        b = min(a + _BLOCK_FRAMES, n_frames)
-        block = x[a * hop : (b - 1) * hop + window_samples]
-        _, _, power = signal.spectrogram(
-            block,
-            sample_rate,
-            window=window_type,
-            nperseg=window_samples,
-            noverlap=overlap_samples,
-            scaling="spectrum",
-        )
-        np.maximum(power, floor, out=power)
-        np.log10(power, out=power)
-        np.multiply(power, ten, out=power)
-        np.clip(power, low, high, out=out[:, a:b])
+    limits = check_decibel_limits(decibel_limits)
+    x, _, n_frames, frequencies, times = _frames_and_axes(
+        samples, sample_rate, window_type, window_samples, overlap_samples
+    )
+    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
+    for a, b, power in _power_blocks(
+        x, sample_rate, window_type, window_samples, overlap_samples, n_frames
+    ):
+        power_to_db(power, limits, out=out[:, a:b])
     return out, frequencies, times
 
 
@@ -256,7 +338,8 @@ def pcen(
 
     ``M = lfilter([b], [1, b - 1], E)`` smooths each row with ``b`` from ``time_constant``;
     the result is ``(E / (eps + M)**gain + bias)**power_exponent - bias**power_exponent``,
-    the same as ``librosa.pcen`` with ``max_size=1`` and its default initial state.
+    the same as ``librosa.pcen`` with ``max_size=1`` and its default initial filter state (the
+    steady state for an input of 1).
 
     Parameters
     ----------
@@ -292,7 +375,7 @@ def pcen(
     b = (math.sqrt(1 + 4 * t_frames**2) - 1) / (2 * t_frames**2)
     if e.shape[-1] == 0:
         return np.zeros_like(e)
-    zi = signal.lfilter_zi([b], [1, b - 1])[None, :] * e[:, :1]
+    zi = np.broadcast_to(signal.lfilter_zi([b], [1, b - 1]), (*e.shape[:-1], 1))
     smooth, _ = signal.lfilter([b], [1, b - 1], e, axis=-1, zi=zi)
     smooth = np.asarray(smooth, dtype=np.float64)
     # log-domain gain for numerical stability, as librosa does

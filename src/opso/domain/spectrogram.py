@@ -141,8 +141,9 @@ class Spectrogram:
         Returns
         -------
         Spectrogram
-            [shape=(window_samples // 2 + 1, n_time)]. Audio shorter than one window gives
-            ``n_time == 0`` (an empty-in-time spectrogram), not an error.
+            [shape=(window_samples // 2 + 1, n_time)], stored time-major (Fortran order) as
+            scipy returns it. Audio shorter than one window gives ``n_time == 0`` (an
+            empty-in-time spectrogram), not an error.
 
         Raises
         ------
@@ -296,4 +297,226 @@ class Spectrogram:
 
         A constant spectrogram maps to ``feature_range[0]``.
         """
+        if self.spectrogram.size == 0:
+            return self
         return replace(self, spectrogram=helpers.min_max_scale(self.spectrogram, feature_range))
+
+    def to_pixels(self, spec_range: tuple[float, float] = (-100, -20)) -> NDArray[np.uint8]:
+        """Return grey levels for an image: loud is dark, low frequencies at the bottom.
+
+        Values are mapped linearly from ``spec_range`` to ``[255, 0]`` (``spec_range[1]`` dB
+        is black, ``spec_range[0]`` white), clipped and rounded; rows are flipped so the first
+        image row is the highest frequency.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 [shape=(n_freq, n_time)].
+
+        Raises
+        ------
+        SpectrogramParameterError
+            If ``spec_range`` is not ``low < high``.
+        """
+        low, high = spectral.check_decibel_limits(spec_range)
+        grey = helpers.linear_scale(self.spectrogram, in_range=(low, high), out_range=(255, 0))
+        return np.ascontiguousarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[::-1])
+
+    @classmethod
+    def from_pixels(
+        cls,
+        pixels: NDArray[np.uint8],
+        *,
+        spec_range: tuple[float, float] = (-100, -20),
+        frequencies: NDArray[np.float64] | None = None,
+        times: NDArray[np.float64] | None = None,
+    ) -> Self:
+        """Rebuild a spectrogram from grey levels made by :meth:`to_pixels` (its inverse).
+
+        Parameters
+        ----------
+        pixels
+            Grey levels [shape=(height, width)], first row the highest frequency.
+        spec_range
+            The ``(low, high)`` dB range the image was made with.
+        frequencies, times
+            Axes of the rows (ascending, Hz) and columns (s); row and column indices if None.
+
+        Returns
+        -------
+        Spectrogram
+            dB values within half a grey level (``(high - low) / 510`` dB) of the originals.
+
+        Raises
+        ------
+        SpectrogramInputError
+            If ``pixels`` is not a 2-D array or the axes do not match its shape.
+        """
+        grid = _frozen(pixels, name="pixels", ndim=2)
+        low, high = spectral.check_decibel_limits(spec_range)
+        values = helpers.linear_scale(grid[::-1], in_range=(255, 0), out_range=(low, high))
+        n_freq, n_time = grid.shape
+        freqs = np.arange(n_freq, dtype=np.float64) if frequencies is None else frequencies
+        cols = np.arange(n_time, dtype=np.float64) if times is None else times
+        return cls(np.ascontiguousarray(values), freqs, cols, decibel_limits=(low, high))
+
+    def image_metadata(self, spec_range: tuple[float, float] = (-100, -20)) -> dict[str, str]:
+        """Return text tags that let :meth:`from_image` recover the axes and dB range."""
+        low, high = spectral.check_decibel_limits(spec_range)
+        tags = {"opso:spec_range": f"{low:.17g} {high:.17g}"}
+        if self.frequencies.size:
+            tags["opso:frequencies"] = f"{self.frequencies[0]:.17g} {self.frequencies[-1]:.17g}"
+        if self.times.size:
+            tags["opso:times"] = f"{self.times[0]:.17g} {self.times[-1]:.17g}"
+        return tags
+
+    @classmethod
+    def from_image(
+        cls,
+        pixels: NDArray[np.uint8],
+        metadata: dict[str, str],
+        *,
+        spec_range: tuple[float, float] | None = None,
+    ) -> Self:
+        """Rebuild a spectrogram from image grey levels and the tags of :meth:`image_metadata`.
+
+        Axes are spaced evenly between the tagged first and last frequency and time (exact for
+        an unresized linear-frequency image); without tags they are row and column indices.
+        ``spec_range`` overrides the tagged dB range (default ``(-100, -20)``).
+
+        Raises
+        ------
+        SpectrogramInputError
+            If a tag is malformed.
+        """
+        grid = _frozen(pixels, name="pixels", ndim=2)
+        n_freq, n_time = grid.shape
+
+        def pair(key: str) -> tuple[float, float] | None:
+            if key not in metadata:
+                return None
+            try:
+                first, last = (float(v) for v in metadata[key].split())
+            except ValueError as e:
+                raise SpectrogramInputError(
+                    f"image tag {key}={metadata[key]!r} is not two numbers"
+                ) from e
+            return first, last
+
+        tagged_range = pair("opso:spec_range")
+        limits = spec_range or tagged_range or (-100.0, -20.0)
+        f_axis, t_axis = pair("opso:frequencies"), pair("opso:times")
+        freqs = None if f_axis is None else np.linspace(*f_axis, n_freq)
+        times = None if t_axis is None else np.linspace(*t_axis, n_time)
+        return cls.from_pixels(grid, spec_range=limits, frequencies=freqs, times=times)
+
+
+@dataclass(frozen=True, slots=True)
+class Pcen:
+    """Settings of per-channel energy normalisation (see :func:`opso.domain.spectral.pcen`).
+
+    Attributes
+    ----------
+    gain, bias, power, time_constant, eps
+        PCEN's alpha, delta, r, T (seconds) and epsilon (librosa's defaults).
+    input_scale
+        Mel power is multiplied by this before PCEN; ``2**31`` (librosa's advice for audio
+        in ``[-1, 1]``) puts quiet bands well above ``eps``.
+    """
+
+    gain: float = 0.98
+    bias: float = 2.0
+    power: float = 0.5
+    time_constant: float = 0.400
+    eps: float = 1e-6
+    input_scale: float = 2.0**31
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MelSpectrogram(Spectrogram):
+    """A mel spectrogram: power in mel bands, in dB (or PCEN values). Immutable.
+
+    ``frequencies`` holds each band's centre frequency in Hz; every :class:`Spectrogram`
+    method works on these rows (``bandpass`` selects bands by their centre).
+    """
+
+    @classmethod
+    def from_audio(
+        cls,
+        audio: Audio,
+        window_type: WindowSpec = "hann",
+        window_samples: int = 512,
+        overlap_samples: int = 256,
+        decibel_limits: tuple[float, float] = (-100, -20),
+        *,
+        n_mels: int = 64,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        pcen: Pcen | None = None,
+    ) -> Self:
+        """Compute mel-band power of ``audio`` in dB, or normalised with PCEN.
+
+        The power spectrogram of :meth:`Spectrogram.from_audio` (before dB) is summed into
+        ``n_mels`` triangular Slaney-normalised mel bands (as ``librosa.filters.mel`` with
+        ``norm="slaney"``) and converted to dB clipped to ``decibel_limits``. With ``pcen``,
+        the values are PCEN of the mel power instead (not dB, not clipped; use
+        :meth:`min_max_scale` to rescale them).
+
+        Parameters
+        ----------
+        audio, window_type, window_samples, overlap_samples, decibel_limits
+            As :meth:`Spectrogram.from_audio`.
+        n_mels
+            Number of mel bands (rows).
+        fmin, fmax
+            Frequency range of the bands in Hz; ``fmax=None`` means the Nyquist frequency.
+        pcen
+            PCEN settings, or None for dB.
+
+        Returns
+        -------
+        MelSpectrogram
+            [shape=(n_mels, n_time)]; ``frequencies`` are the band centres in Hz.
+
+        Raises
+        ------
+        SpectrogramInputError
+            If ``audio`` is not an :class:`~opso.domain.audio.Audio`.
+        SpectrogramParameterError
+            If a window, band or PCEN parameter is invalid.
+        """
+        if not isinstance(audio, Audio):
+            raise SpectrogramInputError(
+                f"from_audio expects an Audio object, got {type(audio).__name__}"
+            )
+        limits = spectral.check_decibel_limits(decibel_limits)
+        top = audio.sample_rate / 2 if fmax is None else float(fmax)
+        weights, centres = spectral.mel_filterbank(
+            sample_rate=audio.sample_rate,
+            window_samples=window_samples,
+            n_mels=n_mels,
+            fmin=float(fmin),
+            fmax=top,
+        )
+        power, _, times = spectral.power_spectrogram(
+            audio.samples,
+            audio.sample_rate,
+            window_type=window_type,
+            window_samples=window_samples,
+            overlap_samples=overlap_samples,
+        )
+        mel = weights.astype(power.dtype) @ power
+        if pcen is None:
+            values = spectral.power_to_db(mel, limits)
+        else:
+            values = spectral.pcen(
+                mel.astype(np.float64) * pcen.input_scale,
+                sample_rate=audio.sample_rate,
+                hop=window_samples - overlap_samples,
+                gain=pcen.gain,
+                bias=pcen.bias,
+                power_exponent=pcen.power,
+                time_constant=pcen.time_constant,
+                eps=pcen.eps,
+            )
+        return cls(values, centres, times, decibel_limits=limits)

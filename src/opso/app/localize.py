@@ -1,0 +1,608 @@
+"""Use-case: localize detected sounds from a synchronized recorder array.
+
+Receiver coordinates + detections (file, start, end, class) + audio -> time differences of
+arrival by generalized cross-correlation -> positions with residuals and uncertainty.
+
+Every detection is a candidate event, with its own recording as the reference receiver (as in
+OpenSoundscape's ``SynchronizedRecorderArray``): a call detected on six recorders gives six
+estimates, one per reference. The other receivers of an event are those within
+``max_receiver_dist`` of the reference that detected the same class in an overlapping window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from opso.domain.errors import LocalizationError, OpsoError
+from opso.domain.localization import InvertAlg, calc_speed_of_sound
+from opso.domain.receivers import ReceiverArray
+from opso.domain.tdoa import CCMethod, estimate_delay
+from opso.ports.audio_io import AudioReader
+from opso.ports.maps import MapPlotter
+from opso.ports.progress import Progress, no_progress
+from opso.ports.tables import TableWriter
+
+POSITION_COLUMNS = (
+    "event",
+    "class",
+    "reference",
+    "start_time",
+    "end_time",
+    "x",
+    "y",
+    "z",
+    "residual_rms",
+    "uncertainty",
+    "sd_x",
+    "sd_y",
+    "sd_z",
+    "cov_xy",
+    "n_receivers",
+    "receivers",
+    "tdoas",
+    "cc_scores",
+    "dropped",
+    "reason",
+)
+_META = {"file", "start_time", "end_time", "start_timestamp", "class"}
+TableInput = pd.DataFrame | Path
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverTable:
+    """The usable receivers of a coordinates table, their clocks, and the rows left out.
+
+    Attributes
+    ----------
+    array
+        Receivers with finite coordinates, named by their ``file`` value.
+    start_offsets
+        Seconds by which each file's recording started after the earliest one (0 when the
+        table gives no start times).
+    invalid
+        ``file -> why`` for rows that cannot be used (missing or non-numeric coordinates).
+    """
+
+    array: ReceiverArray
+    start_offsets: dict[str, float]
+    invalid: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A detected sound of ``class_name`` in ``file`` between ``start_time`` and ``end_time``.
+
+    Times are seconds from the start of that file; ``start_timestamp`` is the file's recording
+    start if the table gave one.
+    """
+
+    file: str
+    start_time: float
+    end_time: float
+    class_name: str
+    start_timestamp: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventLocation:
+    """One event: where it was, how sure, from which receivers and delays, or why not."""
+
+    event: int
+    class_name: str
+    reference: str
+    start_time: float
+    end_time: float
+    receivers: tuple[str, ...] = ()
+    tdoas: tuple[float, ...] = ()
+    cc_scores: tuple[float, ...] = ()
+    dropped: tuple[str, ...] = ()
+    position: NDArray[np.float64] | None = None
+    covariance: NDArray[np.float64] | None = None
+    residual_rms: float = math.nan
+    reason: str = ""
+
+    @property
+    def localized(self) -> bool:
+        """True if the event has a position."""
+        return self.position is not None and not self.reason
+
+    @property
+    def uncertainty(self) -> float:
+        """Root-mean-square position error in metres, ``sqrt(trace(cov))``."""
+        if self.covariance is None:
+            return math.nan
+        return float(np.sqrt(np.trace(self.covariance)))
+
+    def row(self) -> dict[str, object]:
+        """Return the event as one row of :data:`POSITION_COLUMNS`."""
+        row: dict[str, object] = {
+            "event": self.event,
+            "class": self.class_name,
+            "reference": self.reference,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "n_receivers": len(self.receivers),
+            "receivers": ";".join(self.receivers),
+            "tdoas": ";".join(f"{t:.6f}" for t in self.tdoas),
+            "cc_scores": ";".join(f"{s:.4f}" for s in self.cc_scores),
+            "dropped": "; ".join(self.dropped),
+            "reason": self.reason,
+        }
+        if self.localized and self.position is not None and self.covariance is not None:
+            cov = self.covariance
+            for k, axis in enumerate("xyz"[: len(self.position)]):
+                row[axis] = _round(self.position[k])
+                row[f"sd_{axis}"] = _round(math.sqrt(cov[k, k]))
+            row["cov_xy"] = _round(cov[0, 1])
+            row["residual_rms"] = _round(self.residual_rms)
+            row["uncertainty"] = _round(self.uncertainty)
+        return row
+
+
+def _round(v: float) -> float:
+    v = float(v)
+    return round(v, 4) if math.isfinite(v) else v
+
+
+@dataclass(frozen=True, slots=True)
+class LocalizationReport:
+    """What a localization run found: the array, one record per event, and table problems."""
+
+    receivers: ReceiverArray
+    events: list[EventLocation] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def n_localized(self) -> int:
+        """Number of events with a position."""
+        return sum(e.localized for e in self.events)
+
+
+def _read_table(table: TableInput, what: str) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):
+        df = table.copy()
+    else:
+        try:
+            df = pd.read_csv(table, skipinitialspace=True)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, pd.errors.ParserError) as e:
+            raise LocalizationError(f"{table}: cannot read the {what} table ({e})") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _name(table: TableInput) -> str:
+    return "table" if isinstance(table, pd.DataFrame) else str(table)
+
+
+def _timestamp(value: Any, where: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as e:
+        raise LocalizationError(f"{where}: start_timestamp {value!r} is not a date-time") from e
+    if pd.isna(ts) or ts.tzinfo is None:
+        raise LocalizationError(
+            f"{where}: start_timestamp {value!r} has no time zone; give one, e.g. "
+            "2021-09-24T06:52:00+00:00"
+        )
+    return ts
+
+
+def read_coordinates(table: TableInput) -> ReceiverTable:
+    """Read receiver coordinates: ``file, x, y[, z]`` (the first column if none is ``file``).
+
+    Optional per-file clock columns: ``start_offset`` (seconds) or ``start_timestamp``
+    (a time-zone-aware date-time of the recording's start).
+
+    Raises
+    ------
+    LocalizationError
+        If ``x`` or ``y`` is missing, a file is listed twice, a timestamp is naive, or no row
+        has finite coordinates.
+    """
+    df = _read_table(table, "coordinates")
+    where = _name(table)
+    lower = {c.lower(): c for c in df.columns}
+    for col in ("x", "y"):
+        if col not in lower:
+            raise LocalizationError(f"{where}: coordinates need columns x and y; got {list(df)}")
+    file_col = lower.get("file", df.columns[0])
+    axes = [lower[a] for a in ("x", "y", "z") if a in lower]
+    names = [str(v).strip() for v in df[file_col]]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LocalizationError(f"{where}: files listed more than once: {dupes}")
+    values = np.column_stack([pd.to_numeric(df[a], errors="coerce").to_numpy(float) for a in axes])
+    finite = np.all(np.isfinite(values), axis=1)
+    invalid = {
+        n: "coordinate(s) missing or not numbers: "
+        + ", ".join(
+            f"{a}={df[a].iloc[i]}" for k, a in enumerate(axes) if not np.isfinite(values[i, k])
+        )
+        for i, n in enumerate(names)
+        if not finite[i]
+    }
+    if not finite.any():
+        raise LocalizationError(f"{where}: no row has finite coordinates")
+    keep = [n for i, n in enumerate(names) if finite[i]]
+    array = ReceiverArray(values[finite], tuple(keep))
+    offsets = dict.fromkeys(names, 0.0)
+    if "start_offset" in lower:
+        given = pd.to_numeric(df[lower["start_offset"]], errors="coerce").to_numpy(float)
+        for n, v in zip(names, given, strict=True):
+            if not math.isfinite(v):
+                raise LocalizationError(f"{where}: start_offset of {n} is not a number")
+            offsets[n] = float(v)
+    elif "start_timestamp" in lower:
+        stamps = {
+            n: _timestamp(v, f"{where}, {n}")
+            for n, v in zip(names, df[lower["start_timestamp"]], strict=True)
+        }
+        first = min(stamps.values())
+        offsets = {n: (t - first).total_seconds() for n, t in stamps.items()}
+    return ReceiverTable(array=array, start_offsets=offsets, invalid=invalid)
+
+
+def read_detections(table: TableInput) -> list[Detection]:
+    """Read detections: ``file, start_time, end_time`` plus the classes.
+
+    Classes come either from a ``class`` column (one row per detection) or, as in
+    OpenSoundscape, from one column per class whose value is > 0 where the class was detected.
+    An optional ``start_timestamp`` column gives each file's time-zone-aware recording start.
+
+    Raises
+    ------
+    LocalizationError
+        If a required column is missing, a time is not a number, a window ends before it
+        starts, or a timestamp is naive.
+    """
+    df = _read_table(table, "detections")
+    where = _name(table)
+    lower = {c.lower(): c for c in df.columns}
+    missing = [c for c in ("file", "start_time", "end_time") if c not in lower]
+    if missing:
+        raise LocalizationError(f"{where}: detections need columns {missing}; got {list(df)}")
+    starts = pd.to_numeric(df[lower["start_time"]], errors="coerce").to_numpy(float)
+    ends = pd.to_numeric(df[lower["end_time"]], errors="coerce").to_numpy(float)
+    stamps = df[lower["start_timestamp"]] if "start_timestamp" in lower else None
+    class_cols = [c for c in df.columns if c.lower() not in _META]
+    out: list[Detection] = []
+    for i in range(len(df)):
+        file = str(df[lower["file"]].iloc[i]).strip()
+        at = f"{where}, data row {i + 1} ({file})"
+        start, end = float(starts[i]), float(ends[i])
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+            raise LocalizationError(f"{at}: needs 0 <= start_time < end_time, got {start}, {end}")
+        stamp = None if stamps is None else _timestamp(stamps.iloc[i], at)
+        if "class" in lower:
+            classes = [str(df[lower["class"]].iloc[i]).strip()]
+        else:
+            classes = [c for c in class_cols if _detected(df[c].iloc[i])]
+        out.extend(Detection(file, start, end, c, stamp) for c in classes)
+    return out
+
+
+def _detected(value: Any) -> bool:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(v) and v > 0
+
+
+def _file_offsets(
+    detections: Sequence[Detection], base: Mapping[str, float], where: str
+) -> dict[str, float]:
+    """Clock offsets per file: from the detections' timestamps if given, else the coordinates'."""
+    per_file: dict[str, pd.Timestamp] = {}
+    for d in detections:
+        if d.start_timestamp is None:
+            continue
+        seen = per_file.setdefault(d.file, d.start_timestamp)
+        if seen != d.start_timestamp:
+            raise LocalizationError(
+                f"{where}: {d.file} has two start_timestamp values ({seen}, {d.start_timestamp})"
+            )
+    if not per_file:
+        return dict(base)
+    first = min(per_file.values())
+    return {f: (t - first).total_seconds() for f, t in per_file.items()}
+
+
+@dataclass(frozen=True)
+class LocalizeEvents:
+    """Localize the detected events of a synchronized recorder array."""
+
+    reader: AudioReader
+    tables: TableWriter
+    maps: MapPlotter
+
+    def run(
+        self,
+        *,
+        coordinates: TableInput,
+        detections: TableInput,
+        output: Path | None = None,
+        plot: Path | None = None,
+        audio_dir: Path | None = None,
+        temperature: float = 20.0,
+        algorithm: InvertAlg = "gps",
+        min_receivers: int = 4,
+        max_receiver_dist: float | None = None,
+        cc_threshold: float = 0.0,
+        cc_method: CCMethod = "phat",
+        bandpass: Mapping[str, tuple[float, float]] | None = None,
+        timing_sigma: float = 1e-4,
+        progress: Progress = no_progress,
+    ) -> LocalizationReport:
+        """Estimate the position of every detection; write a table and a map if asked.
+
+        Parameters
+        ----------
+        coordinates
+            Receiver table (see :func:`read_coordinates`): a path or a DataFrame.
+        detections
+            Detection table (see :func:`read_detections`): a path or a DataFrame.
+        output
+            CSV of :data:`POSITION_COLUMNS`, one row per event, written atomically.
+        plot
+            Map image of receivers and estimates with 95 % error ellipses.
+        audio_dir
+            Folder holding the recordings, looked up by file name (the table's folders are
+            ignored); None opens the ``file`` values as paths.
+        temperature
+            Air temperature in °C.
+        algorithm
+            ``"gps"`` or ``"lstsq"`` (see :meth:`ReceiverArray.localize`).
+        min_receivers
+            Fewest receivers (the reference included) an event needs, at least ``d + 1``.
+        max_receiver_dist
+            Only receivers this close (m) to the reference take part; None: all.
+        cc_threshold
+            Receivers whose cross-correlation score is not above this are dropped.
+        cc_method
+            ``"phat"`` (GCC-PHAT) or ``"cc"`` (plain, normalised cross-correlation).
+        bandpass
+            ``class -> (low, high)`` Hz band to correlate for that class; others use all.
+        timing_sigma
+            A-priori timing error (s) that floors the reported uncertainty.
+        progress
+            Told after each event.
+
+        Returns
+        -------
+        LocalizationReport
+            One :class:`EventLocation` per detection, in table order.
+
+        Raises
+        ------
+        LocalizationError
+            If a table is malformed.
+        ValueError
+            If a setting is invalid.
+        """
+        table = read_coordinates(coordinates)
+        array = table.array
+        found = read_detections(detections)
+        if min_receivers < array.dim + 1:
+            raise ValueError(
+                f"min_receivers must be at least {array.dim + 1} for {array.dim}-D "
+                f"coordinates, got {min_receivers}"
+            )
+        if max_receiver_dist is not None and not max_receiver_dist > 0:
+            raise ValueError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
+        speed = calc_speed_of_sound(temperature)
+        offsets = _file_offsets(found, table.start_offsets, _name(detections))
+        bands = dict(bandpass or {})
+        problems = [f"{n}: {why}" for n, why in table.invalid.items()]
+        distances = array.distances()
+        events: list[EventLocation] = []
+        for i, det in enumerate(found):
+            events.append(
+                self._measure(
+                    i,
+                    det,
+                    found,
+                    table,
+                    offsets,
+                    distances,
+                    audio_dir=audio_dir,
+                    speed=speed,
+                    min_receivers=min_receivers,
+                    max_receiver_dist=max_receiver_dist,
+                    cc_threshold=cc_threshold,
+                    cc_method=cc_method,
+                    band=bands.get(det.class_name),
+                )
+            )
+            progress(i + 1, len(found), f"{det.file} {det.start_time}-{det.end_time}s")
+        events = _solve(
+            events,
+            array,
+            temperature=temperature,
+            algorithm=algorithm,
+            timing_sigma=timing_sigma,
+        )
+        report = LocalizationReport(receivers=array, events=events, problems=problems)
+        if output is not None:
+            self.tables.write([e.row() for e in events], output, columns=POSITION_COLUMNS)
+        if plot is not None:
+            self._plot(report, plot)
+        return report
+
+    def _measure(
+        self,
+        event: int,
+        det: Detection,
+        found: Sequence[Detection],
+        table: ReceiverTable,
+        offsets: Mapping[str, float],
+        distances: NDArray[np.float64],
+        *,
+        audio_dir: Path | None,
+        speed: float,
+        min_receivers: int,
+        max_receiver_dist: float | None,
+        cc_threshold: float,
+        cc_method: CCMethod,
+        band: tuple[float, float] | None,
+    ) -> EventLocation:
+        """Find an event's receivers and measure their delays relative to the reference."""
+        base = EventLocation(event, det.class_name, det.file, det.start_time, det.end_time)
+        array = table.array
+
+        def failed(reason: str, **kw: Any) -> EventLocation:
+            return _replace(base, reason=reason, **kw)
+
+        if det.file not in array.names:
+            why = table.invalid.get(det.file, "not in the coordinates table")
+            return failed(f"reference receiver {det.file}: {why}")
+        ref = array.index(det.file)
+        dist = distances[ref]
+        t0 = offsets.get(det.file, 0.0) + det.start_time
+        t1 = offsets.get(det.file, 0.0) + det.end_time
+        dropped: list[str] = []
+        partners: list[str] = []
+        for name in dict.fromkeys(
+            d.file
+            for d in found
+            if d.class_name == det.class_name
+            and d.file != det.file
+            and _overlaps(d, t0, t1, offsets)
+        ):
+            if name not in array.names:
+                dropped.append(f"{name}: {table.invalid.get(name, 'not in the coordinates table')}")
+            elif max_receiver_dist is not None and dist[array.index(name)] > max_receiver_dist:
+                continue
+            else:
+                partners.append(name)
+        if len(partners) + 1 < min_receivers:
+            return failed(
+                f"{len(partners) + 1} receiver(s) detected it within reach "
+                f"(need min_receivers={min_receivers})",
+                dropped=tuple(dropped),
+            )
+        try:
+            ref_audio = self.reader.read(
+                _path(det.file, audio_dir), offset=det.start_time, duration=t1 - t0
+            )
+        except (OpsoError, OSError, ValueError) as e:
+            return failed(f"reference audio: {e}", dropped=tuple(dropped))
+        sr = ref_audio.sample_rate
+        names, tdoas, scores = [det.file], [0.0], [1.0]
+        for name in partners:
+            max_delay = dist[array.index(name)] / speed + 2.0 / sr
+            off = offsets.get(name, 0.0)
+            local_start = t0 - off - max_delay
+            local_end = t1 - off + max_delay
+            read_start = max(local_start, 0.0)
+            try:
+                if local_end <= read_start:
+                    raise ValueError("the detection window is before the recording started")
+                audio = self.reader.read(
+                    _path(name, audio_dir),
+                    sample_rate=sr,
+                    offset=read_start,
+                    duration=local_end - read_start,
+                )
+                est = estimate_delay(
+                    ref_audio.samples,
+                    audio.samples,
+                    sample_rate=sr,
+                    method=cc_method,
+                    band=band,
+                    max_delay=max_delay,
+                    offset=(off + read_start) - t0,
+                )
+            except (OpsoError, OSError, ValueError) as e:
+                dropped.append(f"{name}: {e}")
+                continue
+            if not est.score > cc_threshold:
+                dropped.append(f"{name}: cc score {est.score:.3f} <= cc_threshold {cc_threshold}")
+                continue
+            names.append(name)
+            tdoas.append(est.delay)
+            scores.append(est.score)
+        kept = {
+            "receivers": tuple(names),
+            "tdoas": tuple(tdoas),
+            "cc_scores": tuple(scores),
+            "dropped": tuple(dropped),
+        }
+        if len(names) < min_receivers:
+            return failed(
+                f"{len(names)} receiver(s) above cc_threshold={cc_threshold} "
+                f"(need min_receivers={min_receivers})",
+                **kept,
+            )
+        return _replace(base, **kept)
+
+    def _plot(self, report: LocalizationReport, path: Path) -> None:
+        d = report.receivers.dim
+        done = [e for e in report.events if e.localized]
+        positions = np.array([e.position for e in done], dtype=np.float64).reshape(-1, d)
+        covs = np.array([e.covariance for e in done], dtype=np.float64).reshape(-1, d, d)
+        self.maps.plot_map(
+            path,
+            receivers=report.receivers,
+            positions=positions,
+            covariances=covs,
+            labels=[e.class_name for e in done],
+        )
+
+
+def _replace(event: EventLocation, **changes: Any) -> EventLocation:
+    return replace(event, **changes)
+
+
+def _overlaps(d: Detection, t0: float, t1: float, offsets: Mapping[str, float]) -> bool:
+    """Return True if ``d`` covers at least half of the window ``[t0, t1]`` on the common clock."""
+    s = offsets.get(d.file, 0.0) + d.start_time
+    e = offsets.get(d.file, 0.0) + d.end_time
+    return min(e, t1) - max(s, t0) >= 0.5 * (t1 - t0) - 1e-9
+
+
+def _path(name: str, audio_dir: Path | None) -> Path:
+    return Path(name) if audio_dir is None else audio_dir / Path(name).name
+
+
+def _solve(
+    events: list[EventLocation],
+    array: ReceiverArray,
+    *,
+    temperature: float,
+    algorithm: InvertAlg,
+    timing_sigma: float,
+) -> list[EventLocation]:
+    """Localize every measured event in one vectorised call."""
+    todo = [k for k, e in enumerate(events) if not e.reason]
+    if not todo:
+        return events
+    times = np.full((len(todo), len(array)), np.nan)
+    for row, k in enumerate(todo):
+        for name, t in zip(events[k].receivers, events[k].tdoas, strict=True):
+            times[row, array.index(name)] = t
+    result = array.localize(
+        times, temperature=temperature, algorithm=algorithm, timing_sigma=timing_sigma
+    )
+    out = list(events)
+    for row, k in enumerate(todo):
+        if result.reasons[row]:
+            out[k] = _replace(events[k], reason=result.reasons[row])
+            continue
+        out[k] = _replace(
+            events[k],
+            position=np.array(result.positions[row]),
+            covariance=np.array(result.covariances[row]),
+            residual_rms=float(result.residual_rms[row]),
+        )
+    return out

@@ -1,0 +1,239 @@
+"""Use-cases behind ``opso review``: pick the top-scoring clips, build the page, save the marks."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from opso.domain.annotations import AnnotationSet
+from opso.domain.errors import OpsoError
+from opso.domain.spectrogram import Spectrogram
+from opso.ports.annotation_store import AnnotationStore
+from opso.ports.audio_io import AudioReader, AudioWriter
+from opso.ports.images import ImageStore
+from opso.ports.progress import Progress, no_progress
+from opso.ports.review import MARKS, ReviewClip, ReviewPages
+from opso.ports.tables import TableWriter
+
+KEY_COLUMNS = ("file", "start_time", "end_time")
+MARK_COLUMNS = ("id", "file", "start_time", "end_time", "class", "score", "mark")
+IMAGE_HEIGHT = 192
+
+
+def score_classes(scores: pd.DataFrame, classes: Sequence[str] | None = None) -> list[str]:
+    """Return the class columns of a score table (numeric columns other than the keys).
+
+    Raises
+    ------
+    ValueError
+        If ``file`` is missing, or a requested class is not a column (listing those found).
+    """
+    if "file" not in scores.columns:
+        raise ValueError(f"a score table needs a 'file' column; found {list(scores.columns)}")
+    numeric = [
+        str(c)
+        for c in scores.columns
+        if c not in (*KEY_COLUMNS, "error") and pd.api.types.is_numeric_dtype(scores[c])
+    ]
+    if classes is None:
+        return numeric
+    missing = [c for c in classes if c not in numeric]
+    if missing:
+        raise ValueError(f"classes {missing} are not score columns; found {numeric}")
+    return list(classes)
+
+
+def top_scoring(
+    scores: pd.DataFrame, *, classes: Sequence[str] | None = None, top_k: int = 10
+) -> pd.DataFrame:
+    """Return the ``top_k`` highest-scoring clips of each class, best first.
+
+    Rows with an ``error`` or a NaN score are left out. Without ``start_time``/``end_time``
+    a row stands for its whole file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file, start_time, end_time, class, score``.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    names = score_classes(scores, classes)
+    table = scores
+    if "error" in table.columns:
+        table = table[table["error"].isna() | (table["error"].astype(str) == "")]
+    start = table["start_time"] if "start_time" in table else pd.Series(0.0, index=table.index)
+    end = table["end_time"] if "end_time" in table else pd.Series(np.nan, index=table.index)
+    picked = []
+    for name in names:
+        col = table[name].dropna().nlargest(top_k)
+        picked.append(
+            pd.DataFrame(
+                {
+                    "file": table.loc[col.index, "file"].astype(str).to_numpy(),
+                    "start_time": start.loc[col.index].astype(float).to_numpy(),
+                    "end_time": end.loc[col.index].astype(float).to_numpy(),
+                    "class": name,
+                    "score": col.to_numpy(dtype=float),
+                }
+            )
+        )
+    if not picked:
+        return pd.DataFrame(columns=["file", "start_time", "end_time", "class", "score"])
+    return pd.concat(picked, ignore_index=True)
+
+
+def _clip_id(file: str, start: float, end: float) -> str:
+    return hashlib.sha1(f"{file}|{start:.6f}|{end:.6f}".encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSet:
+    """The clips on a review page and the rows that could not be prepared, with reasons."""
+
+    clips: list[ReviewClip] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildReview:
+    """Cut the top clips out of their recordings and write audio, spectrograms and the page."""
+
+    reader: AudioReader
+    writer: AudioWriter
+    images: ImageStore
+    pages: ReviewPages
+
+    def run(
+        self,
+        *,
+        scores: pd.DataFrame,
+        audio_root: Path,
+        output: Path,
+        top_k: int = 10,
+        classes: Sequence[str] | None = None,
+        progress: Progress = no_progress,
+    ) -> ReviewSet:
+        """Write ``output/index.html`` with ``clips/*.wav`` and ``images/*.png`` for each clip.
+
+        A clip that appears for several classes is cut once. A file that cannot be read is
+        reported in the result and left off the page.
+        """
+        top = top_scoring(scores, classes=classes, top_k=top_k)
+        result = ReviewSet()
+        media: dict[str, tuple[str, str] | None] = {}
+        rows = top.itertuples(index=False, name=None)
+        for i, (file, start, end, label, score) in enumerate(rows, start=1):
+            key = _clip_id(file, start, end)
+            if key not in media:
+                try:
+                    media[key] = self._cut(audio_root, file, start, end, output, key)
+                except (OpsoError, OSError, ValueError) as e:
+                    media[key] = None
+                    result.failures.append((file, str(e)))
+            cut = media[key]
+            if cut is not None:
+                audio_href, image_href = cut
+                result.clips.append(
+                    ReviewClip(
+                        id=f"{key}-{label}",
+                        file=file,
+                        start_time=start,
+                        end_time=end,
+                        label=label,
+                        score=score,
+                        audio=audio_href,
+                        image=image_href,
+                    )
+                )
+            progress(i, len(top), file)
+        self.pages.write(
+            result.clips, output / "index.html", title=f"Review: {len(result.clips)} clips"
+        )
+        return result
+
+    def _cut(
+        self, audio_root: Path, file: str, start: float, end: float, output: Path, key: str
+    ) -> tuple[str, str]:
+        path = Path(file)
+        if not path.is_absolute() and not path.exists():
+            path = audio_root / path
+        duration = None if np.isnan(end) else end - start
+        audio = self.reader.read(path, offset=start, duration=duration)
+        self.writer.write(audio, output / "clips" / f"{key}.wav")
+        spec = Spectrogram.from_audio(audio)
+        if spec.spectrogram.shape[1] == 0:
+            raise ValueError(
+                f"{file}: the clip at {start} s is shorter than one spectrogram window"
+            )
+        width = max(64, min(spec.spectrogram.shape[1], 512))
+        self.images.write(
+            spec.to_pixels(),
+            output / "images" / f"{key}.png",
+            shape=(IMAGE_HEIGHT, width),
+            mode="L",
+        )
+        return f"clips/{key}.wav", f"images/{key}.png"
+
+
+@dataclass(frozen=True)
+class SaveReviewMarks:
+    """Save a person's marks: a CSV of every clip, and optionally a Raven table of present ones."""
+
+    tables: TableWriter
+    annotations: AnnotationStore
+
+    def run(
+        self,
+        *,
+        clips: Sequence[ReviewClip],
+        marks: Mapping[str, str],
+        output: Path,
+        raven: bool = False,
+    ) -> list[Path]:
+        """Write ``output/review.csv`` (and ``output/review.selections.txt`` if ``raven``).
+
+        Unmarked clips get an empty mark.
+
+        Raises
+        ------
+        ValueError
+            If a mark names an unknown clip or is not one of ``present``, ``absent``, ``unsure``.
+        """
+        known = {c.id for c in clips}
+        for clip_id, mark in marks.items():
+            if clip_id not in known:
+                raise ValueError(f"mark for unknown clip id {clip_id!r}")
+            if mark not in MARKS:
+                raise ValueError(f"mark for {clip_id!r} must be one of {MARKS}, got {mark!r}")
+        rows = [
+            {
+                "id": c.id,
+                "file": c.file,
+                "start_time": c.start_time,
+                "end_time": c.end_time,
+                "class": c.label,
+                "score": c.score,
+                "mark": marks.get(c.id, ""),
+            }
+            for c in clips
+        ]
+        written = [output / "review.csv"]
+        self.tables.write(rows, written[0], columns=MARK_COLUMNS)
+        if raven:
+            present = [c for c in clips if marks.get(c.id) == "present"]
+            boxes = AnnotationSet.from_columns(
+                source=[c.file for c in present],
+                begin_time=[c.start_time for c in present],
+                end_time=[c.end_time for c in present],
+                label=[c.label for c in present],
+                label_name="Species",
+            )
+            written.append(output / "review.selections.txt")
+            self.annotations.write(boxes, written[1])
+        return written

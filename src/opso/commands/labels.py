@@ -1,0 +1,261 @@
+"""Annotation commands: ``opso raven check|lowercase|corrections|query`` and ``opso label``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from opso.commands.base import TqdmProgress, pass_container
+
+if TYPE_CHECKING:
+    from opso.container import Container
+
+_LABEL_COLUMN = click.option(
+    "--label-column",
+    default=None,
+    help="Label column of the tables (any case). Default: the first of class, species, annotation.",
+)
+
+
+@click.group()
+def raven() -> None:
+    """Work with folders of Raven selection tables (*.selections.txt)."""
+
+
+@raven.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@_LABEL_COLUMN
+@click.option(
+    "--pattern",
+    default="*.selections.txt",
+    show_default=True,
+    help="File names to check (any case), e.g. '*.txt'.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
+@pass_container
+def check(
+    c: Container, directory: Path, label_column: str | None, pattern: str, quiet: bool
+) -> None:
+    """Check that every box of every table under DIRECTORY has a label (exit 1 if not)."""
+    checks = c.check_annotations().run(
+        directory=directory, label_column=label_column, pattern=pattern
+    )
+    bad = [k for k in checks if not k.ok]
+    for k in checks:
+        if not k.ok:
+            click.echo(f"warning: {k.describe()}", err=True)
+        elif not quiet:
+            click.echo(k.describe())
+    click.echo(f"{len(checks)} tables, {len(bad)} with problems")
+    if bad:
+        raise SystemExit(1)
+
+
+@raven.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o",
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write the copies here (keeping sub-folders). Default: beside the originals.",
+)
+@_LABEL_COLUMN
+@pass_container
+def lowercase(
+    c: Container, directory: Path, out_dir: Path | None, label_column: str | None
+) -> None:
+    """Write a copy of each table with lower-case labels, named <table>.lower."""
+    written = c.lowercase_annotations().run(
+        directory=directory, out_dir=out_dir, label_column=label_column
+    )
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"wrote {len(written)} lower-cased tables")
+
+
+@raven.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@_LABEL_COLUMN
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the CSV here instead of printing it.",
+)
+@pass_container
+def corrections(
+    c: Container, directory: Path, label_column: str | None, output: Path | None
+) -> None:
+    """Print a raw,corrected CSV listing every label once, ready to edit.
+
+    Reads the .lower copies if DIRECTORY has any, else the original tables.
+    """
+    from opso.app.raven import corrections_csv
+
+    text = corrections_csv(c.list_classes().run(directory=directory, label_column=label_column))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from opso.adapters.atomic import write_text_atomic
+
+        write_text_atomic(output, text)
+        click.echo(f"wrote {output}")
+
+
+@raven.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("cls")
+@_LABEL_COLUMN
+@pass_container
+def query(c: Container, directory: Path, cls: str, label_column: str | None) -> None:
+    """Print the boxes labelled CLS (exact match) in the tables under DIRECTORY."""
+    found = c.query_annotations().run(directory=directory, cls=cls, label_column=label_column)
+    total = 0
+    for path, boxes in found.items():
+        click.echo(f"== {path}")
+        for a in boxes:
+            low = "" if a.low_f is None else f"{a.low_f:g}"
+            high = "" if a.high_f is None else f"{a.high_f:g}"
+            click.echo(f"{a.begin_time:.3f}\t{a.end_time:.3f}\t{low}\t{high}\t{a.label}")
+        total += len(boxes)
+    click.echo(f"{total} boxes labelled {cls!r} in {len(found)} tables")
+
+
+def _classes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter("give at least one class name", param_hint="--classes")
+    return names
+
+
+@click.command()
+@click.option(
+    "--annotations",
+    "annotation_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of Raven tables (searched recursively).",
+)
+@click.option(
+    "--audio",
+    "audio_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder (or file) of recordings; a recording and a table pair up by the name "
+    "before the first dot.",
+)
+@click.option("--clip-duration", type=float, required=True, help="Clip length in seconds.")
+@click.option(
+    "--clip-overlap", type=float, default=0.0, show_default=True, help="Clip overlap in seconds."
+)
+@click.option(
+    "--final-clip",
+    type=click.Choice(["none", "remainder", "full", "extend"]),
+    default="none",
+    show_default=True,
+    help="Audio after the last full clip.",
+)
+@click.option(
+    "--min-overlap",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Least time (s) a box must share with a clip to label it.",
+)
+@click.option("--classes", default=None, help="Comma-separated classes (columns, in order).")
+@_LABEL_COLUMN
+@click.option(
+    "--unlabelled-as",
+    default=None,
+    help="Label for boxes without one (default: leave them out, with a warning).",
+)
+@click.option(
+    "--save-clips",
+    "clips_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write the clip files here.",
+)
+@click.option("--labeled-only", is_flag=True, help="Keep only clips holding a class.")
+@click.option("--sample-rate", type=int, default=None, help="Resample saved clips (Hz).")
+@click.option("--dry-run", is_flag=True, help="Write nothing; print the counts.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The label table (CSV) to write.",
+)
+@pass_container
+def label(
+    c: Container,
+    annotation_dir: Path,
+    audio_dir: Path,
+    clip_duration: float,
+    clip_overlap: float,
+    final_clip: str,
+    min_overlap: float,
+    classes: str | None,
+    label_column: str | None,
+    unlabelled_as: str | None,
+    clips_dir: Path | None,
+    labeled_only: bool,
+    sample_rate: int | None,
+    dry_run: bool,
+    output: Path,
+) -> None:
+    """Label clips of recordings from their Raven tables: one 0/1 column per class.
+
+    Writes OUTPUT with columns source, begin_time, end_time (and clip, with --save-clips)
+    then one column per class.
+    """
+    progress = TqdmProgress("label")
+    try:
+        report = c.label_recordings().run(
+            annotation_dir=annotation_dir,
+            audio=[audio_dir],
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            min_overlap=min_overlap,
+            classes=_classes(classes),
+            label_column=label_column,
+            unlabelled_as=unlabelled_as,
+            sample_rate=sample_rate,
+            clips_dir=clips_dir,
+            labeled_clips_only=labeled_only,
+            labels_path=output,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    finally:
+        progress.close()
+    for path in report.unmatched_audio:
+        click.echo(f"note: no table for {path}", err=True)
+    for path in report.unmatched_tables:
+        click.echo(f"note: no recording for {path}", err=True)
+    for table, n in report.unlabelled.items():
+        what = f"labelled {unlabelled_as!r}" if unlabelled_as is not None else "left out"
+        click.echo(f"warning: {table}: {n} boxes without a label were {what}", err=True)
+    for f in report.failures:
+        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    counts = report.labels.counts()
+    click.echo(
+        f"{len(report.clips)} clips from {len(report.pairs) - len(report.failures)} "
+        f"recording(s); clips per class: "
+        + (", ".join(f"{k}={v}" for k, v in counts.items()) or "none")
+    )
+    if not dry_run:
+        click.echo(f"label table: {output}")
+        if clips_dir is not None:
+            click.echo(f"clips: {clips_dir}")
+    if report.failures:
+        raise SystemExit(1)

@@ -1,0 +1,35 @@
+"""Port for the detection review page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+MARKS = ("present", "absent", "unsure")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewClip:
+    """One clip to review: where it comes from, which class scored it, and its media files.
+
+    ``audio`` and ``image`` are paths relative to the review folder.
+    """
+
+    id: str
+    file: str
+    start_time: float
+    end_time: float
+    label: str
+    score: float
+    audio: str
+    image: str
+
+
+class ReviewPages(Protocol):
+    """Writes the page on which a person marks clips present, absent or unsure."""
+
+    def write(self, clips: Sequence[ReviewClip], path: Path, *, title: str) -> None:
+        """Write the page listing ``clips`` (grouped by class, best first) to ``path``."""
+        ...

@@ -1,0 +1,54 @@
+"""`opso demo`: the whole workflow on bundled data, through the installed entry point."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+OPSO = str(Path(sys.executable).parent / "opso")
+
+
+def run_demo(output: Path, *args: str) -> str:
+    done = subprocess.run([OPSO, "demo", "-o", str(output), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_demo_writes_every_output_and_a_report_that_links_them(tmp_path: Path) -> None:
+    out = run_demo(tmp_path / "demo", "--epochs", "2")
+    report = tmp_path / "demo" / "index.html"
+    assert f"report: {report.resolve()}" in out
+    html = report.read_text()
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {
+        "labels.csv",
+        "training.png",
+        "scores.csv",
+        "detections.png",
+        "ribbit.csv",
+        "ribbit.png",
+        "positions.csv",
+        "map.png",
+        "model/model.opso",
+    } <= set(links)
+    for link in links:
+        assert (tmp_path / "demo" / link).stat().st_size > 0, link
+    labels = pd.read_csv(tmp_path / "demo" / "labels.csv")
+    assert list(labels.columns[-4:]) == ["EATO", "WOTH", "NOCA", "BCCH"] and len(labels) == 9
+    scores = pd.read_csv(tmp_path / "demo" / "scores.csv")
+    assert scores[["EATO", "WOTH", "NOCA", "BCCH"]].notna().all().all()
+    assert scores["end_time"].max() > 10.0  # the whole held-out recording is scored
+    ribbit = pd.read_csv(tmp_path / "demo" / "ribbit.csv")
+    assert len(ribbit) == 8 and ribbit["score"].max() > 5 * ribbit["score"].min()
+    positions = pd.read_csv(tmp_path / "demo" / "positions.csv")
+    assert len(positions) == 6 and positions["x"].notna().all()
+
+
+def test_demo_is_deterministic_with_a_seed(tmp_path: Path) -> None:
+    run_demo(tmp_path / "a", "--epochs", "1", "--seed", "7")
+    run_demo(tmp_path / "b", "--epochs", "1", "--seed", "7")
+    a = pd.read_csv(tmp_path / "a" / "scores.csv").drop(columns="file")
+    b = pd.read_csv(tmp_path / "b" / "scores.csv").drop(columns="file")
+    pd.testing.assert_frame_equal(a, b)
