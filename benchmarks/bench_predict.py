@@ -155,14 +155,14 @@ def phase_bare(root: Path, device: str, n_clips: int) -> dict[str, float]:
 
 
 def phase_check(root: Path, device: str) -> dict[str, float]:
-    """Largest |fast - eager| score over the first 160 clips of the corpus."""
+    """Largest |fast - eager| score over the clips of the last round."""
     import pandas as pd
 
     from opso.adapters.soundfile_io import SoundfileAudioIO
     from opso.adapters.torch_classifier import TorchClassifierStore
     from opso.app.predict import clip_matrix
 
-    scores = pd.read_csv(root / "scores.csv").iloc[:160]
+    scores = pd.read_csv(root / "scores.csv")  # the last round's recordings
     eager = TorchClassifierStore(device=device, backend="eager").load(root / "model.opso")
     reader = SoundfileAudioIO()
     worst = 0.0
@@ -249,6 +249,7 @@ def main() -> None:
                 total[name]["clips"] += r["clips"]
                 total[name]["seconds"] += r["seconds"]
         check = phase_check(root, args.device)
+        engine = _CACHE[("fast", args.device)].engine
     rate = {k: v["clips"] / v["seconds"] for k, v in total.items()}
     print(
         f"{'pipeline':<34}{'clips':>7}{'s':>8}{'clips/s':>9}{'x plain':>9}{'x bare':>8}"
@@ -264,6 +265,7 @@ def main() -> None:
             f"{rate[key]:>9.1f}{rate[key] / rate['plain']:>9.2f}"
             f"{rate[key] / rate['bare']:>8.2f}{memory[key]:>9.0f}"
         )
+    print(f"opso inference engine: {engine}")
     print(
         f"target: opso >= 1.5x plain; max |opso - eager| over {int(check['clips'])} clips = "
         f"{check['max_abs_diff']:.2e} (target <= 1e-4)"

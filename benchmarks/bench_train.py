@@ -12,10 +12,10 @@ interleaved (so load from other processes on a shared machine hits both alike):
 and the peak resident memory of the process after each (ru_maxrss; the bare loop runs
 first in its own process for its own peak).
 
-The two loops alternate in slices of ``--chunk`` clips, so that load from other processes on a
-shared machine hits both alike.
+The two loops alternate batch by batch (a bare step runs each time opso has fetched a batch),
+so that load from other processes on a shared machine hits both alike.
 
-Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_train.py [--clips 200] [--chunk 32]``
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_train.py [--clips 200]``
 """
 
 from __future__ import annotations
@@ -37,6 +37,32 @@ SR, CLIP_S, BATCH = 22050, 5.0, 16
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Interleaved:
+    """Training set wrapper: after every ``BATCH`` items fetched, run one bare step."""
+
+    def __init__(self, dataset: Any, bare: _BareLoop) -> None:
+        self.dataset = dataset
+        self.bare = bare
+        self.classes = dataset.classes
+        self.fetched = 0
+        self.bare_seconds = 0.0
+        self.skip_first = True  # train() reads item 0 once to inspect the targets
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Any:
+        item = self.dataset[i]
+        if self.skip_first:
+            self.skip_first = False
+            return item
+        self.fetched += 1
+        n = len(self.dataset)
+        if self.fetched % BATCH == 0 or self.fetched == n:
+            self.bare_seconds += self.bare.run(BATCH if self.fetched % BATCH == 0 else n % BATCH)
+        return item
 
 
 class _FirstAccess:
@@ -99,7 +125,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--chunk", type=int, default=32, help="clips per interleaved slice")
     ap.add_argument("--bare-only", type=int, default=0)
     args = ap.parse_args()
     if args.bare_only:
@@ -138,33 +163,34 @@ def main() -> None:
             clips.append(LabelledClip(path, tuple(float(k == label) for k in range(3))))
         pre = Preprocessing(sample_rate=SR, clip_duration=CLIP_S)
         common = dict(classes=["a", "b", "c"], preprocessing=pre, reader=SoundfileAudioIO())
+        train_set = AudioClipDataset(clips, random_start=True, **common)  # type: ignore[arg-type]
         valid_set = AudioClipDataset(clips[:BATCH], **common)  # type: ignore[arg-type]
         torch.manual_seed(0)
         model = build_architecture("resnet18", 3)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         opso_s = opso_train_s = bare_s = 0.0
         bare_model = _BareLoop()
-        chunk = args.chunk
         for r in range(args.rounds):
-            for i in range(0, args.clips, chunk):
-                part = AudioClipDataset(clips[i : i + chunk], random_start=True, **common)  # type: ignore[arg-type]
-                valid_started: list[float] = []
-                timed_valid = _FirstAccess(valid_set, valid_started)
-                t0 = time.perf_counter()
-                train(
-                    root / f"run{r}",
-                    model,
-                    part,
-                    timed_valid,
-                    opt,
-                    nn.CrossEntropyLoss(),
-                    epochs=1,
-                    batch_size=BATCH,
-                    print_logging=False,
-                )
-                opso_s += time.perf_counter() - t0
-                opso_train_s += valid_started[0] - t0
-                bare_s += bare_model.run(len(part))
+            # one bare training step runs after each opso batch is fetched, so both loops meet
+            # the same load; its time is subtracted from the opso call
+            mixed = _Interleaved(train_set, bare_model)
+            valid_started: list[float] = []
+            timed_valid = _FirstAccess(valid_set, valid_started)
+            t0 = time.perf_counter()
+            train(
+                root / f"run{r}",
+                model,
+                mixed,
+                timed_valid,
+                opt,
+                nn.CrossEntropyLoss(),
+                epochs=1,
+                batch_size=BATCH,
+                print_logging=False,
+            )
+            opso_s += time.perf_counter() - t0 - mixed.bare_seconds
+            opso_train_s += valid_started[0] - t0 - mixed.bare_seconds
+            bare_s += mixed.bare_seconds
         opso_peak = peak_mb()
     n = args.clips * args.rounds
     print(

@@ -6,8 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from opso.domain.classifier import (
     LabelledClip,
@@ -19,6 +18,9 @@ from opso.domain.classifier import (
 from opso.domain.errors import LabelTableError
 from opso.ports.classifier import ClassifierTrainer
 from opso.ports.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Column names taken as the file column when none is named, in this order.
 FILE_COLUMNS = ("file", "Destination", "clip", "path", "filename")
@@ -81,6 +83,8 @@ def labelled_clips(
         If the table is empty, lacks a column, names a class outside ``classes``, or has a
         row with no or several classes in a single-target task.
     """
+    import pandas as pd
+
     if len(table) == 0:
         raise LabelTableError("the label table is empty")
     fcol = _file_column(table, file_column)
@@ -146,6 +150,8 @@ def labelled_clips(
 
 
 def _time(table: pd.DataFrame, column: str, i: int) -> float | None:
+    import pandas as pd
+
     if column not in table.columns:
         return None
     value = table[column].iloc[i]
