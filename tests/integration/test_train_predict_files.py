@@ -19,6 +19,7 @@ from opso.adapters.torch_datasets import (
 )
 from opso.adapters.torch_models import build_architecture, save_model
 from opso.adapters.torch_prediction import predict
+from opso.api import Audio
 from opso.cli import main
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing
 from opso.domain.errors import LabelTableError, ModelFileError
@@ -90,16 +91,27 @@ def test_each_overlay_is_drawn_independently(
     )
     draws = iter([0.9, 0.1, 0.2])  # first overlay skipped, the next two drawn
     monkeypatch.setattr(tds, "_rand", lambda: next(draws))
-    calls: list[int] = []
-    original = ds._overlay
+    calls: list[str] = []
+    original = ds.overlay_random_image
 
-    def spy(img: torch.Tensor, i: int, n: int) -> torch.Tensor:
-        calls.append(i)
-        return original(img, i, n)
+    def spy(img: torch.Tensor, length: float, label: object, path: str | Path) -> torch.Tensor:
+        calls.append(Path(path).name)
+        other: torch.Tensor = original(img, length, label, path)
+        assert not torch.equal(other, img)  # the overlay really changed the image
+        return other
 
-    monkeypatch.setattr(ds, "_overlay", spy)
+    monkeypatch.setattr(ds, "overlay_random_image", spy)
     ds[0]
-    assert calls == [0, 0]
+    first = Path(str(label_df[ds.filename_column].iloc[0])).name
+    assert calls == [first, first]
+
+
+def test_spec_image_from_audio_gives_a_pillow_image(label_df: pd.DataFrame) -> None:
+    ds = SingleTargetAudioDataset(label_df, None, height=32, width=48)
+    audio = Audio.from_file(str(label_df[ds.filename_column].iloc[0]))
+    image = ds.image_from_audio(audio, mode="L")
+    assert image.mode == "L" and image.size == (48, 32)
+    assert ds.image_from_audio(audio).mode == "RGB"
 
 
 def test_dataset_errors(label_df: pd.DataFrame) -> None:

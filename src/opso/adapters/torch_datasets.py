@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,13 @@ from torch.utils.data import Dataset
 
 from opso.adapters.atomic import atomic_path
 from opso.adapters.torch_spectrogram import TorchSpectrogrammer
+from opso.domain.audio import Audio
 from opso.domain.classifier import LabelledClip, Preprocessing
 from opso.domain.errors import ClassifierInputError, LabelTableError
 from opso.ports.audio_io import AudioReader
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 
 class SpectrogramInput:
@@ -387,30 +391,79 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
         x = ImageDataset([path], (self.height, self.width))[0]["X"]
         return (x[0] * 0.5 + 0.5)[None]
 
-    def image_from_audio(self, samples: NDArray[np.float32], sample_rate: int) -> torch.Tensor:
+    def _image(self, samples: NDArray[np.float32], sample_rate: int) -> torch.Tensor:
         """Return the 0-1 grey image [shape=(1, height, width)] of a waveform."""
         return self._input(sample_rate).images(torch.from_numpy(np.array(samples))[None])
 
-    def _overlay(self, image: torch.Tensor, i: int, n_samples: int) -> torch.Tensor:
+    def image_from_audio(self, audio: Audio, mode: str = "RGB") -> PIL.Image.Image:
+        """Create a Pillow image (loud is dark, low frequencies at the bottom) from audio.
+
+        Parameters
+        ----------
+        audio
+            The clip; its spectrogram is computed at the clip's own sample rate.
+        mode
+            Pillow image mode, e.g. ``"L"`` or ``"RGB"``.
+        """
+        from torchvision.transforms.functional import to_pil_image
+
+        image: PIL.Image.Image = to_pil_image(self._image(audio.samples, audio.sample_rate), "L")
+        return image.convert(mode)
+
+    def overlay_random_image(
+        self,
+        original_image: torch.Tensor,
+        original_length: float,
+        original_class: Any,
+        original_path: str | Path,
+    ) -> torch.Tensor:
+        """Blend the spectrogram of another sample onto an image.
+
+        The other sample is drawn from a different class than ``original_class`` (when
+        ``overlay_class="different"``) or from ``overlay_class``, never from
+        ``original_path``; its audio is cut (or looped, with ``extend_short_clips``) to
+        ``original_length`` seconds and its image, slightly blurred, is weighted by
+        ``overlay_weight`` (random in [0.2, 0.5) when ``"random"``).
+
+        Parameters
+        ----------
+        original_image
+            0-1 grey image [shape=(1, height, width)].
+        original_length
+            Length in seconds of the original sample's audio.
+        original_class
+            Label of the original sample (numeric, or a class name of ``label_dict``).
+        original_path
+            The original sample's file.
+
+        Raises
+        ------
+        ValueError
+            If the dataset has no labels.
+        ClassifierInputError
+            If no sample qualifies to be overlaid.
+        """
         if self.labels is None:
             raise ValueError("overlays need a label_column")
-        own = self.labels[i]
+        own = self._numeric(original_class, -1)
         if self.overlay_class == "different":
-            pool = [j for j, lab in enumerate(self.labels) if lab != own]
+            wanted = [lab != own for lab in self.labels]
         else:
             target = self._numeric(self.overlay_class, -1)
-            pool = [j for j, lab in enumerate(self.labels) if lab == target]
+            wanted = [lab == target for lab in self.labels]
+        pool = [j for j, ok in enumerate(wanted) if ok and self._path(j) != Path(original_path)]
         if not pool:
-            raise ClassifierInputError(f"row {i}: no sample to overlay from ({self.overlay_class})")
-        j = pool[_randint(0, len(pool))]
-        path = self._path(j)
+            raise ClassifierInputError(
+                f"{original_path}: no sample to overlay from ({self.overlay_class})"
+            )
+        path = self._path(pool[_randint(0, len(pool))])
         samples, sr = self._read(path)
-        samples = self._trim(samples, n_samples, path)
-        other = _gaussian_blur(self.image_from_audio(samples, sr), _randint(0, 8) / 10)
+        samples = self._trim(samples, round(original_length * sr), path)
+        other = _gaussian_blur(self._image(samples, sr), _randint(0, 8) / 10)
         weight = (
             _randint(2, 5) / 10 if self.overlay_weight == "random" else float(self.overlay_weight)
         )
-        return (1 - weight) * image + weight * other
+        return (1 - weight) * original_image + weight * other
 
     def _jitter(self, image: torch.Tensor) -> torch.Tensor:
         from torchvision.transforms import v2
@@ -437,10 +490,11 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
             samples, sr = self._read(path)
             if self.random_trim_length is not None:
                 samples = self._trim(samples, round(self.random_trim_length * sr), path)
-            image = self.image_from_audio(samples, sr)
+            image = self._image(samples, sr)
             for _ in range(self.max_overlay_num):  # every overlay is its own draw
                 if _rand() < self.overlay_prob:
-                    image = self._overlay(image, i, len(samples))
+                    label = None if self.labels is None else self.labels[i]
+                    image = self.overlay_random_image(image, len(samples) / sr, label, path)
         else:
             image = self._image_from_file(path)
         if self.add_noise:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
+from scipy import signal as sps
 
 
 def butter_bandpass(
@@ -39,18 +39,18 @@ def butter_bandpass(
             f"band-pass needs 0 < low_f < high_f < Nyquist ({nyquist} Hz), "
             f"got low_f={low_f!r}, high_f={high_f!r}"
         )
-    sos = signal.butter(order, [low_f / nyquist, high_f / nyquist], btype="band", output="sos")
+    sos = sps.butter(order, [low_f / nyquist, high_f / nyquist], btype="band", output="sos")
     return np.asarray(sos, dtype=np.float64)
 
 
 def bandpass_filter(
-    samples: ArrayLike, low_f: float, high_f: float, sample_rate: float, order: int = 9
+    signal: ArrayLike, low_f: float, high_f: float, sample_rate: float, order: int = 9
 ) -> NDArray[np.float64]:
     """Apply a zero-phase Butterworth band-pass filter (``sosfiltfilt``).
 
     Parameters
     ----------
-    samples
+    signal
         Discrete-time signal [shape=(n,)].
     low_f, high_f
         -3 dB cut-off frequencies in Hz.
@@ -65,9 +65,9 @@ def bandpass_filter(
         The filtered signal [shape=(n,)].
     """
     sos = butter_bandpass(low_f, high_f, sample_rate, order)
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(signal, dtype=np.float64)
     padlen = min(3 * (2 * len(sos) + 1), max(len(x) - 1, 0))
-    return np.asarray(signal.sosfiltfilt(sos, x, padlen=padlen), dtype=np.float64)
+    return np.asarray(sps.sosfiltfilt(sos, x, padlen=padlen), dtype=np.float64)
 
 
 def spectrum(
