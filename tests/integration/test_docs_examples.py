@@ -67,6 +67,11 @@ def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
         tmp_path / "annotations" / "site2.Table.1.selections.txt",
     )
     shutil.copy(birds, tmp_path / "audio" / "site2.wav")
+    demo = REPO / "src" / "opso" / "data" / "demo"
+    for f in demo.glob("LOCA_*.wav"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(demo / "loca_coords.csv", tmp_path / "coords.csv")
+    shutil.copy(demo / "loca_detections.csv", tmp_path / "detections.csv")
     (tmp_path / "labels.csv").write_text(
         "file,species\nsite1.wav,wren\nsite2.wav,robin\nsite1.wav,robin\nsite2.wav,wren\n"
     )

@@ -228,3 +228,19 @@ def test_train_usecase_checks_files_and_builds_the_config(tmp_path: Path) -> Non
             audio_root=tmp_path,
             save_dir=tmp_path / "run",
         )
+
+
+def test_label_tables_written_by_opso_label_train_as_they_are() -> None:
+    table = pd.DataFrame(
+        {
+            "source": ["audio/a.wav", "audio/a.wav"],
+            "begin_time": [0.0, 5.0],
+            "end_time": [5.0, 10.0],
+            "owl": [1, 0],
+            "frog": [1, 1],
+        }
+    )
+    clips, classes, multi = labelled_clips(table)
+    assert classes == ["owl", "frog"] and multi
+    assert [(c.start_time, c.end_time) for c in clips] == [(0.0, 5.0), (5.0, 10.0)]
+    assert [c.targets for c in clips] == [(1.0, 1.0), (0.0, 1.0)]

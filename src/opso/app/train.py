@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Column names taken as the file column when none is named, in this order.
-FILE_COLUMNS = ("file", "Destination", "clip", "path", "filename")
-_TIME_COLUMNS = ("start_time", "end_time")
+FILE_COLUMNS = ("file", "Destination", "clip", "path", "filename", "source")
+_TIME_COLUMNS = ("start_time", "end_time", "begin_time")
 
 
 def _file_column(table: pd.DataFrame, name: str | None) -> str:
@@ -55,7 +55,8 @@ def labelled_clips(
     Two layouts are read. With ``label_column``: one class name per row (single-target;
     several separated by ``|`` for multi-target). Without: one 0/1 column per class (a
     one-hot or multi-hot table, as the labelling commands write). Optional ``start_time``
-    and ``end_time`` columns select a window of each file.
+    and ``end_time`` columns select a window of each file (``begin_time`` and ``end_time`` of
+    each ``source`` recording in the tables ``opso label`` writes without ``--save-clips``).
 
     Parameters
     ----------
@@ -143,7 +144,8 @@ def labelled_clips(
                 "use multi-target training for clips with no or several classes"
             )
         source = path if path.is_absolute() or audio_root is None else audio_root / path
-        start = _time(table, "start_time", i)
+        # `opso label` tables name a recording `source` and its window `begin_time`/`end_time`
+        start = _time(table, "begin_time" if fcol == "source" else "start_time", i)
         end = _time(table, "end_time", i)
         clips.append(LabelledClip(source, targets, start, end))
     return clips, class_list, multi
