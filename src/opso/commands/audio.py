@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -86,8 +86,7 @@ def split(
         if len(jobs) != 1:
             raise click.UsageError("--prefix needs exactly one recording")
         jobs = [AudioJob(jobs[0].source, prefix)]
-    progress = TqdmProgress("split")
-    try:
+    with progress_bar("split") as progress:
         report = c.split_recordings().run(
             jobs=jobs,
             destination=destination,
@@ -98,10 +97,6 @@ def split(
             dry_run=dry_run,
             progress=progress,
         )
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from e
-    finally:
-        progress.close()
     for f in report.failures:
         click.echo(f"error: {f.source}: {f.reason}", err=True)
     verb = "would write" if dry_run else "wrote"

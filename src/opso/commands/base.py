@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +61,27 @@ class TqdmProgress:
     def close(self) -> None:
         """Remove the bar."""
         self._bar.close()
+
+
+@contextlib.contextmanager
+def progress_bar(desc: str, *, param_hint: str | None = None) -> Iterator[TqdmProgress]:
+    """Show a progress bar while a use-case runs, and report its setting errors as usage errors.
+
+    A plain ``ValueError`` from the use-case (an option value it rejected) exits with status 2
+    as ``BadParameter``; opso's own errors pass on to the group, which reports them with
+    status 1. The bar is removed either way.
+    """
+    from opso.domain.errors import OpsoError
+
+    bar = TqdmProgress(desc)
+    try:
+        yield bar
+    except OpsoError:
+        raise
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from e
+    finally:
+        bar.close()
 
 
 # --- configuration files as option defaults (``--config FILE``) -------------------------------

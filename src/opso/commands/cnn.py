@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -150,8 +150,7 @@ def train(
     valid = _read_table(valid_labels) if valid_labels is not None else None
     if num_workers:
         c.classifier_trainer.add_kwargs(num_workers=num_workers)
-    progress = TqdmProgress("train")
-    try:
+    with progress_bar("train") as progress:
         report = c.train_classifier().run(
             labels=labels,
             valid_labels=valid,
@@ -172,8 +171,6 @@ def train(
             seed=seed,
             progress=progress,
         )
-    finally:
-        progress.close()
     for ep in report.epochs:
         click.echo(
             f"epoch {ep.epoch}: train loss {ep.train_loss:.4f} acc {ep.train_accuracy:.3f}  "
@@ -256,7 +253,6 @@ def predict(
     Dask cluster (--runner); see docs/guide/scale.md.
     """
     from opso.app.files import find_audio_files
-    from opso.domain.errors import OpsoError
 
     if opts["run_dir"] is not None:
         _predict_run(
@@ -282,8 +278,7 @@ def predict(
         raise click.UsageError("give -o/--output (a CSV), or --run-dir")
     jobs = find_audio_files(recordings)
     classifier = c.classifier_store(device=device, backend=backend).load(model)
-    progress = TqdmProgress("predict")
-    try:
+    with progress_bar("predict") as progress:
         report = c.predict_scores().run(
             model=classifier,
             jobs=jobs,
@@ -294,12 +289,6 @@ def predict(
             batch_size=batch_size,
             progress=progress,
         )
-    except OpsoError:
-        raise
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from e
-    finally:
-        progress.close()
     for f in report.failures:
         click.echo(f"error: {f.source}: {f.reason}", err=True)
     click.echo(

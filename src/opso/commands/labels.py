@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -215,8 +215,7 @@ def label(
     Writes OUTPUT with columns source, begin_time, end_time (and clip, with --save-clips)
     then one column per class.
     """
-    progress = TqdmProgress("label")
-    try:
+    with progress_bar("label") as progress:
         report = c.label_recordings().run(
             annotation_dir=annotation_dir,
             audio=[audio_dir],
@@ -234,10 +233,6 @@ def label(
             dry_run=dry_run,
             progress=progress,
         )
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from e
-    finally:
-        progress.close()
     for path in report.unmatched_audio:
         click.echo(f"note: no table for {path}", err=True)
     for path in report.unmatched_tables:

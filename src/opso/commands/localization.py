@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -133,8 +133,7 @@ def localize(
 ) -> None:
     """Localize detected sounds from a synchronized recorder array (TDOA by GCC-PHAT)."""
     bands = _parse_bands(bandpass)
-    progress = TqdmProgress("localize")
-    try:
+    with progress_bar("localize") as progress:
         report = c.localize_events().run(
             coordinates=coords,
             detections=detections,
@@ -151,14 +150,6 @@ def localize(
             timing_sigma=timing_sigma,
             progress=progress,
         )
-    except ValueError as e:
-        from opso.domain.errors import OpsoError
-
-        if isinstance(e, OpsoError):
-            raise
-        raise click.BadParameter(str(e)) from e
-    finally:
-        progress.close()
     for problem in report.problems:
         click.echo(f"warning: receiver {problem}", err=True)
     click.echo(f"localized {report.n_localized} of {len(report.events)} event(s) -> {output}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -77,8 +77,7 @@ def review(
 
     table = pd.read_csv(scores)
     wanted = [s.strip() for s in classes.split(",")] if classes else None
-    progress = TqdmProgress("review")
-    try:
+    with progress_bar("review", param_hint="SCORES") as progress:
         result = c.build_review().run(
             scores=table,
             audio_root=audio_root,
@@ -87,10 +86,6 @@ def review(
             classes=wanted,
             progress=progress,
         )
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="SCORES") from e
-    finally:
-        progress.close()
     for file, reason in result.failures:
         click.echo(f"warning: left out {file}: {reason}", err=True)
     click.echo(f"review page with {len(result.clips)} clips: {output / 'index.html'}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -149,8 +149,7 @@ def ribbit(
     if not presets:
         raise click.UsageError(f"{species_table}: no species with a pulse rate to look for")
     jobs = find_audio_files(paths)
-    progress = TqdmProgress("ribbit")
-    try:
+    with progress_bar("ribbit") as progress:
         report = c.score_pulses().run(
             jobs=jobs,
             presets=presets,
@@ -160,10 +159,6 @@ def ribbit(
             overlap_samples=overlap_samples,
             progress=progress,
         )
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from e
-    finally:
-        progress.close()
     for f in report.failures:
         click.echo(f"error: {f.source}: {f.reason}", err=True)
     best: dict[tuple[str, str], tuple[float, float]] = {}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from opso.commands.base import TqdmProgress, pass_container
+from opso.commands.base import pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.app.runs import RunProgress, RunResult
@@ -177,8 +177,7 @@ def run_job(
         attempts=opts["attempts"],
     )
     run_dir: Path = opts["run_dir"]
-    progress = TqdmProgress("shards")
-    try:
+    with progress_bar("shards") as progress:
         result = c.run_batch(runner=runner).run(
             sources=sources,
             run_dir=run_dir,
@@ -192,8 +191,6 @@ def run_job(
             restart=opts["restart"],
             progress=progress,
         )
-    finally:
-        progress.close()
     for failure in result.failures:
         click.echo(f"error: shard {failure.shard}: {failure.reason}", err=True)
     p = result.progress
