@@ -1,10 +1,13 @@
-"""Signal-processing maths on sample arrays: filters, spectra, windowed energy."""
+"""Signal-processing maths on sample arrays: filters, spectra, windowed energy.
+
+``scipy.signal`` (slow to import) is imported by the filters that use it, so that importing
+:mod:`opso.domain.audio` stays cheap for CLI start-up and batch workers.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal as sps
 
 
 def butter_bandpass(
@@ -31,6 +34,8 @@ def butter_bandpass(
     ValueError
         If the band is inverted, outside ``(0, Nyquist)`` or the order is not positive.
     """
+    from scipy import signal as sps
+
     nyquist = 0.5 * sample_rate
     if order < 1:
         raise ValueError(f"filter order must be a positive integer, got {order!r}")
@@ -64,10 +69,12 @@ def bandpass_filter(
     numpy.ndarray
         The filtered signal [shape=(n,)].
     """
+    from scipy.signal import sosfiltfilt
+
     sos = butter_bandpass(low_f, high_f, sample_rate, order)
     x = np.asarray(signal, dtype=np.float64)
     padlen = min(3 * (2 * len(sos) + 1), max(len(x) - 1, 0))
-    return np.asarray(sps.sosfiltfilt(sos, x, padlen=padlen), dtype=np.float64)
+    return np.asarray(sosfiltfilt(sos, x, padlen=padlen), dtype=np.float64)
 
 
 def spectrum(
