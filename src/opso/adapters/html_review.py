@@ -16,7 +16,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
 .clip { display: flex; gap: 1rem; align-items: center; margin: .6rem 0; padding: .4rem;
         border: 1px solid #ddd; border-radius: 6px; }
-.clip img { height: 96px; image-rendering: pixelated; border: 1px solid #999; }
+.clip img { height: 160px; border: 1px solid #999; }
 .meta { min-width: 16rem; font-size: .9rem; }
 .marks label { margin-right: .8rem; }
 #bar { position: sticky; top: 0; background: #fff; padding: .5rem 0;
@@ -69,11 +69,12 @@ def _clip_html(clip: ReviewClip) -> str:
         f'<label><input type="radio" name="mark-{e(clip.id)}" value="{m}"> {m}</label>'
         for m in MARKS
     )
+    when = f"{clip.start_time:.2f}&ndash;{clip.end_time:.2f} s"
     return (
         f'<div class="clip" id="clip-{e(clip.id)}">'
-        f'<img src="{e(clip.image)}" alt="spectrogram of {e(clip.file)} at {clip.start_time:g} s">'
+        f'<img src="{e(clip.image)}" alt="spectrogram of {e(clip.file)}, {when}">'
         f'<div class="meta"><div><b>{e(clip.file)}</b></div>'
-        f"<div>{clip.start_time:g}&ndash;{clip.end_time:g} s &middot; score {clip.score:.4g}</div>"
+        f"<div>{when} &middot; score {clip.score:.3f}</div>"
         f'<audio controls preload="none" src="{e(clip.audio)}"></audio></div>'
         f'<div class="marks">{radios}</div></div>'
     )

@@ -171,9 +171,11 @@ class BuildReview:
             raise ValueError(
                 f"{file}: the clip at {start} s is shorter than one spectrogram window"
             )
+        # each clip on its own 60 dB scale below its loudest part, so quiet calls still show
+        top = float(np.percentile(spec.spectrogram, 99.5))
         width = max(64, min(spec.spectrogram.shape[1], 512))
         self.images.write(
-            spec.to_pixels(),
+            spec.to_pixels(spec_range=(top - 60.0, top)),
             output / "images" / f"{key}.png",
             shape=(IMAGE_HEIGHT, width),
             mode="L",
