@@ -75,6 +75,21 @@ def test_a_shard_that_keeps_killing_dask_workers_fails_and_the_run_completes(
     assert p.shards_done == p.shards - 1 and p.shards_failed == 1
 
 
+def test_shards_grouped_into_tasks_give_the_same_rows_and_isolate_a_killer(
+    corpus: list[Path], tmp_path: Path, scheduler: str
+) -> None:
+    runner = DaskRunner(scheduler=scheduler, shards_per_task=3)
+    result = run(corpus, tmp_path / "grouped", runner, job=LEVELS)
+    assert result.progress.complete and not result.failures and result.ran > 6
+    pd.testing.assert_frame_equal(
+        ReadRunResults(STORE).run(run_dir=tmp_path / "grouped"), expected_levels(corpus)
+    )
+    # the task holding shard 0 is split after it kills workers; only shard 0 fails
+    killer = run(corpus, tmp_path / "killer", runner, job=KillAlways(LEVELS, shard=0))
+    assert [f.shard for f in killer.failures] == [0]
+    assert killer.progress.shards_done == killer.progress.shards - 1
+
+
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, corpus: list[Path]) -> None:
     runner = DaskRunner(scheduler="tcp://127.0.0.1:9", connect_timeout=1.0)
     with pytest.raises(RunnerError, match=r"127\.0\.0\.1:9"):

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opso.adapters.multiprocessing_runner import describe_exception
+from opso.adapters.multiprocessing_runner import describe_exception, run_one
 from opso.domain.errors import RunnerError
-from opso.domain.runs import Shard, ShardFailure, ShardOutcome, ShardReport
+from opso.domain.runs import Shard, ShardFailure, ShardOutcome
 from opso.ports.runner import BatchRunner, ShardTask
 
 #: Worker-local cache: task key -> the task object this worker process uses for every shard.
@@ -28,14 +28,17 @@ _TASKS: dict[str, ShardTask] = {}
 _CACHE_SIZE = 2
 
 
-def _run_cached(key: str, task: ShardTask, shard: Shard) -> ShardReport:
-    """Run ``shard`` with this worker's cached copy of ``task`` (kept after first use)."""
+def _run_cached(key: str, task: ShardTask, shards: list[Shard]) -> list[ShardOutcome]:
+    """Run ``shards`` in turn with this worker's cached copy of ``task`` (kept after first use).
+
+    A shard whose job raises becomes a failure; the others still run.
+    """
     cached = _TASKS.get(key)
     if cached is None:
         while len(_TASKS) >= _CACHE_SIZE:
             _TASKS.pop(next(iter(_TASKS)))
         _TASKS[key] = cached = task
-    return cached(shard)
+    return [run_one(cached, shard) for shard in shards]
 
 
 def _task_key(task: ShardTask) -> str:
@@ -59,8 +62,13 @@ class DaskRunner(BatchRunner):
         ``distributed.scheduler.allowed-failures``, and should run with
         ``distributed.scheduler.worker-saturation: 1.0`` so only running shards are charged).
     in_flight
-        Most shards submitted at once, per worker thread, so the scheduler never holds the
+        Most tasks submitted at once, per worker thread, so the scheduler never holds the
         whole manifest.
+    shards_per_task
+        Shards run by one Dask task, to spread Dask's per-task cost over several shards; None
+        picks up to 16 while keeping at least 8 tasks per worker thread. A task killed by a
+        worker death is split and its shards retried one by one, so only a shard that keeps
+        killing workers fails.
     memory_limit
         Per-worker memory limit of the LocalCluster (e.g. ``"4GB"``); ``"auto"`` shares the
         machine's memory. A worker past it is restarted and its shard retried.
@@ -81,6 +89,7 @@ class DaskRunner(BatchRunner):
         threads_per_worker: int = 1,
         attempts: int = 3,
         in_flight: int = 4,
+        shards_per_task: int | None = None,
         memory_limit: str | float = "auto",
         connect_timeout: float = 30.0,
     ) -> None:
@@ -89,6 +98,7 @@ class DaskRunner(BatchRunner):
             ("threads_per_worker", threads_per_worker),
             ("attempts", attempts),
             ("in_flight", in_flight),
+            ("shards_per_task", shards_per_task or 1),
         ]:
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value!r}")
@@ -97,6 +107,7 @@ class DaskRunner(BatchRunner):
         self.threads_per_worker = threads_per_worker
         self.attempts = attempts
         self.in_flight = in_flight
+        self.shards_per_task = shards_per_task
         self.memory_limit = memory_limit
         self.connect_timeout = connect_timeout
 
@@ -150,40 +161,50 @@ class DaskRunner(BatchRunner):
         key = _task_key(task)
         with self._client() as client:
             threads = sum(client.nthreads().values()) or self.workers * self.threads_per_worker
+            size = self.shards_per_task or max(1, min(16, len(shards) // (8 * threads)))
+            chunks = [list(shards[i : i + size]) for i in range(0, len(shards), size)]
             window = max(2, self.in_flight * threads)
-            todo = iter(shards)
-            owner: dict[Any, Shard] = {}
+            todo: Iterator[list[Shard]] = iter(chunks)
+            owner: dict[Any, list[Shard]] = {}
 
-            def submit(shard: Shard) -> Any:
+            def submit(chunk: list[Shard], tag: str = "") -> Any:
                 future = client.submit(
                     _run_cached,
                     key,
                     task,
-                    shard,
-                    key=f"opso-shard-{shard.index}-{key[:12]}",
+                    chunk,
+                    key=f"opso-shards-{chunk[0].index}-{chunk[-1].index}{tag}-{key[:12]}",
                     pure=False,
                     retries=0,
                 )
-                owner[future] = shard
+                owner[future] = chunk
                 return future
 
-            queue = as_completed([submit(s) for s in itertools.islice(todo, window)])
+            queue = as_completed([submit(c) for c in itertools.islice(todo, window)])
             for future in queue:
-                shard = owner.pop(future)
-                outcome: ShardOutcome
+                chunk = owner.pop(future)
+                outcomes: list[ShardOutcome]
                 try:
-                    outcome = future.result()
+                    outcomes = future.result()
                 except KilledWorker as e:
+                    if len(chunk) > 1:  # find the shard that kills workers: retry one by one
+                        future.release()
+                        for shard in chunk:
+                            queue.add(submit([shard], tag="-alone"))
+                        continue
                     n = e.allowed_failures + 1
-                    outcome = ShardFailure(
-                        shard.index,
-                        f"worker died {n} time(s) running this shard (Dask KilledWorker)",
-                        attempts=n,
-                    )
+                    outcomes = [
+                        ShardFailure(
+                            chunk[0].index,
+                            f"worker died {n} time(s) running this shard (Dask KilledWorker)",
+                            attempts=n,
+                        )
+                    ]
                 except Exception as e:
-                    outcome = ShardFailure(shard.index, describe_exception(e))
+                    outcomes = [ShardFailure(s.index, describe_exception(e)) for s in chunk]
                 future.release()
-                on_outcome(outcome)
+                for outcome in outcomes:
+                    on_outcome(outcome)
                 nxt = next(todo, None)
                 if nxt is not None:
                     queue.add(submit(nxt))
