@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
+    from opso.domain.audio import FinalClip
 
 
 @click.command()
@@ -56,13 +57,7 @@ def info(c: Container, paths: tuple[Path, ...]) -> None:
     show_default=True,
     help="Overlap of consecutive clips in seconds.",
 )
-@click.option(
-    "--final-clip",
-    type=click.Choice(["none", "remainder", "full", "extend"]),
-    default="none",
-    show_default=True,
-    help="Audio after the last full clip.",
-)
+@final_clip_option()
 @click.option("--sample-rate", type=int, default=None, help="Resample to this rate (Hz).")
 @click.option("--prefix", default=None, help="Clip name prefix (a single file only).")
 @click.option("--dry-run", is_flag=True, help="List the clips without writing them.")
@@ -73,7 +68,7 @@ def split(
     destination: Path,
     clip_duration: float,
     clip_overlap: float,
-    final_clip: str,
+    final_clip: FinalClip,
     sample_rate: int | None,
     prefix: str | None,
     dry_run: bool,
@@ -92,7 +87,7 @@ def split(
             destination=destination,
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
-            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            final_clip=final_clip,
             sample_rate=sample_rate,
             dry_run=dry_run,
             progress=progress,

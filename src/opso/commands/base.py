@@ -30,6 +30,24 @@ class OpsoGroup(click.Group):
         super().add_command(add_config_option(cmd), name)
 
 
+def final_clip_option(
+    choices: tuple[str, ...] = ("none", "remainder", "full", "extend"), default: str = "none"
+) -> Callable[[F], F]:
+    """Add ``--final-clip``; the command receives None for ``none``, else the mode's name."""
+
+    def to_mode(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
+        return None if value == "none" else value
+
+    return click.option(
+        "--final-clip",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        callback=to_mode,
+        help="Audio after the last full clip.",
+    )
+
+
 def pass_container(f: F) -> F:
     """Give a command the container, built on first use (tests pass ``obj=container``)."""
 

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar
 from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opso.app.predict import PredictFinalClip
     from opso.container import Container
 
 ARCHITECTURE_CHOICES = [
@@ -195,13 +196,7 @@ def train(
     "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
 )
 @click.option("--clip-overlap", type=float, default=0.0, show_default=True)
-@click.option(
-    "--final-clip",
-    type=click.Choice(["full", "extend", "none"]),
-    default="full",
-    show_default=True,
-    help="Audio after the last full clip.",
-)
+@final_clip_option(("full", "extend", "none"), default="full")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--device", default=None, help="Torch device (default: a GPU if there is one).")
 @click.option(
@@ -234,7 +229,7 @@ def predict(
     output: Path | None,
     clip_duration: float | None,
     clip_overlap: float,
-    final_clip: str,
+    final_clip: PredictFinalClip,
     batch_size: int,
     device: str | None,
     backend: str,
@@ -285,7 +280,7 @@ def predict(
             output=output,
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
-            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            final_clip=final_clip,
             batch_size=batch_size,
             progress=progress,
         )
@@ -307,7 +302,7 @@ def _predict_run(
     output: Path | None,
     clip_duration: float | None,
     clip_overlap: float,
-    final_clip: str,
+    final_clip: PredictFinalClip,
     batch_size: int,
     device: str | None,
     backend: str,
@@ -326,7 +321,7 @@ def _predict_run(
             model,
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
-            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            final_clip=final_clip,
             batch_size=batch_size,
             top_k=top_k,
             min_score=min_score,

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.container import Container
+    from opso.domain.audio import FinalClip
 
 _LABEL_COLUMN = click.option(
     "--label-column",
@@ -154,13 +155,7 @@ def _classes(value: str | None) -> list[str] | None:
 @click.option(
     "--clip-overlap", type=float, default=0.0, show_default=True, help="Clip overlap in seconds."
 )
-@click.option(
-    "--final-clip",
-    type=click.Choice(["none", "remainder", "full", "extend"]),
-    default="none",
-    show_default=True,
-    help="Audio after the last full clip.",
-)
+@final_clip_option()
 @click.option(
     "--min-overlap",
     type=float,
@@ -199,7 +194,7 @@ def label(
     audio_dir: Path,
     clip_duration: float,
     clip_overlap: float,
-    final_clip: str,
+    final_clip: FinalClip,
     min_overlap: float,
     classes: str | None,
     label_column: str | None,
@@ -221,7 +216,7 @@ def label(
             audio=[audio_dir],
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
-            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            final_clip=final_clip,
             min_overlap=min_overlap,
             classes=_classes(classes),
             label_column=label_column,

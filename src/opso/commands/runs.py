@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar
 
 if TYPE_CHECKING:
     from opso.app.runs import RunProgress, RunResult
     from opso.container import Container
+    from opso.domain.audio import FinalClip
     from opso.ports.runner import BatchRunner, ShardJob
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -231,13 +232,7 @@ def runs() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--clip-duration", type=float, default=5.0, show_default=True, help="Seconds.")
 @click.option("--clip-overlap", type=float, default=0.0, show_default=True, help="Seconds.")
-@click.option(
-    "--final-clip",
-    type=click.Choice(["none", "remainder", "full", "extend"]),
-    default="none",
-    show_default=True,
-    help="Audio after the last full clip.",
-)
+@final_clip_option()
 @click.option("--sample-rate", type=int, default=None, help="Resample to this rate (Hz) first.")
 @runner_options()
 @pass_container
@@ -247,7 +242,7 @@ def levels(
     paths: tuple[Path, ...],
     clip_duration: float,
     clip_overlap: float,
-    final_clip: str,
+    final_clip: FinalClip,
     sample_rate: int | None,
     opts: dict[str, Any],
 ) -> None:
@@ -264,7 +259,7 @@ def levels(
             c.audio_io(),
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
-            final_clip=None if final_clip == "none" else final_clip,  # type: ignore[arg-type]
+            final_clip=final_clip,
             sample_rate=sample_rate,
         )
     except ValueError as e:
