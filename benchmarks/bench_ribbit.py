@@ -1,8 +1,8 @@
 """Benchmark RIBBIT over one hour of audio against the spectrogram it runs on.
 
 Builds one hour of 22.05 kHz audio by tiling the real Great Plains toad chorus
-(``../shared/data/opensoundscape/audio/great_plains_toad.wav``; white noise if the corpus is
-missing), then measures in the same run, best of ``--repeats``:
+(``tests/data/opensoundscape/audio/great_plains_toad.wav``), then measures in the same run,
+best of ``--repeats``:
 
 * the spectrogram alone (``Spectrogram.from_audio``, 512/256 samples: the reference);
 * RIBBIT on that spectrogram: one preset (1-2 kHz, 5-10 pulses/s, 0-200 Hz noise band, 5 s
@@ -28,8 +28,7 @@ from opso.domain.ribbit import PulsePreset, ribbit, ribbit_presets
 from opso.domain.spectrogram import Spectrogram
 
 SR = 22050
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOAD = DATA / "opensoundscape" / "audio" / "great_plains_toad.wav"
+TOAD = Path(__file__).resolve().parents[1] / "tests/data/opensoundscape/audio/great_plains_toad.wav"
 PRESETS = [
     PulsePreset("chorus frog", (2500, 4000), (16, 40), 2.0, ((0, 2000),)),
     PulsePreset("great plains toad", (2000, 3000), (7, 18), 15.0, ((0, 1000),)),
@@ -41,11 +40,8 @@ PRESETS = [
 
 def hour_of_audio(minutes: float) -> tuple[Audio, str]:
     n = round(minutes * 60 * SR)
-    if TOAD.is_file():
-        toad = SoundfileAudioIO().read(TOAD, sample_rate=SR).samples
-        return Audio(np.resize(toad, n), SR), f"tiled {TOAD.name}"
-    noise = 0.1 * np.random.default_rng(0).standard_normal(n)
-    return Audio(noise.astype(np.float32), SR), "white noise"
+    toad = SoundfileAudioIO().read(TOAD, sample_rate=SR).samples
+    return Audio(np.resize(toad, n), SR), f"tiled {TOAD.name}"
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:

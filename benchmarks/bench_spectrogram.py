@@ -28,8 +28,8 @@ from opso.domain.spectrogram import Spectrogram
 
 SR = 22050
 CLIP_S = 5
-DATA = Path(
-    os.environ.get("OPSO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+RECORDING = (
+    Path(__file__).resolve().parents[1] / "tests/data/opensoundscape/audio/1min_first20s.wav"
 )
 
 
@@ -56,9 +56,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    minute = Audio.from_file(DATA / "opensoundscape/audio/1min.wav", sample_rate=SR).samples
+    field = Audio.from_file(RECORDING, sample_rate=SR).samples
     n = round(args.minutes * 60 * SR)
-    samples = np.resize(minute, n).astype(np.float32)
+    samples = np.resize(field, n).astype(np.float32)
     audio = Audio(samples, SR)
     print(f"load average before: {os.getloadavg()[0]:.2f} (other processes on this machine)")
     print(

@@ -1,30 +1,35 @@
-"""Shared fixtures: where the real test corpus lives."""
+"""Shared fixtures: where the real test corpus lives (``tests/data``, see its README)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from opso.resources import sample_recording
 
-
-def _shared_data() -> Path:
-    env = os.environ.get("OPSO_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real recordings and Raven tables of ``../shared/data`` (see its README)."""
-    path = _shared_data()
-    if not path.is_dir():
-        raise FileNotFoundError(f"shared test data not found at {path}; set OPSO_SHARED_DATA")
-    return path
+def test_data() -> Path:
+    """The real recordings and annotation tables copied into ``tests/data``."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")
-def oss_audio(shared_data: Path) -> Path:
+def oss_audio(test_data: Path) -> Path:
     """OpenSoundscape's real test recordings."""
-    return shared_data / "opensoundscape" / "audio"
+    return test_data / "opensoundscape" / "audio"
+
+
+@pytest.fixture(scope="session")
+def birds_10s() -> Path:
+    """OpenSoundscape's 10.13 s birdsong sample, bundled with opso as its sample recording."""
+    return sample_recording()
+
+
+@pytest.fixture(scope="session")
+def short_moth() -> Path:
+    """A real 0.98 s AudioMoth recording (pykanto), 48 kHz."""
+    return TEST_DATA / "pykanto" / "audio" / "audiomoth" / "20210502_040000.WAV"

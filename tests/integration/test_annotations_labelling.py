@@ -19,15 +19,15 @@ SNIPPET = "Recording_1_Segment_07-snippet"
 
 
 @pytest.fixture
-def snippet_pair(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:
+def snippet_pair(test_data: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The 10 s Segment_07 snippet and its table, named alike as Raven names them."""
     audio = tmp_path / "audio"
     tables = tmp_path / "tables"
     audio.mkdir()
     tables.mkdir()
-    shutil.copy(shared_data / "crowsetta" / "audio" / f"{SNIPPET}.wav", audio)
+    shutil.copy(test_data / "crowsetta" / "audio" / f"{SNIPPET}.wav", audio)
     shutil.copy(
-        shared_data
+        test_data
         / "crowsetta"
         / "raven"
         / "chronister2021_Recording_1"
@@ -115,17 +115,17 @@ def test_raven_helpers_on_real_tables(raven_copy: Path) -> None:
 
 
 @pytest.fixture
-def raven_copy(shared_data: Path, tmp_path: Path) -> Path:
+def raven_copy(test_data: Path, tmp_path: Path) -> Path:
     target = tmp_path / "raven"
     target.mkdir()
-    for p in (shared_data / "opensoundscape" / "raven").glob("*.selections.txt"):
+    for p in (test_data / "opensoundscape" / "raven").glob("*.selections.txt"):
         shutil.copy(p, target)
     return target
 
 
-def test_annotations_with_overlaps_with_clip(shared_data: Path) -> None:
+def test_annotations_with_overlaps_with_clip(test_data: Path) -> None:
     table = (
-        shared_data
+        test_data
         / "opensoundscape"
         / "raven"
         / "legacy"
@@ -168,8 +168,10 @@ def test_splitter_dataset_with_annotations(snippet_pair: tuple[Path, Path], tmp_
     assert opso.SplitterDataset.collate_fn([ds[0], {"data": ["x"]}]) == [*item, "x"]
 
 
-def test_splitter_dataset_segments_without_annotations(shared_data: Path, tmp_path: Path) -> None:
-    wav = shared_data / "opensoundscape" / "audio" / "birds_10s.wav"
+def test_splitter_dataset_segments_without_annotations(
+    birds_10s: Path, test_data: Path, tmp_path: Path
+) -> None:
+    wav = birds_10s
     rows = opso.SplitterDataset([wav], output_directory=tmp_path, overlap=1)[0]["data"]
     assert [r.split("\t")[1:3] for r in rows] == [["0.0", "5.0"], ["4.0", "9.0"]]
     last = opso.SplitterDataset([wav], output_directory=tmp_path, include_last_segment=True)
@@ -180,8 +182,8 @@ def test_splitter_dataset_segments_without_annotations(shared_data: Path, tmp_pa
     assert none == {"data": []} and "no Raven annotations" in str(caught[0].message)
 
 
-def test_upsample_real_csv(shared_data: Path) -> None:
-    df = pd.read_csv(shared_data / "opensoundscape" / "csvs" / "to_upsample.csv")
+def test_upsample_real_csv(test_data: Path) -> None:
+    df = pd.read_csv(test_data / "opensoundscape" / "csvs" / "to_upsample.csv")
     assert df["Labels"].value_counts().to_dict() == {"hello": 10, "world": 3}
     up = opso.upsample(df, random_state=0)
     assert up["Labels"].value_counts().to_dict() == {"hello": 10, "world": 10}

@@ -1,4 +1,4 @@
-"""The Raven adapter on every real table of ../shared/data and on generated bad tables."""
+"""The Raven adapter on every real table of tests/data and on generated bad tables."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ def store() -> RavenAnnotationStore:
 
 
 @pytest.fixture
-def raven_dir(shared_data: Path) -> Path:
-    return shared_data / "opensoundscape" / "raven"
+def raven_dir(test_data: Path) -> Path:
+    return test_data / "opensoundscape" / "raven"
 
 
 @pytest.fixture
-def chronister(shared_data: Path) -> Path:
-    return shared_data / "crowsetta" / "raven" / "chronister2021_Recording_1"
+def chronister(test_data: Path) -> Path:
+    return test_data / "crowsetta" / "raven" / "chronister2021_Recording_1"
 
 
 def test_all_36_chronister_tables(store: RavenAnnotationStore, chronister: Path) -> None:

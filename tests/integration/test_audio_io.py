@@ -15,19 +15,19 @@ from opso.domain.errors import AudioWriteError, OpsoLoadAudioInputError, OpsoLoa
 from opso.ports.audio_io import AudioReader, AudioWriter
 
 
-def test_veryshort_known_sample_counts(oss_audio: Path) -> None:
-    path = oss_audio / "veryshort.wav"
+def test_short_recording_known_sample_counts(short_moth: Path) -> None:
+    path = short_moth
     native = opso.Audio.from_file(path)
-    assert len(native.samples) == 6266 and native.sample_rate == 44100
+    assert len(native.samples) == 47104 and native.sample_rate == 48000
     resampled = opso.Audio.from_file(path, sample_rate=22050)
-    assert len(resampled.samples) == 3133 and resampled.sample_rate == 22050
+    assert len(resampled.samples) == 21638 and resampled.sample_rate == 22050
     from_str = opso.Audio.from_file(str(path), sample_rate=22050)
     from_bytes = opso.Audio.from_bytesio(io.BytesIO(path.read_bytes()), sample_rate=22050)
     assert np.allclose(from_str.samples, resampled.samples, atol=1e-7)
     assert np.allclose(from_bytes.samples, resampled.samples, atol=1e-7)
-    assert native.duration() == pytest.approx(0.14208616780045352)
+    assert native.duration() == pytest.approx(47104 / 48000)
     assert float(np.sqrt(np.mean(native.samples.astype(np.float64) ** 2))) == pytest.approx(
-        0.0871002, rel=1e-5
+        0.0220151, rel=1e-5
     )
 
 
@@ -44,8 +44,8 @@ def test_stereo_is_mixed_down_to_the_channel_mean(oss_audio: Path) -> None:
 
 def test_partial_read_matches_full_read(oss_audio: Path) -> None:
     reader = SoundfileAudioIO()
-    full = reader.read(oss_audio / "1min.wav")
-    part = reader.read(oss_audio / "1min.wav", offset=12.5, duration=2.0)
+    full = reader.read(oss_audio / "1min_first20s.wav")
+    part = reader.read(oss_audio / "1min_first20s.wav", offset=12.5, duration=2.0)
     assert np.array_equal(part.samples, full.trim(12.5, 14.5).samples)
 
 
@@ -63,7 +63,7 @@ def test_unreadable_inputs_raise_load_error_naming_the_file(
     elif kind == "empty":
         shutil.copy(oss_audio / "empty_2c.wav", target)
     else:
-        target.write_bytes((oss_audio / "1min.wav").read_bytes()[:30])
+        target.write_bytes((oss_audio / "1min_first20s.wav").read_bytes()[:30])
     with pytest.raises(OpsoLoadAudioInputError, match=str(target)):
         opso.Audio.from_file(target)
 
@@ -76,9 +76,9 @@ def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad", [{"sample_rate": 0}, {"sample_rate": -1}, {"resample_type": "nearest"}]
 )
-def test_bad_read_arguments(bad: dict[str, object], oss_audio: Path) -> None:
+def test_bad_read_arguments(bad: dict[str, object], short_moth: Path) -> None:
     with pytest.raises(ValueError, match=r"sample_rate|resample_type"):
-        opso.Audio.from_file(oss_audio / "veryshort.wav", **bad)  # type: ignore[arg-type]
+        opso.Audio.from_file(short_moth, **bad)  # type: ignore[arg-type]
 
 
 def test_save_round_trip_and_atomic_failure(tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ def blocks(page: Path, language: str) -> list[str]:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
+def sandbox(birds_10s: Path, tmp_path: Path, oss_audio: Path) -> Iterator[Path]:
     """A working folder with the recordings the examples name."""
-    birds = oss_audio / "birds_10s.wav"
+    birds = birds_10s
     for name in ["recording.wav", "rec.wav", "long.wav", "a.wav", "b.wav"]:
         shutil.copy(birds, tmp_path / name)
     shutil.copy(oss_audio / "silence_10s.mp3", tmp_path / "rec.mp3")

@@ -25,8 +25,8 @@ LOCA_SETTINGS = {
 
 
 @pytest.fixture
-def csvs(shared_data: Path) -> Path:
-    return shared_data / "opensoundscape" / "csvs"
+def csvs(test_data: Path) -> Path:
+    return test_data / "opensoundscape" / "csvs"
 
 
 def _by_reference(report: LocalizationReport, name: str) -> EventLocation:

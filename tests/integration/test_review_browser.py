@@ -30,9 +30,9 @@ FLAGS = [
 
 @pytest.fixture
 def served_review(
-    shared_data: Path, tmp_path: Path
+    test_data: Path, tmp_path: Path
 ) -> Iterator[tuple[ReviewServer, list[ReviewClip], Path]]:
-    audio = shared_data / "crowsetta" / "audio" / "Recording_1_Segment_07-snippet.wav"
+    audio = test_data / "crowsetta" / "audio" / "Recording_1_Segment_07-snippet.wav"
     scores = pd.DataFrame(
         {
             "file": [audio.name] * 2,

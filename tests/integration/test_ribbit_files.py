@@ -45,14 +45,14 @@ def test_upstream_settings_known_rows(oss_audio: Path) -> None:
     assert fine_starts.tolist() == [0.0, 5.0, 10.0] and len(fine_scores) == 3
 
 
-def _reference_table(shared_data: Path) -> pd.DataFrame:
-    ref = shared_data / "opensoundscape" / "ribbit_reference"
+def _reference_table(test_data: Path) -> pd.DataFrame:
+    ref = test_data / "opensoundscape" / "ribbit_reference"
     table = pd.read_csv(ref / "great_plains_toad.wav_prdf__v0.10.1.csv")
     return table.drop(columns=["score", "t", "max_score", "time_of_max_score"])
 
 
-def test_reference_presets_pick_the_toad(shared_data: Path, oss_audio: Path) -> None:
-    presets = _reference_table(shared_data)
+def test_reference_presets_pick_the_toad(test_data: Path, oss_audio: Path) -> None:
+    presets = _reference_table(test_data)
     results, files = [], ["great_plains_toad.wav", "silence_10s.mp3"]
     for name in files:
         spec = Spectrogram.from_audio(opso.Audio.from_file(oss_audio / name, sample_rate=22050))
@@ -87,10 +87,10 @@ def test_cli_scores_files_and_reports_bad_ones(oss_audio: Path, tmp_path: Path) 
 
 
 def test_cli_species_table_and_config_file(
-    shared_data: Path, oss_audio: Path, tmp_path: Path
+    test_data: Path, oss_audio: Path, tmp_path: Path
 ) -> None:
     species = tmp_path / "species.csv"
-    _reference_table(shared_data).to_csv(species, index=False)
+    _reference_table(test_data).to_csv(species, index=False)
     cfg = tmp_path / "run.yml"
     cfg.write_text(f"ribbit:\n  species-table: {species}\n  sample-rate: 22050\n")
     out = tmp_path / "scores.csv"

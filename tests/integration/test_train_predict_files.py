@@ -29,8 +29,8 @@ PRE = Preprocessing(sample_rate=22050, clip_duration=2.0, height=64, width=96)
 
 
 @pytest.fixture(scope="module")
-def tits(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "pykanto" / "audio" / "great_tit").glob("*.wav"))
+def tits(test_data: Path) -> list[Path]:
+    return sorted((test_data / "pykanto" / "audio" / "great_tit").glob("*.wav"))
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +327,7 @@ def test_multi_target_trainer_round_trip(tits: list[Path], tmp_path: Path) -> No
     from opso.adapters.torch_classifier import TorchTrainer
     from opso.ports.progress import no_progress
 
-    clips = [LabelledClip(p, (1.0, 0.0) if "B32" in p.name else (0.0, 0.0)) for p in tits[::3]]
+    clips = [LabelledClip(p, (1.0, 0.0) if "B32" in p.name else (0.0, 0.0)) for p in tits[::2]]
     cfg = ModelConfig(
         architecture="mobilenet_v3_small",
         classes=("B32", "SW83"),

@@ -1,8 +1,9 @@
 """Every class, function and method of the OpenSoundscape 0.4 spec exists in opso, same signature.
 
-The spec's entries are read from ``../shared/spec/opensoundscape-0.4-api.txt``: each name is looked
-up in the spec-named opso module (``opso.<module>``) when there is one, else at the top level, and
-its parameter names, their order and their defaults are compared with the spec's.
+The spec's entries are facts kept in ``tests/data/spec/opensoundscape-0.4-signatures.jsonl``,
+extracted once from the OpenSoundscape 0.4 API text (see ``tests/data/README.md``): each name is
+looked up in the spec-named opso module (``opso.<module>``) when there is one, else at the top
+level, and its parameter names, their order and their defaults are compared with the spec's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import re
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,7 @@ import pytest
 
 import opso
 
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "opensoundscape-0.4-api.txt"
-ENTRY = re.compile(r"^(class )?opensoundscape\.([\w.]+)\.(\w+)\((.*)\)$")
-METHOD = re.compile(r"^(?:classmethod )?([a-z_]\w*)\((.*)\)$")
+SPEC = Path(__file__).resolve().parents[1] / "data" / "spec" / "opensoundscape-0.4-signatures.jsonl"
 
 
 def parse_params(text: str) -> list[tuple[str, object]]:
@@ -41,15 +40,9 @@ def parse_params(text: str) -> list[tuple[str, object]]:
 def spec_entries() -> list[tuple[str, str, str | None, list[tuple[str, object]]]]:
     """``(module, owner or name, method or None, params)`` for every signature in the spec."""
     entries: list[tuple[str, str, str | None, list[tuple[str, object]]]] = []
-    owner: tuple[str, str] | None = None
     for line in SPEC.read_text().splitlines():
-        line = line.strip()
-        if m := ENTRY.match(line):
-            module, name = m.group(2), m.group(3)
-            entries.append((module, name, None, parse_params(m.group(4))))
-            owner = (module, name) if m.group(1) else None
-        elif owner and (m := METHOD.match(line)):
-            entries.append((owner[0], owner[1], m.group(1), parse_params(m.group(2))))
+        e = json.loads(line)
+        entries.append((e["module"], e["name"], e["method"], parse_params(e["params"])))
     return entries
 
 
@@ -69,7 +62,7 @@ RENDERING_LOSSES = {("SplitterDataset", "column_separator"): ("t", "\t")}
 
 
 def test_the_spec_has_entries() -> None:
-    assert len(ENTRIES) > 50
+    assert len(ENTRIES) == 53
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import hashlib
 
 import pytest
 from click.testing import CliRunner
@@ -12,12 +12,17 @@ from hypothesis import given, settings, strategies as st
 import opso
 from opso.cli import main
 from opso.domain.taxa import SpeciesNames, SpeciesTable, name_key
+from opso.resources import data_path
 from opso.taxa import species_table
 
+#: sha256 of OpenSoundscape's ``species_table.csv`` (v0.13.2), the upstream file opso bundles.
+UPSTREAM_SHA256 = "2f26394fa11559f7e0ef7ef2b4cde9df479d66bfd80808ace497819c85e91a83"
 
-def test_bundled_table_matches_the_shared_copy(shared_data: Path) -> None:
-    shared = shared_data / "opensoundscape" / "species_table.csv"
-    with shared.open(newline="") as fh:
+
+def test_bundled_table_is_the_upstream_file() -> None:
+    bundled = data_path("species_table.csv")
+    assert hashlib.sha256(bundled.read_bytes()).hexdigest() == UPSTREAM_SHA256
+    with bundled.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(species_table()) == len(rows) == 506
     assert [r.scientific for r in species_table().rows] == [r["scientific"] for r in rows]
