@@ -51,8 +51,26 @@ def test_silence_score_is_zero_for_silence_and_high_for_a_burst() -> None:
     assert dsp.silence_score(x) > 5
 
 
+def test_spectrum_reads_a_sines_amplitude_at_its_frequency() -> None:
+    sr, n = 8000, 8000
+    t = np.arange(n) / sr
+    fft, freqs = dsp.spectrum(0.5 * np.sin(2 * np.pi * 440 * t), sr)
+    assert fft.shape == freqs.shape == (n // 2 + 1,)
+    assert freqs[np.argmax(fft)] == 440.0
+    assert fft.max() == pytest.approx(0.5, abs=1e-9)
+    assert np.delete(fft, 440).max() < 1e-9  # nothing leaks at a bin frequency
+
+
+def test_binarize_is_strict_and_takes_rows() -> None:
+    assert helpers.binarize([0.1, 0.5, 0.9], 0.5) == [0, 0, 1]
+    assert helpers.binarize([[0.2, 0.7], [0.5, 0.51]], 0.5) == [[0, 1], [0, 1]]
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        helpers.binarize(np.zeros((2, 2, 2)), 0.5)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        helpers.binarize(0.7, 0.5)
+
+
 def test_helpers_known_values() -> None:
-    assert helpers.binarize([0.1, 0.5, 0.9], 0.5) == [0, 1, 1]
     assert helpers.bound(5, [0, 3]) == 3
     assert helpers.bound(-1, [0, 3]) == 0
     assert helpers.file_name("/a/b/rec_01.WAV") == "rec_01"

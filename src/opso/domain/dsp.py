@@ -80,13 +80,14 @@ def bandpass_filter(
 def spectrum(
     samples: ArrayLike, sample_rate: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Return the magnitude spectrum of a real signal and its frequencies in Hz.
+    """Return the one-sided magnitude spectrum of a real signal and its frequencies in Hz.
 
-    The magnitude is normalised by the number of samples, so a unit sine gives 0.5 at its
-    frequency. Both arrays have shape ``(n // 2 + 1,)``.
+    The magnitude is scaled by ``2 / n`` as in OpenSoundscape 0.4, so a sine of amplitude
+    ``A`` peaks at ``A`` at its frequency (and a constant ``c`` reads ``2 c`` at 0 Hz, as
+    there). Both arrays have shape ``(n // 2 + 1,)``.
     """
     x = np.asarray(samples, dtype=np.float64)
-    fft = np.abs(np.fft.rfft(x)) / max(len(x), 1)
+    fft = np.abs(np.fft.rfft(x)) * (2.0 / max(len(x), 1))
     freqs = np.fft.rfftfreq(len(x), d=1.0 / sample_rate).astype(np.float64)
     return fft, freqs
 

@@ -10,18 +10,31 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
-def binarize(x: ArrayLike, threshold: float) -> list[int]:
-    """Return 1 where ``x >= threshold`` and 0 elsewhere, as a list.
+def binarize(x: ArrayLike, threshold: float) -> list[int] | list[list[int]]:
+    """Return 1 where ``x > threshold`` (strictly) and 0 elsewhere, as (nested) lists.
+
+    Parameters
+    ----------
+    x
+        Values [shape=(n,)] or [shape=(n_rows, n_columns)].
+    threshold
+        Values equal to it give 0, as in OpenSoundscape 0.4.
+
+    Returns
+    -------
+    list of int, or list of lists of int
+        The same shape as ``x``.
 
     Raises
     ------
     ValueError
-        If ``x`` is not one-dimensional.
+        If ``x`` is not one- or two-dimensional.
     """
     arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"binarize takes a 1-D vector, got shape {arr.shape}")
-    return [int(v) for v in arr >= threshold]
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"binarize takes a 1-D or 2-D array, got shape {arr.shape}")
+    out: list[int] | list[list[int]] = (arr > threshold).astype(int).tolist()
+    return out
 
 
 def bound(x: float, bounds: tuple[float, float] | list[float]) -> float:
