@@ -84,3 +84,55 @@ def test_mel_bad_band_names_the_value() -> None:
         MelSpectrogram.from_audio(_tone(1000.0), fmax=20000)
     with pytest.raises(SpectrogramParameterError, match="n_mels"):
         MelSpectrogram.from_audio(_tone(1000.0), n_mels=0)
+
+
+def test_s_is_the_mel_values_and_read_only() -> None:
+    mel = MelSpectrogram.from_audio(_tone(1000.0), n_mels=16)
+    assert mel.S is mel.spectrogram
+    assert mel.S.shape == (16, mel.shape[1])
+    assert not mel.S.flags.writeable
+
+
+def test_to_pcen_equals_pcen_of_the_unclipped_mel_power() -> None:
+    audio = _tone(2000.0, seconds=2.0)
+    wide = MelSpectrogram.from_audio(audio, n_mels=16, decibel_limits=(-400, 100))
+    got = wide.to_pcen()  # OpenSoundscape 0.4.x defaults
+    want = MelSpectrogram.from_audio(
+        audio, n_mels=16, pcen=Pcen(gain=0.8, bias=10.0, power=0.25, time_constant=0.06)
+    )
+    assert type(got) is MelSpectrogram
+    np.testing.assert_array_equal(got.frequencies, wide.frequencies)
+    np.testing.assert_array_equal(got.times, wide.times)
+    np.testing.assert_allclose(got.S, want.S, rtol=1e-4, atol=1e-5)
+    band = int(np.argmin(np.abs(got.frequencies - 2000)))
+    assert got.S[band, -10:].mean() > 5 * got.S[0, -10:].mean()  # the tone stands out
+
+
+def test_to_pcen_equals_librosa_on_the_mel_power() -> None:
+    audio = _tone(3000.0)
+    mel = MelSpectrogram.from_audio(audio, n_mels=8, decibel_limits=(-400, 100))
+    power = np.power(10.0, mel.S.astype(np.float64) / 10) * 2.0**31
+    want = librosa.pcen(
+        power, sr=22050, hop_length=256, gain=0.9, bias=2.0, power=0.5, time_constant=0.4
+    )
+    got = mel.to_pcen(gain=0.9, bias=2.0, power=0.5, time_constant=0.4)
+    np.testing.assert_allclose(got.S, want, rtol=1e-4)
+
+
+def test_to_pcen_needs_a_hop() -> None:
+    one_column = MelSpectrogram(np.zeros((4, 1)), np.arange(4.0), np.array([0.1]))
+    with pytest.raises(SpectrogramParameterError, match="two or more time columns"):
+        one_column.to_pcen()
+    with pytest.raises(SpectrogramParameterError, match="time_constant"):
+        MelSpectrogram.from_audio(_tone(1000.0), n_mels=4).to_pcen(time_constant=0)
+
+
+def test_public_mel_spectrogram_has_the_0_4_names() -> None:
+    import opso
+
+    mel = opso.MelSpectrogram.from_audio(opso.Audio(_tone(1000.0).samples, 22050), n_mels=8)
+    assert mel.S is mel.spectrogram
+    pcen = mel.to_pcen()
+    assert isinstance(pcen, opso.MelSpectrogram)
+    assert pcen.S.shape == (8, mel.shape[1]) and np.all(np.isfinite(pcen.S))
+    assert pcen.to_image(shape=(8, 20)).size == (20, 8)  # images still work on PCEN values

@@ -520,3 +520,69 @@ class MelSpectrogram(Spectrogram):
                 eps=pcen.eps,
             )
         return cls(values, centres, times, decibel_limits=limits)
+
+    @property
+    def S(self) -> NDArray[Any]:  # noqa: N802 - OpenSoundscape 0.4.x name
+        """The mel values [shape=(n_mels, n_time)]: the same read-only array as ``spectrogram``.
+
+        OpenSoundscape 0.4.x's ``MelSpectrogram.S``. Here the values are dB (or PCEN values
+        with ``from_audio(..., pcen=...)``), where 0.4.x held linear mel power.
+        """
+        return self.spectrogram
+
+    def to_pcen(
+        self,
+        gain: float = 0.8,
+        bias: float = 10.0,
+        power: float = 0.25,
+        time_constant: float = 0.06,
+        *,
+        eps: float = 1e-6,
+        input_scale: float = 2.0**31,
+    ) -> Self:
+        """Return the PCEN (per-channel energy normalisation) of this dB mel spectrogram.
+
+        The dB values are turned back into mel power, multiplied by ``input_scale`` and
+        normalised as ``librosa.pcen`` does (:func:`opso.domain.spectral.pcen`), with the
+        hop taken from :attr:`times`. Without clipping this equals
+        ``from_audio(..., pcen=Pcen(gain, bias, power, time_constant, eps))``; power clipped
+        to ``decibel_limits`` stays clipped, so widen them for loud sounds, or compute PCEN
+        in :meth:`from_audio` from the unclipped power.
+
+        Parameters
+        ----------
+        gain, bias, power, time_constant
+            PCEN's alpha, delta, r and T (seconds), with OpenSoundscape 0.4.x's defaults.
+        eps
+            PCEN's epsilon (numerical floor of the smoothed power).
+        input_scale
+            Factor on the mel power before PCEN, as :attr:`Pcen.input_scale`.
+
+        Returns
+        -------
+        MelSpectrogram
+            The same type, frequencies and times, holding PCEN values (not dB).
+
+        Raises
+        ------
+        SpectrogramParameterError
+            If a PCEN parameter is out of range, or there is a single time column (no hop).
+        """
+        n_time = self.shape[1]
+        if n_time == 1:
+            raise SpectrogramParameterError(
+                "to_pcen needs two or more time columns to know the hop"
+            )
+        hop_seconds = (self.times[-1] - self.times[0]) / (n_time - 1) if n_time else 1.0
+        mel_power = np.power(10.0, self.spectrogram.astype(np.float64) / 10.0)
+        values = spectral.pcen(
+            mel_power * input_scale,
+            sample_rate=1.0 / float(hop_seconds),
+            hop=1,
+            gain=gain,
+            bias=bias,
+            power_exponent=power,
+            time_constant=time_constant,
+            eps=eps,
+        )
+        return replace(self, spectrogram=values.astype(self.spectrogram.dtype))
