@@ -5,12 +5,13 @@ import json
 import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from opso.adapters.http_review_server import ReviewServer
 from opso.container import Container
@@ -28,10 +29,10 @@ FLAGS = [
 ]
 
 
-@pytest.fixture
-def served_review(
-    test_data: Path, tmp_path: Path
-) -> Iterator[tuple[ReviewServer, list[ReviewClip], Path]]:
+def build_review(
+    test_data: Path, out: Path, *, page_size: int = 100
+) -> tuple[list[ReviewClip], Callable[[Mapping[str, str]], list[Path]]]:
+    """Build a review of 4 clips (2 per class) into ``out``; return its clips and a saver."""
     audio = test_data / "crowsetta" / "audio" / "Recording_1_Segment_07-snippet.wav"
     scores = pd.DataFrame(
         {
@@ -42,20 +43,46 @@ def served_review(
             "WOTH": [0.3, 0.8],
         }
     )
-    out = tmp_path / "review"
     c = Container()
-    result = c.build_review().run(scores=scores, audio_root=audio.parent, output=out, top_k=2)
+    result = c.build_review().run(
+        scores=scores, audio_root=audio.parent, output=out, top_k=2, page_size=page_size
+    )
     saver = c.save_review_marks()
 
     def save(marks: Mapping[str, str]) -> list[Path]:
         return saver.run(clips=result.clips, marks=marks, output=out, raven=True)
 
+    return result.clips, save
+
+
+@contextmanager
+def serving(out: Path, save: Callable[[Mapping[str, str]], list[Path]]) -> Iterator[ReviewServer]:
     server = ReviewServer(out, save)
     server.start()
     try:
-        yield server, result.clips, out
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def served_review(
+    test_data: Path, tmp_path: Path
+) -> Iterator[tuple[ReviewServer, list[ReviewClip], Path]]:
+    out = tmp_path / "review"
+    clips, save = build_review(test_data, out)
+    with serving(out, save) as server:
+        yield server, clips, out
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def test_click_through_review_saves_marks(
@@ -100,3 +127,118 @@ def test_server_rejects_bad_marks(
     assert info.value.code == 400
     assert "must be one of" in json.loads(info.value.read())["error"]
     assert not (out / "review.csv").exists()
+
+
+def progress(page: Page) -> str:
+    return page.locator("#progress").inner_text()
+
+
+def current(page: Page) -> str | None:
+    return page.locator(".clip.current").get_attribute("data-id")
+
+
+def mark_shown(page: Page, clip_id: str) -> str | None:
+    checked = page.locator(f'input[name="mark-{clip_id}"]:checked')
+    return checked.get_attribute("value") if checked.count() else None
+
+
+def test_keys_mark_clips_across_pages_and_marks_are_saved(
+    test_data: Path, tmp_path: Path, browser: Browser
+) -> None:
+    out = tmp_path / "review"
+    clips, save = build_review(test_data, out, page_size=3)
+    ids = [c.id for c in clips]  # page order: each class best first, NOCA then WOTH
+    with serving(out, save) as server:
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(server.url)
+        assert page.locator("#page-label").inner_text() == "page 1 of 2 (clips 1\u20133)"
+        assert page.locator(".clip").evaluate_all("cs => cs.map(c => c.dataset.id)") == ids[:3]
+        assert "p/1 present" in page.locator("#keys").inner_text()
+        assert progress(page) == "0 of 4 reviewed"
+        assert current(page) == ids[0]
+
+        page.keyboard.press("p")
+        assert mark_shown(page, ids[0]) == "present"
+        assert progress(page) == "1 of 4 reviewed"
+        page.keyboard.press("j")
+        page.keyboard.press("2")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("u")
+        assert [mark_shown(page, i) for i in ids[:3]] == ["present", "absent", "unsure"]
+        assert progress(page) == "3 of 4 reviewed"
+
+        page.keyboard.press(" ")  # play the current clip, then pause it
+        page.wait_for_function("!document.querySelector('.clip.current audio').paused")
+        page.keyboard.press(" ")
+        page.wait_for_function("document.querySelector('.clip.current audio').paused")
+
+        page.keyboard.press("j")  # past the last clip of the page: on to the next page
+        assert page.locator("#page-label").inner_text() == "page 2 of 2 (clips 4\u20134)"
+        assert current(page) == ids[3] and page.locator(".clip").count() == 1
+        page.keyboard.press("a")
+        assert progress(page) == "4 of 4 reviewed"
+        page.keyboard.press("x")  # and cleared again
+        assert mark_shown(page, ids[3]) is None
+        assert progress(page) == "3 of 4 reviewed"
+        page.keyboard.press("k")  # back over the page edge: the marks given there are kept
+        assert current(page) == ids[2]
+        assert [mark_shown(page, i) for i in ids[:3]] == ["present", "absent", "unsure"]
+        page.click("#next-page")
+        assert current(page) == ids[3]
+        page.click("#prev-page")
+        assert current(page) == ids[0]
+
+        page.evaluate(
+            "document.body.append(Object.assign(document.createElement('input'), {id: 'note'}))"
+        )
+        page.locator("#note").press_sequentially("ja2 k")  # typing is not a shortcut
+        assert page.locator("#note").input_value() == "ja2 k"
+        assert current(page) == ids[0] and mark_shown(page, ids[0]) == "present"
+
+        page.click("#save")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
+        assert (
+            page.locator("#status").inner_text()
+            == "saved 3 marks to review.csv, review.selections.txt"
+        )
+        page.reload()  # the browser kept the marks
+        assert progress(page) == "3 of 4 reviewed"
+        assert mark_shown(page, ids[1]) == "absent"
+    with (out / "review.csv").open() as fh:
+        saved = {r["id"]: r["mark"] for r in csv.DictReader(fh)}
+    assert saved == {ids[0]: "present", ids[1]: "absent", ids[2]: "unsure", ids[3]: ""}
+    images = {
+        u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[-1] for u in requested if "/images/" in u
+    }
+    assert images and images <= {
+        c.image for c in clips[:3]
+    }  # the other page's image was not fetched
+    assert all(u.startswith(server.url.removesuffix("index.html")) for u in requested)
+
+
+def test_page_from_disk_downloads_marks_given_on_every_page(
+    test_data: Path, tmp_path: Path, browser: Browser
+) -> None:
+    out = tmp_path / "review"
+    clips, _ = build_review(test_data, out, page_size=2)
+    page = browser.new_page(accept_downloads=True)
+    page.goto((out / "index.html").as_uri())
+    assert page.locator("#page-label").inner_text() == "page 1 of 2 (clips 1\u20132)"
+    page.keyboard.press("1")
+    page.click("#next-page")
+    page.keyboard.press("j")
+    page.keyboard.press("3")
+    assert progress(page) == "2 of 4 reviewed"
+    with page.expect_download() as info:
+        page.click("#save")
+    assert page.locator("#status").inner_text() == "downloaded 2 marks"
+    with Path(info.value.path()).open() as fh:
+        saved = {r["id"]: r["mark"] for r in csv.DictReader(fh)}
+    assert saved == {
+        clips[0].id: "present",
+        clips[1].id: "",
+        clips[2].id: "",
+        clips[3].id: "unsure",
+    }

@@ -14,9 +14,13 @@ from opso.ports.review import ReviewClip
 class MemoryPages:
     def __init__(self) -> None:
         self.pages: dict[Path, list[ReviewClip]] = {}
+        self.page_sizes: dict[Path, int] = {}
 
-    def write(self, clips: Sequence[ReviewClip], path: Path, *, title: str) -> None:
+    def write(
+        self, clips: Sequence[ReviewClip], path: Path, *, title: str, page_size: int = 100
+    ) -> None:
         self.pages[path] = list(clips)
+        self.page_sizes[path] = page_size
 
 
 class MemoryTables:
@@ -73,6 +77,19 @@ def test_build_review_cuts_each_clip_once_and_reports_missing_files() -> None:
     assert len(wavs) == 2 and all(len(io.files[w].samples) == 5 * 22050 for w in wavs)
     assert len(images.files) == 2
     assert pages.pages[Path("/out/index.html")] == result.clips
+    assert pages.page_sizes[Path("/out/index.html")] == 100
+
+
+def test_build_review_pages_by_page_size_and_refuses_zero_before_cutting() -> None:
+    rng = np.random.default_rng(0)
+    io = InMemoryAudioIO({Path("/rec/a.wav"): Audio(rng.normal(size=22050 * 10) * 0.1, 22050)})
+    pages, images = MemoryPages(), InMemoryImages()
+    build = BuildReview(io, io, images, pages)
+    build.run(scores=SCORES, audio_root=Path("/rec"), output=Path("/out"), page_size=1)
+    assert pages.page_sizes[Path("/out/index.html")] == 1
+    with pytest.raises(ValueError, match="page_size must be at least 1"):
+        build.run(scores=SCORES, audio_root=Path("/rec"), output=Path("/new"), page_size=0)
+    assert not [p for p in io.files if p.is_relative_to("/new")]
 
 
 def test_save_marks_writes_csv_and_raven_table_of_present_clips() -> None:

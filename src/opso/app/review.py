@@ -17,7 +17,7 @@ from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.images import ImageStore
 from opso.ports.progress import Progress, no_progress
-from opso.ports.review import MARKS, ReviewClip, ReviewPages
+from opso.ports.review import DEFAULT_PAGE_SIZE, MARKS, ReviewClip, ReviewPages
 from opso.ports.tables import TableWriter
 
 KEY_COLUMNS = ("file", "start_time", "end_time")
@@ -117,13 +117,22 @@ class BuildReview:
         output: Path,
         top_k: int = 10,
         classes: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
         progress: Progress = no_progress,
     ) -> ReviewSet:
         """Write ``output/index.html`` with ``clips/*.wav`` and ``images/*.png`` for each clip.
 
         A clip that appears for several classes is cut once. A file that cannot be read is
-        reported in the result and left off the page.
+        reported in the result and left off the page. The page shows ``page_size`` clips at
+        a time.
+
+        Raises
+        ------
+        ValueError
+            If ``top_k`` or ``page_size`` is below 1 (before any clip is cut).
         """
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
         top = top_scoring(scores, classes=classes, top_k=top_k)
         result = ReviewSet()
         media: dict[str, tuple[str, str] | None] = {}
@@ -153,7 +162,10 @@ class BuildReview:
                 )
             progress(i, len(top), file)
         self.pages.write(
-            result.clips, output / "index.html", title=f"Review: {len(result.clips)} clips"
+            result.clips,
+            output / "index.html",
+            title=f"Review: {len(result.clips)} clips",
+            page_size=page_size,
         )
         return result
 

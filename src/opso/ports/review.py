@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 MARKS = ("present", "absent", "unsure")
+DEFAULT_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,17 @@ class ReviewClip:
 class ReviewPages(Protocol):
     """Writes the page on which a person marks clips present, absent or unsure."""
 
-    def write(self, clips: Sequence[ReviewClip], path: Path, *, title: str) -> None:
-        """Write the page listing ``clips`` (grouped by class, best first) to ``path``."""
+    def write(
+        self,
+        clips: Sequence[ReviewClip],
+        path: Path,
+        *,
+        title: str,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        """Write the page listing ``clips`` (grouped by class, best first) to ``path``.
+
+        The clips are shown ``page_size`` at a time, so a page of thousands of clips opens
+        quickly; marks given on one page are kept while moving to another.
+        """
         ...
