@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from opso.commands.base import pass_container, progress_bar
+from opso.ports.review import DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
     show_default=True,
     help="Clips per class, highest scores first.",
 )
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PAGE_SIZE,
+    show_default=True,
+    help="Clips shown at a time on the page; the rest are a click (or a key) away.",
+)
 @click.option("--classes", default=None, help="Comma-separated classes to review [default: all].")
 @click.option("--raven", is_flag=True, help="Also save present clips as a Raven selection table.")
 @click.option(
@@ -60,6 +68,7 @@ def review(
     audio_root: Path,
     output: Path,
     top_k: int,
+    page_size: int,
     classes: str | None,
     raven: bool,
     serve: bool,
@@ -70,6 +79,8 @@ def review(
     SCORES is a table from `opso predict` (file, start_time, end_time, one column per class).
     Without --serve the page saves marks by downloading review.csv; with --serve they are
     written to OUTPUT/review.csv (and OUTPUT/review.selections.txt with --raven).
+    The page shows --page-size clips at a time; keys mark clips (p/a/u or 1/2/3), move
+    between them (j/k or arrows) and play them (space).
     """
     import pandas as pd
 
@@ -84,6 +95,7 @@ def review(
             output=output,
             top_k=top_k,
             classes=wanted,
+            page_size=page_size,
             progress=progress,
         )
     for file, reason in result.failures:
