@@ -80,8 +80,8 @@ _EXPORTS: dict[str, str] = {
     "convolve_file": "opso.audio_tools",
     "mixdown_with_delays": "opso.audio_tools",
     "AudioToolError": "opso.domain.errors",
-    "run_command": "opso.commands",
-    "run_command_return_code": "opso.commands",
+    "run_command": "opso.api",
+    "run_command_return_code": "opso.api",
     "get_default_config": "opso.app.settings",
     "validate": "opso.app.settings",
     "validate_file": "opso.app.settings",
@@ -151,6 +151,8 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         make_runner as make_runner,
         predict_job as predict_job,
         read_run as read_run,
+        run_command as run_command,
+        run_command_return_code as run_command_return_code,
         run_shards as run_shards,
         run_status as run_status,
         silence_filter as silence_filter,
@@ -171,10 +173,6 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
     from opso.audio_tools import (
         convolve_file as convolve_file,
         mixdown_with_delays as mixdown_with_delays,
-    )
-    from opso.commands import (
-        run_command as run_command,
-        run_command_return_code as run_command_return_code,
     )
     from opso.datasets import (
         SingleTargetAudioDataset as SingleTargetAudioDataset,

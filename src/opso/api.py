@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Self
 import pandas as pd
 
 from opso.adapters.pillow_images import PillowImages
+from opso.adapters.subprocess_commands import (
+    run_command as run_command,
+    run_command_return_code as run_command_return_code,
+)
 from opso.app.levels import ClipLevels
 from opso.app.predict_runs import PredictShards
 from opso.app.runs import RunProgress, RunResult
+from opso.app.settings import RunSettings
 from opso.container import Container
 from opso.domain import audio as _audio, dsp, spectrogram as _spectrogram
 from opso.domain.audio import FinalClip
@@ -265,6 +270,13 @@ class MelSpectrogram(_spectrogram.MelSpectrogram, Spectrogram):
     """A mel spectrogram (dB or PCEN) with the images and plots of :class:`Spectrogram`."""
 
 
+def _configured(**settings: Any) -> Container:
+    """Return a fresh container whose ``config`` holds ``settings`` (checked by RunSettings)."""
+    c = Container()
+    c.config.from_dict(RunSettings(**settings).as_config())
+    return c
+
+
 def make_runner(
     runner: Literal["local", "dask-local", "dask"] = "local",
     *,
@@ -288,22 +300,11 @@ def make_runner(
 
     Raises
     ------
-    ValueError
-        If the runner name or the scheduler option is wrong.
+    ParameterError
+        If the runner name or the scheduler option is wrong (the same rules as the CLI's).
     """
-    import os
-
-    if runner not in ("local", "dask-local", "dask"):
-        raise ValueError(f"runner must be 'local', 'dask-local' or 'dask', got {runner!r}")
-    if (runner == "dask") != (scheduler is not None):
-        raise ValueError("runner='dask' needs a scheduler address, and only it takes one")
-    n = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
-    c = default_container()
-    built: BatchRunner
-    if runner == "local":
-        built = c.local_runner(workers=n, attempts=attempts)
-    else:
-        built = c.dask_runner(scheduler=scheduler, workers=max(1, n), attempts=attempts)
+    c = _configured(runner=runner, workers=workers, scheduler=scheduler, attempts=attempts)
+    built: BatchRunner = c.runner()
     return built
 
 
@@ -377,13 +378,13 @@ def clip_levels(
     sample_rate: int | None = None,
 ) -> ClipLevels:
     """Return the per-clip RMS and peak job (for :func:`run_shards`) over the default reader."""
-    return ClipLevels(
-        _reader(),
+    levels: ClipLevels = default_container().clip_levels(
         clip_duration=clip_duration,
         clip_overlap=clip_overlap,
         final_clip=final_clip,
         sample_rate=sample_rate,
     )
+    return levels
 
 
 def predict_job(
@@ -404,10 +405,7 @@ def predict_job(
     lazily, once per worker process; ``top_k``/``min_score`` give one row per kept
     ``(clip, class)`` instead of one row per clip.
     """
-    c = default_container()
-    return PredictShards(
-        _reader(),
-        c.classifier_store(device=device, backend=backend),
+    job: PredictShards = _configured(device=device, backend=backend).predict_shards(
         Path(model),
         clip_duration=clip_duration,
         clip_overlap=clip_overlap,
@@ -416,6 +414,7 @@ def predict_job(
         top_k=top_k,
         min_score=min_score,
     )
+    return job
 
 
 def read_run(run_dir: str | Path) -> pd.DataFrame:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
+from opso.adapters.atomic import AtomicTextWriter
 from opso.adapters.csv_stream import CsvRowSink
-from opso.adapters.csv_tables import CsvTableWriter
+from opso.adapters.csv_tables import CsvTableWriter, PandasTableReader
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.html_report import HtmlReportPage
 from opso.adapters.html_review import HtmlReviewPages
+from opso.adapters.http_review_server import ReviewServer
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.matplotlib_plots import MatplotlibPlotter
 from opso.adapters.matplotlib_report import MatplotlibReportFigures
@@ -19,8 +22,10 @@ from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.demo import RunDemo
 from opso.app.label import LabelRecordings
+from opso.app.levels import ClipLevels
 from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
+from opso.app.predict_runs import PredictShards
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
@@ -45,6 +50,11 @@ def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrain
     return TorchTrainer(reader, num_workers=num_workers)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 if TYPE_CHECKING:
     from opso.adapters.dask_runner import DaskRunner
     from opso.adapters.multiprocessing_runner import LocalRunner
@@ -57,23 +67,47 @@ def _parquet_run_store() -> ParquetRunStore:
     return ParquetRunStore()
 
 
-def _local_runner(workers: int = 0, attempts: int = 3) -> LocalRunner:
+def _local_runner(workers: int | None = None, attempts: int = 3) -> LocalRunner:
     from opso.adapters.multiprocessing_runner import LocalRunner
 
-    return LocalRunner(workers, attempts=attempts)
+    return LocalRunner(usable_cpus() if workers is None else workers, attempts=attempts)
 
 
-def _dask_runner(scheduler: str | None = None, workers: int = 2, attempts: int = 3) -> DaskRunner:
+def _dask_runner(
+    scheduler: str | None = None, workers: int | None = None, attempts: int = 3
+) -> DaskRunner:
     from opso.adapters.dask_runner import DaskRunner
 
-    return DaskRunner(scheduler=scheduler, workers=workers, attempts=attempts)
+    n = usable_cpus() if workers is None else max(1, workers)
+    return DaskRunner(scheduler=scheduler, workers=n, attempts=attempts)
+
+
+#: Settings the container's providers read (see :class:`opso.app.settings.RunnerSettings`).
+DEFAULTS = {
+    "device": None,
+    "backend": "fast",
+    "runner": "local",
+    "workers": None,
+    "scheduler": None,
+    "attempts": 3,
+}
 
 
 class Container(containers.DeclarativeContainer):
-    """Default wiring. Tests and services override providers, e.g. ``c.audio_io.override(fake)``."""
+    """Default wiring. Tests and services override providers, e.g. ``c.audio_io.override(fake)``.
+
+    ``config`` holds the run settings: ``device`` and ``backend`` (model loading), ``runner``
+    (``local``, ``dask-local`` or ``dask``), ``workers``, ``scheduler`` and ``attempts``;
+    set them with ``c.config.from_dict(...)`` after checking them with
+    :class:`opso.app.settings.RunnerSettings`.
+    """
+
+    config = providers.Configuration(default=DEFAULTS)
 
     audio_io = providers.Singleton(SoundfileAudioIO)
     tables = providers.Singleton(CsvTableWriter)
+    table_reader = providers.Singleton(PandasTableReader)
+    text_files = providers.Singleton(AtomicTextWriter)
 
     split_audio = providers.Factory(SplitAudio, writer=audio_io)
     split_recordings = providers.Factory(
@@ -96,7 +130,7 @@ class Container(containers.DeclarativeContainer):
 
     map_plotter = providers.Singleton(MatplotlibMapPlotter)
     localize_events = providers.Factory(
-        LocalizeEvents, reader=audio_io, tables=tables, maps=map_plotter
+        LocalizeEvents, reader=audio_io, tables=tables, table_reader=table_reader, maps=map_plotter
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
@@ -115,10 +149,14 @@ class Container(containers.DeclarativeContainer):
     save_review_marks = providers.Factory(
         SaveReviewMarks, tables=tables, annotations=annotation_store
     )
+    # call with (folder, save, port=...): serves a review page on 127.0.0.1
+    review_server = providers.Factory(ReviewServer)
 
     # training and prediction
     row_sink = providers.Singleton(CsvRowSink)
-    classifier_store = providers.Factory(_torch_classifier_store)
+    classifier_store = providers.Factory(
+        _torch_classifier_store, device=config.device, backend=config.backend
+    )
     classifier_trainer = providers.Factory(_torch_trainer, reader=audio_io)
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
@@ -129,6 +167,7 @@ class Container(containers.DeclarativeContainer):
     run_demo = providers.Factory(
         RunDemo,
         reader=audio_io,
+        table_reader=table_reader,
         annotations=annotation_store,
         label=label_recordings,
         train=train_classifier,
@@ -140,11 +179,24 @@ class Container(containers.DeclarativeContainer):
     )
 
     run_store = providers.Singleton(_parquet_run_store)
-    local_runner = providers.Factory(_local_runner)
-    dask_runner = providers.Factory(_dask_runner)
-    run_batch = providers.Factory(
-        RunBatch, reader=audio_io, store=run_store, parts=run_store, runner=local_runner
+    local_runner = providers.Factory(
+        _local_runner, workers=config.workers, attempts=config.attempts
     )
+    dask_runner = providers.Factory(
+        _dask_runner,
+        scheduler=config.scheduler,
+        workers=config.workers,
+        attempts=config.attempts,
+    )
+    runner = providers.Selector(
+        config.runner, local=local_runner, dask=dask_runner, **{"dask-local": dask_runner}
+    )
+    run_batch = providers.Factory(
+        RunBatch, reader=audio_io, store=run_store, parts=run_store, runner=runner
+    )
+    # batch-run jobs: call with their own settings, e.g. ``c.predict_shards(model=path, ...)``
+    clip_levels = providers.Factory(ClipLevels, audio_io)
+    predict_shards = providers.Factory(PredictShards, audio_io, classifier_store)
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from opso.adapters.memory import InMemoryAudioIO
+from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
 from opso.app.localize import (
     POSITION_COLUMNS,
     LocalizeEvents,
@@ -30,16 +30,6 @@ RX = {
     "d.wav": (0.0, 40.0),
     "e.wav": (20.0, 5.0),
 }
-
-
-class MemoryTables:
-    def __init__(self) -> None:
-        self.tables: dict[Path, tuple[list[str], list[Mapping[str, object]]]] = {}
-
-    def write(
-        self, rows: Sequence[Mapping[str, object]], path: Path, *, columns: Sequence[str]
-    ) -> None:
-        self.tables[path] = (list(columns), list(rows))
 
 
 class MemoryMaps:
@@ -106,9 +96,9 @@ def _detections(
     return pd.DataFrame({"file": list(files), "start_time": start, "end_time": end, "bird": 1})
 
 
-def _usecase(io: InMemoryAudioIO) -> tuple[LocalizeEvents, MemoryTables, MemoryMaps]:
-    tables, maps = MemoryTables(), MemoryMaps()
-    return LocalizeEvents(reader=io, tables=tables, maps=maps), tables, maps
+def _usecase(io: InMemoryAudioIO) -> tuple[LocalizeEvents, InMemoryTables, MemoryMaps]:
+    tables, maps = InMemoryTables(), MemoryMaps()
+    return LocalizeEvents(reader=io, tables=tables, table_reader=tables, maps=maps), tables, maps
 
 
 def test_every_detection_is_localized_near_the_true_source() -> None:
@@ -349,7 +339,7 @@ def test_cli_localize_with_fakes(tmp_path: Path) -> None:
     _coords().to_csv(coords, index=False)
     _detections().to_csv(detections, index=False)
     container = Container()
-    tables, maps = MemoryTables(), MemoryMaps()
+    tables, maps = InMemoryTables(), MemoryMaps()
     container.audio_io.override(_scene(root=tmp_path))
     container.tables.override(tables)
     container.map_plotter.override(maps)

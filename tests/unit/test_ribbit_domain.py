@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from scipy import signal
 
 import opso
-from opso.adapters.memory import InMemoryAudioIO
+from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
 from opso.app.files import AudioJob
 from opso.app.ribbit import ScorePulses, dynamic_window, presets_from_table
 from opso.cli import main
@@ -222,16 +221,6 @@ def test_summarize_top_scores() -> None:
         opso.summarize_top_scores(["f1.wav"], [by_index, by_column])
 
 
-class MemoryTables:
-    def __init__(self) -> None:
-        self.tables: dict[Path, tuple[list[str], list[Mapping[str, object]]]] = {}
-
-    def write(
-        self, rows: Sequence[Mapping[str, object]], path: Path, *, columns: Sequence[str]
-    ) -> None:
-        self.tables[path] = (list(columns), list(rows))
-
-
 def _store(folder: Path = Path("/rec")) -> InMemoryAudioIO:
     store = InMemoryAudioIO()
     store.files[folder / "frog.wav"] = pulsed_call(11.0)
@@ -250,7 +239,7 @@ def _cli_store(tmp_path: Path) -> Container:
 
 
 def test_score_pulses_use_case_carries_on_past_bad_files() -> None:
-    tables = MemoryTables()
+    tables = InMemoryTables()
     preset = PulsePreset("frog", (1500, 2500), (5, 11), 4.0, ((100, 900),))
     jobs = [AudioJob(Path(f"/rec/{n}.wav"), n) for n in ("frog", "empty", "quiet")]
     report = ScorePulses(_store(), tables).run(

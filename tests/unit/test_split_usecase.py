@@ -1,26 +1,15 @@
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from opso.adapters.memory import InMemoryAudioIO
+from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
 from opso.app.files import AudioJob
 from opso.app.split import SplitAudio, SplitRecordings, clip_path
 from opso.cli import main
 from opso.container import Container
 from opso.domain.audio import Audio
-
-
-class MemoryTables:
-    def __init__(self) -> None:
-        self.tables: dict[Path, tuple[list[str], list[Mapping[str, object]]]] = {}
-
-    def write(
-        self, rows: Sequence[Mapping[str, object]], path: Path, *, columns: Sequence[str]
-    ) -> None:
-        self.tables[path] = (list(columns), list(rows))
 
 
 def noise(seconds: float, sr: int = 100) -> Audio:
@@ -56,7 +45,7 @@ def test_split_recordings_carries_on_past_bad_files() -> None:
     io = InMemoryAudioIO(
         {Path("/in/a.wav"): noise(10), Path("/in/empty.wav"): Audio(np.zeros(0), 100)}
     )
-    tables = MemoryTables()
+    tables = InMemoryTables()
     calls: list[tuple[int, int]] = []
     report = SplitRecordings(io, io, tables).run(
         jobs=[
@@ -82,7 +71,7 @@ def test_split_recordings_carries_on_past_bad_files() -> None:
 def test_split_recordings_validates_settings_before_reading() -> None:
     io = InMemoryAudioIO()
     with pytest.raises(ValueError, match="clip_overlap"):
-        SplitRecordings(io, io, MemoryTables()).run(
+        SplitRecordings(io, io, InMemoryTables()).run(
             jobs=[AudioJob(Path("/nope.wav"), "x")],
             destination=Path("/o"),
             clip_duration=5,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from numpy.typing import NDArray
 
-from opso.adapters.memory import InMemoryAudioIO
+from opso.adapters.memory import InMemoryAudioIO, InMemoryClassifierStore, InMemoryRowSink
 from opso.app.files import AudioJob
 from opso.app.predict import PredictReport, PredictScores, clip_matrix
 from opso.app.train import TrainClassifier, labelled_clips, split_train_valid
@@ -15,8 +15,7 @@ from opso.domain.audio import Audio, AudioInfo
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing, TrainReport
 from opso.domain.errors import LabelTableError
 from opso.ports.audio_io import AudioSource
-from opso.ports.classifier import Classifier, ClassifierStore
-from tests.unit.fakes_train import MemoryRowSink
+from opso.ports.classifier import Classifier
 
 SR = 1000
 CFG = ModelConfig(
@@ -67,13 +66,17 @@ def _steps(values: Sequence[float], seconds_each: float) -> Audio:
 
 def _run(
     files: dict[Path, Audio], jobs: list[Path], **kw: Any
-) -> tuple[MemoryRowSink, MeanClassifier, CountingReader, PredictReport]:
+) -> tuple[InMemoryRowSink, MeanClassifier, CountingReader, PredictReport]:
     reader = CountingReader(files)
-    sink = MemoryRowSink()
+    sink = InMemoryRowSink()
     clf = MeanClassifier()
-    uc = PredictScores(reader=reader, store=cast(ClassifierStore, None), sink=sink)
+    store = InMemoryClassifierStore({Path("model.opso"): clf})
+    uc = PredictScores(reader=reader, store=store, sink=sink)
     report = uc.run(
-        model=clf, jobs=[AudioJob(p, p.stem) for p in jobs], output=Path("scores.csv"), **kw
+        model=Path("model.opso"),
+        jobs=[AudioJob(p, p.stem) for p in jobs],
+        output=Path("scores.csv"),
+        **kw,
     )
     return sink, clf, reader, report
 

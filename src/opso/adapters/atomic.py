@@ -35,3 +35,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` (UTF-8) atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+class AtomicTextWriter:
+    """The :class:`opso.ports.tables.TextWriter` of real files: :func:`write_text_atomic`."""
+
+    def write(self, path: Path, text: str) -> None:
+        """Write ``text`` to ``path`` atomically."""
+        write_text_atomic(path, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import fnmatch
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from scipy import signal
 
@@ -20,15 +22,20 @@ from opso.domain.audio import Audio, AudioInfo
 from opso.domain.errors import (
     AnnotationFormatError,
     AudioWriteError,
+    ModelFileError,
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
+    TableReadError,
 )
 from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
+from opso.ports.classifier import Classifier, ClassifierStore
 from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
+from opso.ports.rows import RowSink, RowStream
 from opso.ports.runner import PartStore, RunStore
+from opso.ports.tables import TableReader, TableWriter
 
 _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff"}
 
@@ -147,6 +154,24 @@ class InMemoryAnnotationStore(AnnotationStore):
     def write(self, annotations: AnnotationSet, path: Path) -> None:
         """Store ``annotations`` under ``path``."""
         self.tables[path] = annotations
+
+    def write_lowercase(self, source: Path, target: Path) -> None:
+        """Store ``source`` under ``target`` with labels, column names and cells in lower case."""
+        if source not in self.tables:
+            raise FileNotFoundError(
+                errno.ENOENT, f"annotation table not found: {source}", str(source)
+            )
+        table = self.tables[source]
+        self.tables[target] = AnnotationSet.from_columns(
+            source=table.sources,
+            begin_time=table.begin_time,
+            end_time=table.end_time,
+            label=[None if v is None else v.lower() for v in table.labels],
+            low_f=table.low_f,
+            high_f=table.high_f,
+            extra={k.lower(): [str(v).lower() for v in col] for k, col in table.extra.items()},
+            label_name=table.label_name.lower(),
+        )
 
 
 @dataclass
@@ -293,3 +318,71 @@ class InMemoryRunStore(RunStore, PartStore):
             for out in outputs:
                 writer.writerows(zip(*(out.columns[n] for n in names), strict=True))
         return sum(p.n_rows for p in outputs)
+
+
+class InMemoryTables(TableWriter, TableReader):
+    """Tables kept by path: written rows with their columns, read back as DataFrames.
+
+    ``frames`` seeds tables to read (a user's label or coordinate tables in a test).
+    """
+
+    def __init__(self, frames: Mapping[Path, pd.DataFrame] | None = None) -> None:
+        self.frames: dict[Path, pd.DataFrame] = dict(frames or {})
+        self.tables: dict[Path, tuple[list[str], list[dict[str, object]]]] = {}
+
+    def write(
+        self, rows: Sequence[Mapping[str, object]], path: Path, *, columns: Sequence[str]
+    ) -> None:
+        """Keep ``rows`` and ``columns`` under ``path``."""
+        self.tables[path] = (list(columns), [dict(r) for r in rows])
+
+    def rows(self, path: Path) -> list[dict[str, object]]:
+        """Return the rows written to ``path``."""
+        return self.tables[path][1]
+
+    def read(self, path: Path, *, what: str = "table") -> pd.DataFrame:
+        """Return the seeded or written table at ``path``."""
+        if path in self.frames:
+            return self.frames[path].copy()
+        if path in self.tables:
+            columns, rows = self.tables[path]
+            return pd.DataFrame(rows, columns=columns)
+        raise TableReadError(f"{path}: no such {what} file")
+
+
+class _RowStream(RowStream):
+    def __init__(self, owner: InMemoryRowSink, rows: list[dict[str, object]]) -> None:
+        self.owner = owner
+        self.rows = rows
+
+    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
+        self.owner.writes += 1
+        self.rows.extend(dict(r) for r in rows)
+
+
+class InMemoryRowSink(RowSink):
+    """Keeps each published table's rows; a failed run publishes nothing."""
+
+    def __init__(self) -> None:
+        self.tables: dict[Path, list[dict[str, Any]]] = {}
+        self.writes = 0
+
+    @contextlib.contextmanager
+    def open(self, path: Path, *, columns: Sequence[str]) -> Iterator[RowStream]:
+        """Collect rows; publish them under ``path`` when the context ends normally."""
+        rows: list[dict[str, object]] = []
+        yield _RowStream(self, rows)
+        self.tables[path] = [{c: r.get(c) for c in columns} for r in rows]
+
+
+class InMemoryClassifierStore(ClassifierStore):
+    """Loaded classifiers by path."""
+
+    def __init__(self, models: Mapping[Path, Classifier] | None = None) -> None:
+        self.models: dict[Path, Classifier] = dict(models or {})
+
+    def load(self, path: Path) -> Classifier:
+        """Return the classifier kept under ``path``."""
+        if path not in self.models:
+            raise ModelFileError(f"{path}: no such model")
+        return self.models[path]

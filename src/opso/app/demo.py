@@ -22,6 +22,7 @@ from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.report import Box, ReportFigures, ReportPage, ReportSection
+from opso.ports.tables import TableReader
 
 #: The dawn-chorus species the demo detector learns (the most frequent in the bundled table).
 DEMO_CLASSES = ("EATO", "WOTH", "NOCA", "BCCH")
@@ -55,6 +56,7 @@ class RunDemo:
     """Run every workflow of opso on small real recordings and write an HTML report."""
 
     reader: AudioReader
+    table_reader: TableReader
     annotations: AnnotationStore
     label: LabelRecordings
     train: TrainClassifier
@@ -117,7 +119,7 @@ class RunDemo:
         )
 
         step("train a small CNN (resnet18)")
-        table = pd.read_csv(labels_path)
+        table = self.table_reader.read(labels_path, what="label table")
         trained = self.train.run(
             labels=table,
             save_dir=output / "model",
@@ -165,7 +167,7 @@ class RunDemo:
             batch_size=8,
             progress=progress,
         )
-        scores = pd.read_csv(scores_path)
+        scores = self.table_reader.read(scores_path, what="score table")
         boxes = self._detection_boxes(scores, data.chorus)
         detections = output / "detections.png"
         heldout = self.reader.read(data.heldout)

@@ -28,7 +28,7 @@ from opso.domain.tdoa import CCMethod, estimate_delay
 from opso.ports.audio_io import AudioReader
 from opso.ports.maps import MapPlotter
 from opso.ports.progress import Progress, no_progress
-from opso.ports.tables import TableWriter
+from opso.ports.tables import TableReader, TableWriter
 
 POSITION_COLUMNS = (
     "event",
@@ -166,22 +166,10 @@ class LocalizationReport:
         return sum(e.localized for e in self.events)
 
 
-def _read_table(table: TableInput, what: str) -> pd.DataFrame:
-    if isinstance(table, pd.DataFrame):
-        df = table.copy()
-    else:
-        try:
-            df = pd.read_csv(table, skipinitialspace=True)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, pd.errors.ParserError) as e:
-            raise LocalizationError(f"{table}: cannot read the {what} table ({e})") from e
+def _frame(table: pd.DataFrame) -> pd.DataFrame:
+    df = table.copy()
     df.columns = [str(c).strip() for c in df.columns]
     return df
-
-
-def _name(table: TableInput) -> str:
-    return "table" if isinstance(table, pd.DataFrame) else str(table)
 
 
 def _timestamp(value: Any, where: str) -> pd.Timestamp:
@@ -197,7 +185,7 @@ def _timestamp(value: Any, where: str) -> pd.Timestamp:
     return ts
 
 
-def read_coordinates(table: TableInput) -> ReceiverTable:
+def read_coordinates(table: pd.DataFrame, source: str = "table") -> ReceiverTable:
     """Read receiver coordinates: ``file, x, y[, z]`` (the first column if none is ``file``).
 
     Optional per-file clock columns: ``start_offset`` (seconds) or ``start_timestamp``
@@ -209,8 +197,8 @@ def read_coordinates(table: TableInput) -> ReceiverTable:
         If ``x`` or ``y`` is missing, a file is listed twice, a timestamp is naive, or no row
         has finite coordinates.
     """
-    df = _read_table(table, "coordinates")
-    where = _name(table)
+    df = _frame(table)
+    where = source
     lower = {c.lower(): c for c in df.columns}
     for col in ("x", "y"):
         if col not in lower:
@@ -252,7 +240,7 @@ def read_coordinates(table: TableInput) -> ReceiverTable:
     return ReceiverTable(array=array, start_offsets=offsets, invalid=invalid)
 
 
-def read_detections(table: TableInput) -> list[Detection]:
+def read_detections(table: pd.DataFrame, source: str = "table") -> list[Detection]:
     """Read detections: ``file, start_time, end_time`` plus the classes.
 
     Classes come either from a ``class`` column (one row per detection) or, as in
@@ -265,8 +253,8 @@ def read_detections(table: TableInput) -> list[Detection]:
         If a required column is missing, a time is not a number, a window ends before it
         starts, or a timestamp is naive.
     """
-    df = _read_table(table, "detections")
-    where = _name(table)
+    df = _frame(table)
+    where = source
     lower = {c.lower(): c for c in df.columns}
     missing = [c for c in ("file", "start_time", "end_time") if c not in lower]
     if missing:
@@ -324,6 +312,7 @@ class LocalizeEvents:
 
     reader: AudioReader
     tables: TableWriter
+    table_reader: TableReader
     maps: MapPlotter
 
     def run(
@@ -390,9 +379,9 @@ class LocalizeEvents:
         ValueError
             If a setting is invalid.
         """
-        table = read_coordinates(coordinates)
+        table = read_coordinates(*self._table(coordinates, "coordinates"))
         array = table.array
-        found = read_detections(detections)
+        found = read_detections(*self._table(detections, "detections"))
         if min_receivers < array.dim + 1:
             raise ValueError(
                 f"min_receivers must be at least {array.dim + 1} for {array.dim}-D "
@@ -401,7 +390,11 @@ class LocalizeEvents:
         if max_receiver_dist is not None and not max_receiver_dist > 0:
             raise ValueError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
         speed = calc_speed_of_sound(temperature)
-        offsets = _file_offsets(found, table.start_offsets, _name(detections))
+        offsets = _file_offsets(
+            found,
+            table.start_offsets,
+            "table" if isinstance(detections, pd.DataFrame) else str(detections),
+        )
         bands = dict(bandpass or {})
         problems = [f"{n}: {why}" for n, why in table.invalid.items()]
         distances = array.distances()
@@ -438,6 +431,12 @@ class LocalizeEvents:
         if plot is not None:
             self._plot(report, plot)
         return report
+
+    def _table(self, table: TableInput, what: str) -> tuple[pd.DataFrame, str]:
+        """Return the table as a DataFrame, and its name for messages."""
+        if isinstance(table, pd.DataFrame):
+            return table, "table"
+        return self.table_reader.read(table, what=f"{what} table"), str(table)
 
     def _measure(
         self,

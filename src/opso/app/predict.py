@@ -16,7 +16,7 @@ from opso.app.files import AudioJob
 from opso.domain.audio import Audio, clip_times
 from opso.domain.errors import OpsoError
 from opso.ports.audio_io import AudioReader
-from opso.ports.classifier import Classifier, ClassifierStore
+from opso.ports.classifier import ClassifierStore
 from opso.ports.progress import Progress, no_progress
 from opso.ports.rows import RowSink, RowStream
 
@@ -86,7 +86,7 @@ class PredictScores:
     def run(
         self,
         *,
-        model: Path | Classifier,
+        model: Path,
         jobs: Sequence[AudioJob],
         output: Path,
         clip_duration: float | None = None,
@@ -100,7 +100,7 @@ class PredictScores:
         Parameters
         ----------
         model
-            A model file, or a loaded classifier.
+            The model file, loaded through the store.
         jobs
             Recordings to score, in output order.
         output
@@ -129,7 +129,7 @@ class PredictScores:
         ValueError
             If the clip settings or batch size are invalid (checked before any file is read).
         """
-        classifier = self.store.load(model) if isinstance(model, Path) else model
+        classifier = self.store.load(model)
         config = classifier.config
         pre = config.preprocessing
         duration = pre.clip_duration if clip_duration is None else clip_duration

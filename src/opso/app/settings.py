@@ -8,13 +8,14 @@ and keys take their defaults (see docs/decisions/0042-configuration-with-pydanti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from opso.domain.errors import ConfigError
+from opso.domain.errors import ConfigError, ParameterError
 
 #: The default configuration, as ``opso config default`` prints it.
 DEFAULT_CONFIG = """\
@@ -207,3 +208,54 @@ def validate_file(fname: str | Path) -> dict[str, Any]:
         Listing every invalid or unknown key with its key path.
     """
     return parse_config(read_config_file(fname), source=str(fname)).model_dump()
+
+
+RunnerName = Literal["local", "dask-local", "dask"]
+_RUNNERS = ("local", "dask-local", "dask")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """How a command runs: model device and backend, batch runner, workers and attempts.
+
+    The container's ``config`` takes :meth:`as_config`; the CLI options and the Python API
+    build one of these, so both check the same rules.
+
+    Raises
+    ------
+    ParameterError
+        If the runner is unknown, ``scheduler`` is given without ``runner="dask"`` (or missing
+        with it), ``workers`` is negative (or 0 for a Dask runner), or ``attempts < 1``.
+    """
+
+    device: str | None = None
+    backend: Literal["fast", "eager"] = "fast"
+    runner: RunnerName = "local"
+    workers: int | None = None
+    scheduler: str | None = None
+    attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("fast", "eager"):
+            raise ParameterError(f"backend must be 'fast' or 'eager', got {self.backend!r}")
+        if self.runner not in _RUNNERS:
+            raise ParameterError(f"runner must be one of {list(_RUNNERS)}, got {self.runner!r}")
+        if (self.runner == "dask") != (self.scheduler is not None):
+            raise ParameterError("runner 'dask' needs a scheduler address, and only it takes one")
+        if self.workers is not None and self.workers < 0:
+            raise ParameterError(f"workers must be >= 0, got {self.workers}")
+        if self.runner != "local" and self.workers == 0:
+            raise ParameterError(f"runner {self.runner!r} needs workers >= 1")
+        if self.attempts < 1:
+            raise ParameterError(f"attempts must be >= 1, got {self.attempts}")
+
+    def as_config(self) -> dict[str, Any]:
+        """Return the settings as the container's ``config`` mapping."""
+        return {
+            "device": self.device,
+            "backend": self.backend,
+            "runner": self.runner,
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "attempts": self.attempts,
+        }

@@ -8,11 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from opso.commands.base import final_clip_option, pass_container, progress_bar
-from opso.commands.runs import collect_runner_options, run_job, runner_options
+from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from opso.app.predict import PredictFinalClip
     from opso.container import Container
 
@@ -25,19 +23,6 @@ ARCHITECTURE_CHOICES = [
     "mobilenet_v3_large",
     "mobilenet_v3_small",
 ]
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    from opso.domain.errors import LabelTableError
-
-    if not path.is_file():
-        raise click.BadParameter(f"no such label table: {path}")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise LabelTableError(f"{path}: not a readable CSV table ({e})") from e
 
 
 @click.command()
@@ -147,8 +132,12 @@ def train(
         )
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
-    labels = _read_table(labels_path)
-    valid = _read_table(valid_labels) if valid_labels is not None else None
+    labels = c.table_reader().read(labels_path, what="label table")
+    valid = (
+        None
+        if valid_labels is None
+        else c.table_reader().read(valid_labels, what="validation label table")
+    )
     if num_workers:
         c.classifier_trainer.add_kwargs(num_workers=num_workers)
     with progress_bar("train") as progress:
@@ -272,10 +261,10 @@ def predict(
     if output is None:
         raise click.UsageError("give -o/--output (a CSV), or --run-dir")
     jobs = find_audio_files(recordings)
-    classifier = c.classifier_store(device=device, backend=backend).load(model)
+    configure(c, device=device, backend=backend)
     with progress_bar("predict") as progress:
         report = c.predict_scores().run(
-            model=classifier,
+            model=model,
             jobs=jobs,
             output=output,
             clip_duration=clip_duration,
@@ -312,12 +301,9 @@ def _predict_run(
     opts: dict[str, Any],
 ) -> None:
     """Run ``opso predict --run-dir``: the model loads once per worker, rows go to parts."""
-    from opso.app.predict_runs import PredictShards
-
+    configure(c, device=device, backend=backend)
     try:
-        job = PredictShards(
-            c.audio_io(),
-            c.classifier_store(device=device, backend=backend),
+        job = c.predict_shards(
             model,
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import config_problems
+from opso.commands.base import config_problems, pass_container
+
+if TYPE_CHECKING:
+    from opso.container import Container
 
 
 @click.group(name="config")
@@ -14,13 +18,11 @@ def config() -> None:
     """Print the default configuration or check a configuration file."""
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(c: Container, text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    from opso.adapters.atomic import write_text_atomic
-
-    write_text_atomic(output, text)
+    c.text_files().write(output, text)
     click.echo(f"wrote {output}")
 
 
@@ -35,16 +37,18 @@ _OUTPUT = click.option(
 
 @config.command(name="default")
 @_OUTPUT
-def default(output: Path | None) -> None:
+@pass_container
+def default(c: Container, output: Path | None) -> None:
     """Print the default configuration as YAML (a starting point for --config FILE)."""
     from opso.app.settings import DEFAULT_CONFIG
 
-    _emit(DEFAULT_CONFIG, output)
+    _emit(c, DEFAULT_CONFIG, output)
 
 
 @config.command(name="presets")
 @_OUTPUT
-def presets(output: Path | None) -> None:
+@pass_container
+def presets(c: Container, output: Path | None) -> None:
     """Print RIBBIT species presets as CSV (a template for opso ribbit --species-table).
 
     Five North American frogs and toads from OpenSoundscape (MIT): signal band, noise band,
@@ -52,7 +56,7 @@ def presets(output: Path | None) -> None:
     """
     from opso.resources import data_path
 
-    _emit(data_path("ribbit_presets.csv").read_text(encoding="utf-8"), output)
+    _emit(c, data_path("ribbit_presets.csv").read_text(encoding="utf-8"), output)
 
 
 @config.command(name="validate")

@@ -63,14 +63,33 @@ def check(
     default=None,
     help="Write the copies here (keeping sub-folders). Default: beside the originals.",
 )
-@_LABEL_COLUMN
+@click.option(
+    "--labels-only",
+    is_flag=True,
+    help="Parse each table and lower-case its labels alone, keeping headers (for Raven Pro).",
+)
+@click.option(
+    "--label-column",
+    default=None,
+    help="With --labels-only: the label column (any case). Default: the first of class, "
+    "species, annotation.",
+)
 @pass_container
 def lowercase(
-    c: Container, directory: Path, out_dir: Path | None, label_column: str | None
+    c: Container,
+    directory: Path,
+    out_dir: Path | None,
+    labels_only: bool,
+    label_column: str | None,
 ) -> None:
-    """Write a copy of each table with lower-case labels, named <table>.lower."""
+    """Write a lower-cased copy of each table, named <table>.lower.
+
+    The whole text is lower-cased (headers too) without parsing, as OpenSoundscape 0.4 does.
+    """
+    if label_column is not None and not labels_only:
+        raise click.UsageError("--label-column needs --labels-only")
     written = c.lowercase_annotations().run(
-        directory=directory, out_dir=out_dir, label_column=label_column
+        directory=directory, out_dir=out_dir, labels_only=labels_only, label_column=label_column
     )
     for path in written:
         click.echo(str(path))
@@ -101,9 +120,7 @@ def corrections(
     if output is None:
         click.echo(text, nl=False)
     else:
-        from opso.adapters.atomic import write_text_atomic
-
-        write_text_atomic(output, text)
+        c.text_files().write(output, text)
         click.echo(f"wrote {output}")
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def _presets(
+    c: Container,
     species_table: Path | None,
     signal_band: tuple[float, float] | None,
     pulse_rate: tuple[float, float] | None,
@@ -29,15 +30,16 @@ def _presets(
             raise click.UsageError(
                 "give either --species-table or --signal-band/--pulse-rate/--noise-band"
             )
-        import pandas as pd
-
         from opso.app.ribbit import analysable, presets_from_table
+        from opso.domain.errors import OpsoError, TableReadError
 
+        table = c.table_reader().read(species_table, what="species table")
         try:
-            table = pd.read_csv(species_table)
             return analysable(presets_from_table(table, "from_df" if window is None else window))
-        except (OSError, ValueError, pd.errors.ParserError) as e:
-            raise click.BadParameter(f"{species_table}: {e}", param_hint="--species-table") from e
+        except ValueError as e:
+            if isinstance(e, OpsoError):
+                raise
+            raise TableReadError(f"{species_table}: {e}") from e
     if signal_band is None or pulse_rate is None:
         raise click.UsageError("give --signal-band and --pulse-rate (or --species-table)")
     try:
@@ -145,7 +147,7 @@ def ribbit(
     """
     from opso.app.files import find_audio_files
 
-    presets = _presets(species_table, signal_band, pulse_rate, window, noise_bands, name)
+    presets = _presets(c, species_table, signal_band, pulse_rate, window, noise_bands, name)
     if not presets:
         raise click.UsageError(f"{species_table}: no species with a pulse rate to look for")
     jobs = find_audio_files(paths)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from opso.app.runs import RunProgress, RunResult
     from opso.container import Container
     from opso.domain.audio import FinalClip
-    from opso.ports.runner import BatchRunner, ShardJob
+    from opso.ports.runner import ShardJob
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,26 +130,22 @@ def runner_options(*, run_dir_required: bool = True, export: bool = True) -> Cal
     return decorate
 
 
-def make_runner(
-    c: Container, *, runner: str, workers: int | None, scheduler: str | None, attempts: int
-) -> BatchRunner:
-    """Build the runner the CLI options ask for.
+def configure(c: Container, **settings: Any) -> None:
+    """Check run settings (device, backend, runner, workers, ...) and give them to ``c``.
 
     Raises
     ------
     click.UsageError
-        If ``--scheduler`` and ``--runner`` do not fit together.
+        If the settings do not fit together (e.g. ``--scheduler`` without ``--runner dask``).
     """
-    if (runner == "dask") != (scheduler is not None):
-        raise click.UsageError("--runner dask needs --scheduler ADDRESS, and only it takes one")
-    n = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
-    if runner == "local":
-        local: BatchRunner = c.local_runner(workers=n, attempts=attempts)
-        return local
-    if runner == "dask-local" and n < 1:
-        raise click.UsageError("--runner dask-local needs --workers >= 1")
-    dask: BatchRunner = c.dask_runner(scheduler=scheduler, workers=n, attempts=attempts)
-    return dask
+    from opso.app.settings import RunSettings
+    from opso.domain.errors import ParameterError
+
+    try:
+        checked = RunSettings(**{**c.config(), **settings})
+    except ParameterError as e:
+        raise click.UsageError(str(e)) from e
+    c.config.from_dict(checked.as_config())
 
 
 def run_job(
@@ -170,7 +165,7 @@ def run_job(
         raise click.UsageError("give --shard-index and --shard-count together")
     if opts["shard_index"] is not None and opts["shard_index"] >= opts["shard_count"]:
         raise click.UsageError("--shard-index must be below --shard-count")
-    runner = make_runner(
+    configure(
         c,
         runner=opts["runner"],
         workers=opts["workers"],
@@ -179,7 +174,7 @@ def run_job(
     )
     run_dir: Path = opts["run_dir"]
     with progress_bar("shards") as progress:
-        result = c.run_batch(runner=runner).run(
+        result = c.run_batch().run(
             sources=sources,
             run_dir=run_dir,
             job=job,
@@ -251,12 +246,10 @@ def levels(
     Rows: file, start_time, end_time, rms, peak (amplitudes, full scale = 1).
     """
     from opso.app.files import find_audio_files
-    from opso.app.levels import ClipLevels
 
     sources = [j.source for j in find_audio_files(paths)]
     try:
-        job = ClipLevels(
-            c.audio_io(),
+        job = c.clip_levels(
             clip_duration=clip_duration,
             clip_overlap=clip_overlap,
             final_clip=final_clip,

@@ -90,3 +90,11 @@ class RunDirectoryError(OpsoError, OSError):
 
 class RunnerError(OpsoError, RuntimeError):
     """A batch runner could not start or reach its workers (e.g. a Dask scheduler)."""
+
+
+class TableReadError(OpsoError, ValueError):
+    """A table file is missing, empty, not UTF-8 or malformed; the message names file and line."""
+
+
+class ParameterError(OpsoError, ValueError):
+    """An argument is out of range or does not fit with another; the message names it."""
