@@ -82,11 +82,7 @@ def review(
     The page shows --page-size clips at a time; keys mark clips (p/a/u or 1/2/3), move
     between them (j/k or arrows) and play them (space).
     """
-    import pandas as pd
-
-    from opso.adapters.http_review_server import ReviewServer
-
-    table = pd.read_csv(scores)
+    table = c.table_reader().read(scores, what="score table")
     wanted = [s.strip() for s in classes.split(",")] if classes else None
     with progress_bar("review", param_hint="SCORES") as progress:
         result = c.build_review().run(
@@ -108,7 +104,7 @@ def review(
     def save(marks: Mapping[str, str]) -> list[Path]:
         return saver.run(clips=result.clips, marks=marks, output=output, raven=raven)
 
-    server = ReviewServer(output, save, port=port)
+    server = c.review_server(output, save, port=port)
     click.echo(f"serving on {server.url} (Ctrl-C to stop); marks go to {output / 'review.csv'}")
     try:
         server.serve_forever()
