@@ -53,22 +53,60 @@ def annotation_check(directory: str | Path, col: str | None = None) -> list[Tabl
     return checks
 
 
-def lowercase_annotations(directory: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+def lowercase_annotations(
+    directory: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    labels_only: bool = False,
+    col: str | None = None,
+) -> list[Path]:
     """Write a lower-cased copy of each Raven table under ``directory``, as ``<table>.lower``.
 
-    Labels become lower case; the copies are Raven tables the other functions here read
-    first. Copies go beside the originals, or under ``out_dir`` keeping the folder layout.
+    As in OpenSoundscape 0.4 the whole text is lower-cased (headers, labels, every cell)
+    without parsing, so a table with a bad time is copied too. The other functions here read
+    the copies first. Copies go beside the originals, or under ``out_dir`` keeping the folder
+    layout. A folder without tables gives a ``UserWarning``, as in 0.4.
+
+    Parameters
+    ----------
+    directory
+        Folder searched recursively for ``*.selections.txt``.
+    out_dir
+        Folder for the copies; None writes them beside the originals.
+    labels_only
+        opso only: parse each table and lower-case its labels alone, writing a Raven table
+        that keeps its headers (for Raven Pro); a table with a bad value then raises.
+    col
+        With ``labels_only``: the label column (any case); None takes the first of
+        class/species/annotation.
 
     Returns
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``directory`` is not a folder.
+    AnnotationFormatError
+        If a table cannot be read (or, with ``labels_only``, parsed), naming the file.
+    ValueError
+        If ``col`` is given without ``labels_only``.
     """
-    return (
+    written = (
         default_container()
         .lowercase_annotations()
-        .run(directory=Path(directory), out_dir=None if out_dir is None else Path(out_dir))
+        .run(
+            directory=Path(directory),
+            out_dir=None if out_dir is None else Path(out_dir),
+            labels_only=labels_only,
+            label_column=col,
+        )
     )
+    if not written:
+        warnings.warn(f"No selections files found in {directory}", UserWarning, stacklevel=2)
+    return written
 
 
 def generate_class_corrections(directory: str | Path, col: str | None = None) -> str:

@@ -14,6 +14,7 @@ import opso
 from opso import datasets, raven
 from opso.api import Audio
 from opso.cli import main
+from opso.domain.errors import AnnotationFormatError
 
 SNIPPET = "Recording_1_Segment_07-snippet"
 
@@ -112,6 +113,24 @@ def test_raven_helpers_on_real_tables(raven_copy: Path) -> None:
     assert "MSD-0003_20180427_2minstart00.Table.1.selections.txt.lower" in text
     assert "12.094\t13.6561\t3165.5\t6903.5\tlowa" in text
     assert opso.query_annotations(raven_copy, "LOWA") == ""
+
+
+def test_lowercase_annotations_lowers_the_whole_text_as_0_4(raven_copy: Path) -> None:
+    table = raven_copy / "MSD-0003_20180427_2minstart00.Table.1.selections.txt"
+    bad = raven_copy / "sub" / "Bad.Table.1.selections.txt"
+    bad.parent.mkdir()
+    bad.write_text("Begin Time (s)\tEnd Time (s)\tSpecies\nsoon\t2\tWOTH\n", encoding="utf-8")
+    written = opso.lowercase_annotations(raven_copy, raven_copy / "low")
+    assert raven_copy / "low" / "sub" / "Bad.Table.1.selections.txt.lower" in written
+    copy = raven_copy / "low" / f"{table.name}.lower"
+    assert copy.read_bytes() == table.read_bytes().decode("utf-8").lower().encode("utf-8")
+    assert copy.read_bytes().startswith(b"selection\tview\tchannel\tbegin time (s)")
+    with pytest.raises(AnnotationFormatError, match=r"Bad\.Table\.1\.selections\.txt"):
+        opso.lowercase_annotations(raven_copy, raven_copy / "low2", labels_only=True)
+    with pytest.warns(UserWarning, match="No selections files found"):
+        assert opso.lowercase_annotations(raven_copy / "low") == []
+    with pytest.raises(FileNotFoundError, match="absent"):
+        opso.lowercase_annotations(raven_copy / "absent")
 
 
 @pytest.fixture

@@ -272,3 +272,24 @@ def test_folder_and_missing_paths(tmp_path: Path) -> None:
         store.find(tmp_path / "absent")
     with pytest.raises(AnnotationFormatError, match="is a folder"):
         store.read(tmp_path)
+
+
+def test_lowercase_copy_is_the_text_in_lower_case(tmp_path: Path) -> None:
+    store = RavenAnnotationStore()
+    # CRLF, a BOM, a bad time and a cp1252 label: copied byte for byte but for letter case
+    bom = f"\ufeff{HEADER}\r\n1\tSpectrogram 1\t1\tabc\t2\t100\t200\tWOTH\r\n"
+    source = _write(tmp_path, bom, name="bom.selections.txt")
+    store.write_lowercase(source, tmp_path / "bom.lower")
+    assert (tmp_path / "bom.lower").read_bytes() == bom.lower().encode("utf-8")
+    with pytest.raises(AnnotationFormatError, match="not a number: 'abc'"):
+        store.read(tmp_path / "bom.lower")  # the bad time is still there, now lower case
+    cp = "Begin Time (s)\tEnd Time (s)\tClass\n0.5\t1\tGRIVE CAF\xc9\n"
+    source.write_bytes(cp.encode("cp1252"))
+    store.write_lowercase(source, tmp_path / "cp.lower")
+    assert (tmp_path / "cp.lower").read_bytes() == cp.lower().encode("cp1252")
+    assert store.read(tmp_path / "cp.lower").labels == ["grive caf\xe9"]
+    with pytest.raises(FileNotFoundError, match=r"absent\.selections\.txt"):
+        store.write_lowercase(tmp_path / "absent.selections.txt", tmp_path / "x.lower")
+    with pytest.raises(AnnotationFormatError, match="is a folder"):
+        store.write_lowercase(tmp_path, tmp_path / "y.lower")
+    assert not (tmp_path / "x.lower").exists() and not (tmp_path / "y.lower").exists()

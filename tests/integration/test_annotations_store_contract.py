@@ -92,3 +92,21 @@ def test_empty_set_round_trips(store: AnnotationStore, tmp_path: Path) -> None:
 def test_missing_table_is_file_not_found(store: AnnotationStore, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope"):
         store.read(tmp_path / "nope.selections.txt")
+
+
+def test_lowercase_copy_reads_back_in_lower_case(store: AnnotationStore, tmp_path: Path) -> None:
+    path = tmp_path / "rec1.Table.1.selections.txt"
+    store.write(_boxes(), path)
+    copy = tmp_path / "rec1.Table.1.selections.txt.lower"
+    store.write_lowercase(path, copy)
+    back = store.read(copy)
+    assert back.labels == ["noca", None, "woth"]
+    assert back.label_name == "species"
+    assert {k: v.tolist() for k, v in back.extra.items()} == {
+        "type": ["song", "call", ""],
+        "distance": ["near", "", "far"],
+    }
+    assert back.begin_time.tolist() == _boxes().begin_time.tolist()
+    assert store.read(path).labels == ["NOCA", None, "WOTH"]  # the original is untouched
+    with pytest.raises(FileNotFoundError, match="nope"):
+        store.write_lowercase(tmp_path / "nope.selections.txt", copy)

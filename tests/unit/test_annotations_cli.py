@@ -74,6 +74,24 @@ def test_raven_corrections_query_and_lowercase(tmp_path: Path) -> None:
     assert "0 boxes" in q2.output  # the .lower copies are read now
 
 
+def test_raven_lowercase_whole_text_or_labels_only(tmp_path: Path) -> None:
+    c, store, _ = _container(tmp_path)
+    runner = CliRunner()
+    ann = str(tmp_path / "ann")
+    copy = tmp_path / "ann" / "rec.Table.1.selections.txt.lower"
+    low = runner.invoke(main, ["raven", "lowercase", ann], obj=c)
+    assert low.exit_code == 0, low.output
+    assert store.tables[copy].label_name == "annotation"  # headers too, as 0.4
+    kept = runner.invoke(
+        main, ["raven", "lowercase", ann, "--labels-only", "--label-column", "annotation"], obj=c
+    )
+    assert kept.exit_code == 0, kept.output
+    assert store.tables[copy].label_name == "Annotation"
+    assert store.tables[copy].classes == ("eato", "woth")
+    misuse = runner.invoke(main, ["raven", "lowercase", ann, "--label-column", "x"], obj=c)
+    assert misuse.exit_code == 2 and "--label-column needs --labels-only" in misuse.output
+
+
 def test_label_command_writes_table(tmp_path: Path) -> None:
     c, _, io = _container(tmp_path)
     out = tmp_path / "labels.csv"

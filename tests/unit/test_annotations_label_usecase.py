@@ -220,4 +220,32 @@ def test_raven_use_cases(tmp_path: Path) -> None:
     }
     assert corrections_csv(["a,b", "c"]) == 'raw,corrected\n"a,b","a,b"\nc,c\n'
     with pytest.raises(AnnotationFormatError):
-        LowercaseAnnotations(store).run(directory=d, label_column="nope")
+        LowercaseAnnotations(store).run(directory=d, labels_only=True, label_column="nope")
+    with pytest.raises(ValueError, match="applies only with labels_only=True"):
+        LowercaseAnnotations(store).run(directory=d, label_column="species")
+
+
+def test_lowercase_copies_whole_text_or_labels_only(tmp_path: Path) -> None:
+    store = InMemoryAnnotationStore()
+    table = tmp_path / "a.Table.1.selections.txt"
+    store.write(
+        AnnotationSet.from_columns(
+            source="x",
+            begin_time=[0, 1],
+            end_time=[1, 2],
+            label=["WOTH", "Eato"],
+            extra={"Notes": ["Near", "FAR"]},
+            label_name="Species",
+        ),
+        table,
+    )
+    copy = tmp_path / "a.Table.1.selections.txt.lower"
+    assert LowercaseAnnotations(store).run(directory=tmp_path) == [copy]
+    text = store.read(copy)
+    assert (text.label_name, text.labels) == ("species", ["woth", "eato"])
+    assert {k: v.tolist() for k, v in text.extra.items()} == {"notes": ["near", "far"]}
+
+    LowercaseAnnotations(store).run(directory=tmp_path, labels_only=True)
+    labels = store.read(copy)
+    assert (labels.label_name, labels.labels) == ("Species", ["woth", "eato"])
+    assert {k: v.tolist() for k, v in labels.extra.items()} == {"Notes": ["Near", "FAR"]}

@@ -12,6 +12,7 @@ extra columns.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import fnmatch
 import re
@@ -42,13 +43,25 @@ def _key(name: str) -> str:
 _STANDARD_KEYS = {_key(c): c for c in _STANDARD}
 
 
-def _decode(path: Path, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+def _decode(data: bytes) -> tuple[str, str]:
+    """Return the text and the encoding it was read with: UTF-8 (with BOM), cp1252, latin-1."""
+    for encoding in ("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8", "cp1252"):
         try:
-            return data.decode(encoding)
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    return data.decode("latin-1")
+    return data.decode("latin-1"), "latin-1"
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, f"annotation table not found: {path}", str(path))
+    if path.is_dir():
+        raise AnnotationFormatError(f"{path}: is a folder, not a selection table")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise AnnotationFormatError(f"{path}: cannot be read ({e})") from e
 
 
 class _Table:
@@ -147,16 +160,9 @@ class RavenAnnotationStore(AnnotationStore):
             is above its high one (naming file, line, row and column), or the label column is
             missing (listing the columns found).
         """
-        if not path.exists():
-            raise FileNotFoundError(errno.ENOENT, f"annotation table not found: {path}", str(path))
-        if path.is_dir():
-            raise AnnotationFormatError(f"{path}: is a folder, not a selection table")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise AnnotationFormatError(f"{path}: cannot be read ({e})") from e
+        data = _read_bytes(path)
         src = str(path) if source is None else source
-        text = _decode(path, data)
+        text, _ = _decode(data)
         if not text.strip():
             return AnnotationSet.empty().with_source(src)
         table = _Table(path, text)
@@ -177,6 +183,23 @@ class RavenAnnotationStore(AnnotationStore):
         lines = _format(annotations)
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    def write_lowercase(self, source: Path, target: Path) -> None:
+        """Write ``source`` with its text in lower case to ``target``, atomically.
+
+        Nothing is parsed: line endings, tabs, a byte-order mark and the encoding (UTF-8,
+        cp1252 or latin-1, as read) are kept; only letters change case.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``source`` does not exist.
+        AnnotationFormatError
+            If ``source`` is a folder or cannot be read.
+        """
+        text, encoding = _decode(_read_bytes(source))
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(text.lower().encode(encoding))
 
 
 def _parse(table: _Table, label_column: str | None) -> AnnotationSet:

@@ -104,7 +104,7 @@ class CheckAnnotations:
 
 @dataclass(frozen=True)
 class LowercaseAnnotations:
-    """Write a copy of each table with lower-case labels, named ``<table>.lower``."""
+    """Write a lower-cased copy of each table, named ``<table>.lower``."""
 
     store: AnnotationStore
 
@@ -113,23 +113,57 @@ class LowercaseAnnotations:
         *,
         directory: Path,
         out_dir: Path | None = None,
+        labels_only: bool = False,
         label_column: str | None = None,
     ) -> list[Path]:
-        """Lower-case the labels of every ``*.selections.txt`` under ``directory``.
+        """Lower-case every ``*.selections.txt`` under ``directory``.
 
+        By default the whole text is lower-cased (headers and every cell) without parsing,
+        as OpenSoundscape 0.4 does, so a table with a bad time is copied too. With
+        ``labels_only`` each table is parsed and rewritten as a Raven table whose labels
+        alone are lower case (headers kept, for Raven Pro); a bad table then raises.
         Copies keep the folder layout under ``out_dir`` (default: beside the originals).
+
+        Parameters
+        ----------
+        directory
+            Folder searched recursively for ``*.selections.txt`` (any case).
+        out_dir
+            Folder for the copies; None writes them beside the originals.
+        labels_only
+            Lower-case the labels only (see above).
+        label_column
+            With ``labels_only``: the label column (any case); None takes the first of
+            class/species/annotation.
 
         Returns
         -------
         list of Path
             The files written.
+
+        Raises
+        ------
+        ValueError
+            If ``label_column`` is given without ``labels_only``.
+        FileNotFoundError
+            If ``directory`` is not a folder.
+        AnnotationFormatError
+            If a table cannot be read (or, with ``labels_only``, parsed); it names the file.
         """
+        if label_column is not None and not labels_only:
+            raise ValueError(
+                f"label_column={label_column!r} applies only with labels_only=True; "
+                "the whole text is lower-cased otherwise"
+            )
         written: list[Path] = []
         for path in self.store.find(directory, pattern=SELECTIONS):
-            found = self.store.read(path, label_column=label_column)
             target_dir = directory if out_dir is None else out_dir
             target = target_dir / path.relative_to(directory).with_name(f"{path.name}.lower")
-            self.store.write(found.lowercase(), target)
+            if labels_only:
+                found = self.store.read(path, label_column=label_column)
+                self.store.write(found.lowercase(), target)
+            else:
+                self.store.write_lowercase(path, target)
             written.append(target)
         return written
 

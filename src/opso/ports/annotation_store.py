@@ -54,3 +54,18 @@ class AnnotationStore(Protocol):
     def write(self, annotations: AnnotationSet, path: Path) -> None:
         """Write ``annotations`` as one table at ``path``, atomically."""
         ...
+
+    def write_lowercase(self, source: Path, target: Path) -> None:
+        """Write a copy of the table at ``source`` with all its text in lower case, atomically.
+
+        Headers, labels and every other cell are lower-cased as text, without parsing the
+        table (OpenSoundscape 0.4's ``lowercase_annotations``), so a bad time never fails.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``source`` does not exist.
+        AnnotationFormatError
+            If ``source`` is a folder or cannot be read.
+        """
+        ...
