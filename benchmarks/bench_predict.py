@@ -160,7 +160,7 @@ def phase_check(root: Path, device: str) -> dict[str, float]:
 
     from opso.adapters.soundfile_io import SoundfileAudioIO
     from opso.adapters.torch_classifier import TorchClassifierStore
-    from opso.app.predict import clip_matrix
+    from opso.domain.audio import clip_windows
 
     scores = pd.read_csv(root / "scores.csv")  # the last round's recordings
     eager = TorchClassifierStore(device=device, backend="eager").load(root / "model.opso")
@@ -169,7 +169,7 @@ def phase_check(root: Path, device: str) -> dict[str, float]:
     for f, rows in scores.groupby("file", sort=False):
         audio = reader.read(Path(str(f)), sample_rate=SR)
         times = list(zip(rows["start_time"], rows["end_time"], strict=True))
-        ref = eager.predict(clip_matrix(audio.samples, SR, times, int(CLIP_S * SR)))
+        ref = eager.predict(clip_windows(audio.samples, SR, times, int(CLIP_S * SR)))
         worst = max(worst, float(np.abs(ref - rows[["a", "b", "c"]].to_numpy()).max()))
     return {"max_abs_diff": worst, "clips": float(len(scores))}
 

@@ -21,6 +21,7 @@ from opso.adapters.torch_models import build_architecture, save_model
 from opso.adapters.torch_prediction import predict
 from opso.api import Audio
 from opso.cli import main
+from opso.domain.audio import fixed_length
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing
 from opso.domain.errors import LabelTableError, ModelFileError
 from opso.pytorch_prediction import gradcam_region, predict as predict_images
@@ -148,7 +149,7 @@ def test_fast_backend_matches_eager(tits: list[Path]) -> None:
     reader = SoundfileAudioIO()
     waves = np.stack(
         [
-            tds.fit_length(reader.read(p, sample_rate=22050).samples, PRE.clip_samples)
+            fixed_length(reader.read(p, sample_rate=22050).samples, PRE.clip_samples)
             for p in tits[:6]
         ]
     )
@@ -170,7 +171,7 @@ def test_gradcam_and_image_prediction_on_non_square_images(
     reader = SoundfileAudioIO()
     paths = []
     for i, p in enumerate(tits[:2]):
-        wave = tds.fit_length(reader.read(p, sample_rate=22050).samples, PRE.clip_samples)
+        wave = fixed_length(reader.read(p, sample_rate=22050).samples, PRE.clip_samples)
         img = inp.images(torch.from_numpy(np.array(wave))[None])
         paths.append(tmp_path / f"{i}.png")
         save_image(img, paths[-1])
@@ -266,7 +267,7 @@ def test_cli_train_then_predict_with_bad_files(
     for _, row in good.iterrows():
         samples = reader.read(Path(row["file"]), sample_rate=22050).samples
         start = round(row["start_time"] * 22050)
-        clip = tds.fit_length(samples[start:], PRE.clip_samples)
+        clip = fixed_length(samples[start:], PRE.clip_samples)
         np.testing.assert_allclose(
             clf.predict(clip[None])[0], row[["B32", "SW83"]].to_numpy(dtype=float), atol=1e-4
         )
@@ -349,7 +350,7 @@ def test_multi_target_trainer_round_trip(tits: list[Path], tmp_path: Path) -> No
     )
     clf = load_classifier(report.model_path, device="cpu")
     assert clf.config.multi_target
-    wave = tds.fit_length(SoundfileAudioIO().read(tits[0], sample_rate=22050).samples, 22050)
+    wave = fixed_length(SoundfileAudioIO().read(tits[0], sample_rate=22050).samples, 22050)
     s = clf.predict(np.stack([wave, wave]))
     assert s.shape == (2, 2) and ((s > 0) & (s < 1)).all()
     cm = torch.load(report.checkpoints[0], weights_only=True)["valid_metrics"]["confusion_matrix"]
@@ -375,7 +376,7 @@ def test_dataset_from_images_and_debug_output(tits: list[Path], tmp_path: Path) 
     from torchvision.utils import save_image
 
     inp = SpectrogramInput(PRE)
-    wave = tds.fit_length(SoundfileAudioIO().read(tits[0], sample_rate=22050).samples, 44100)
+    wave = fixed_length(SoundfileAudioIO().read(tits[0], sample_rate=22050).samples, 44100)
     image = inp.images(torch.from_numpy(np.array(wave))[None])  # (1, 64, 96), 0-1
     save_image(image, tmp_path / "spec.png")
     df = pd.DataFrame({"Destination": [str(tmp_path / "spec.png")], "y": [1]})

@@ -9,9 +9,9 @@ from numpy.typing import NDArray
 
 from opso.adapters.memory import InMemoryAudioIO, InMemoryClassifierStore, InMemoryRowSink
 from opso.app.files import AudioJob
-from opso.app.predict import PredictReport, PredictScores, clip_matrix
+from opso.app.predict import PredictReport, PredictScores
 from opso.app.train import TrainClassifier, labelled_clips, split_train_valid
-from opso.domain.audio import Audio, AudioInfo
+from opso.domain.audio import Audio, AudioInfo, clip_windows, fixed_length
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing, TrainReport
 from opso.domain.errors import LabelTableError
 from opso.ports.audio_io import AudioSource
@@ -133,10 +133,27 @@ def test_predict_validates_settings_before_reading() -> None:
         _run({}, [Path("x.wav")], batch_size=0)
 
 
-def test_clip_matrix_loops_a_short_tail() -> None:
+def test_clip_windows_loop_a_short_tail() -> None:
     samples = np.arange(5, dtype=np.float32)
-    out = clip_matrix(samples, 1, [(0.0, 3.0), (3.0, 5.0)], 3)
+    out = clip_windows(samples, 1, [(0.0, 3.0), (3.0, 5.0)], 3)
     np.testing.assert_array_equal(out, [[0, 1, 2], [3, 4, 3]])
+    # a window of a long file: the same clips from samples 2.. of the recording
+    np.testing.assert_array_equal(
+        clip_windows(samples[2:], 1, [(3.0, 5.0)], 3, origin=2), [[3, 4, 3]]
+    )
+
+
+def test_fixed_length_is_the_one_rule_for_training_and_prediction() -> None:
+    samples = np.arange(6, dtype=np.float32)
+    np.testing.assert_array_equal(fixed_length(samples, 4, start=1), [1, 2, 3, 4])
+    np.testing.assert_array_equal(fixed_length(samples, 4, start=4), [4, 5, 4, 5])
+    np.testing.assert_array_equal(fixed_length(samples, 4, start=1, stop=3), [1, 2, 1, 2])
+    np.testing.assert_array_equal(fixed_length(samples, 3, start=9), [0, 0, 0])
+    np.testing.assert_array_equal(fixed_length(samples[:0], 2), [0, 0])
+    audio = Audio(samples, 2)
+    np.testing.assert_array_equal(audio.extend(5.0).samples, fixed_length(samples, 10))
+    extended = audio.split(2.0, final_clip="extend")[-1]["audio"].samples
+    np.testing.assert_array_equal(extended, fixed_length(samples, 4, start=4))
 
 
 def test_labelled_clips_one_hot_and_label_column(tmp_path: Path) -> None:

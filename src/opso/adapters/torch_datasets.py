@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from opso.adapters.atomic import atomic_path
 from opso.adapters.torch_spectrogram import TorchSpectrogrammer
-from opso.domain.audio import Audio
+from opso.domain.audio import Audio, fixed_length
 from opso.domain.classifier import LabelledClip, Preprocessing
 from opso.domain.errors import ClassifierInputError, LabelTableError
 from opso.ports.audio_io import AudioReader
@@ -81,15 +81,6 @@ class SpectrogramInput:
     def __call__(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Return model input for waveforms [shape=(batch, n_samples)]."""
         return self.tensors(self.images(waveforms))
-
-
-def fit_length(samples: NDArray[np.float32], n: int, *, start: int = 0) -> NDArray[np.float32]:
-    """Return ``n`` samples from ``start``: cut if longer, looped from the start if shorter."""
-    if len(samples) == 0:
-        return np.zeros(n, dtype=np.float32)
-    if len(samples) >= start + n:
-        return samples[start : start + n]
-    return np.resize(samples, n).astype(np.float32, copy=False)
 
 
 def _gaussian_blur(img: torch.Tensor, radius: float) -> torch.Tensor:
@@ -187,7 +178,7 @@ class AudioClipDataset(Dataset[dict[str, torch.Tensor]]):
         samples = audio.samples
         n = p.clip_samples
         start = _randint(0, len(samples) - n + 1) if self.random_start and len(samples) > n else 0
-        return fit_length(samples, n, start=start)
+        return fixed_length(samples, n, start=start)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         x = self.input(torch.from_numpy(np.array(self.waveform(i)))[None])[0]
@@ -382,8 +373,8 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
                     f"{path}: {len(samples)} samples, shorter than the {n} needed; "
                     "pass extend_short_clips=True to loop it"
                 )
-            return fit_length(samples, n)
-        return fit_length(samples, n, start=_randint(0, len(samples) - n + 1))
+            return fixed_length(samples, n)
+        return fixed_length(samples, n, start=_randint(0, len(samples) - n + 1))
 
     def _image_from_file(self, path: Path) -> torch.Tensor:
         from opso.adapters.torch_prediction import ImageDataset

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opso.app.files import AudioJob
-from opso.domain.audio import Audio, clip_times
+from opso.domain.audio import Audio, clip_times, clip_windows
 from opso.domain.errors import OpsoError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore
@@ -41,31 +41,6 @@ class PredictReport:
     files: int = 0
     clips: int = 0
     failures: list[PredictFailure] = field(default_factory=list)
-
-
-def clip_matrix(
-    samples: NDArray[np.float32],
-    sample_rate: int,
-    times: Sequence[tuple[float, float]],
-    clip_samples: int,
-) -> NDArray[np.float32]:
-    """Cut clips [shape=(n_clips, clip_samples)] from one decoded recording.
-
-    Each clip starts at its begin time; a clip running past the end of the audio (or given
-    a shorter span) is filled by looping its own samples.
-    """
-    out = np.empty((len(times), clip_samples), dtype=np.float32)
-    for k, (begin, end) in enumerate(times):
-        start = min(round(begin * sample_rate), len(samples))
-        stop = min(start + clip_samples, round(end * sample_rate), len(samples))
-        seg = samples[start:stop]
-        if len(seg) == clip_samples:
-            out[k] = seg
-        elif len(seg) == 0:
-            out[k] = 0.0
-        else:
-            out[k] = np.resize(seg, clip_samples)
-    return out
 
 
 @dataclass(slots=True)
@@ -173,7 +148,7 @@ class PredictScores:
                             f"recording is {result.duration():.3f} s, shorter than one "
                             f"{duration} s clip",
                         )
-                    clips = clip_matrix(result.samples, result.sample_rate, times, n)
+                    clips = clip_windows(result.samples, result.sample_rate, times, n)
                     for (begin, end), clip in zip(times, clips, strict=True):
                         pending.clip_rows.append(len(pending.rows))
                         pending.rows.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
-from opso.domain.audio import clip_times
+from opso.domain.audio import clip_times, clip_windows
 from opso.domain.errors import OpsoError, OpsoLoadAudioInputError
 from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
 from opso.ports.audio_io import AudioReader
@@ -20,33 +20,6 @@ from opso.ports.classifier import Classifier, ClassifierStore
 
 #: Columns of the sparse output (``top_k`` / ``min_score``): one row per kept (clip, class).
 SPARSE_COLUMNS = (*KEY_COLUMNS, "class", "score")
-
-
-def window_clips(
-    samples: NDArray[np.float32],
-    sample_rate: int,
-    origin: int,
-    times: Sequence[tuple[float, float]],
-    clip_samples: int,
-) -> NDArray[np.float32]:
-    """Cut clips [shape=(n, clip_samples)] from a window starting at sample ``origin``.
-
-    Clip ``(begin, end)`` starts at sample ``round(begin * sample_rate)`` of the recording; a
-    clip shorter than ``clip_samples`` is filled by looping its own samples (as
-    :func:`opso.app.predict.clip_matrix` does on a whole recording).
-    """
-    out = np.empty((len(times), clip_samples), dtype=np.float32)
-    for k, (begin, end) in enumerate(times):
-        start = min(max(round(begin * sample_rate) - origin, 0), len(samples))
-        stop = min(start + clip_samples, round(end * sample_rate) - origin, len(samples))
-        seg = samples[start:stop]
-        if len(seg) == clip_samples:
-            out[k] = seg
-        elif len(seg) == 0:
-            out[k] = 0.0
-        else:
-            out[k] = np.resize(seg, clip_samples)
-    return out
 
 
 @dataclass
@@ -181,7 +154,7 @@ class PredictShards:
         origin = round(first * audio.sample_rate)
         for i in range(0, len(times), self.batch_size):
             batch = times[i : i + self.batch_size]
-            clips = window_clips(audio.samples, audio.sample_rate, origin, batch, n)
+            clips = clip_windows(audio.samples, audio.sample_rate, batch, n, origin=origin)
             scores = np.asarray(classifier.predict(clips), dtype=np.float32)
             yield from zip(batch, scores, strict=True)
 

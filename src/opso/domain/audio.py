@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self, TypedDict
 
@@ -148,11 +149,7 @@ class Audio:
         """
         if length < 0:
             raise ValueError(f"length must be >= 0 seconds, got {length!r}")
-        n = round(length * self.sample_rate)
-        if len(self.samples) == 0:
-            looped = np.zeros(n, dtype=np.float32)
-        else:
-            looped = np.resize(self.samples, n)
+        looped = fixed_length(self.samples, round(length * self.sample_rate))
         looped.flags.writeable = False
         return replace(self, samples=looped, max_duration=None)
 
@@ -208,6 +205,58 @@ class Audio:
         if final_clip == "extend" and end - begin < clip_duration - _EPS:
             return clip.extend(clip_duration)
         return clip
+
+
+def fixed_length(
+    samples: NDArray[np.float32], n: int, *, start: int = 0, stop: int | None = None
+) -> NDArray[np.float32]:
+    """Return exactly ``n`` samples from sample ``start``: the one windowing rule of opso.
+
+    The window is ``samples[start:min(start + n, stop)]``; when the audio (or ``stop``) ends
+    before ``n`` samples, the window is looped from its own start to ``n`` samples, and a window
+    with no samples is silence. Training, prediction, batch runs and ``Audio.split(...,
+    final_clip="extend")`` all cut clips with it, so they cannot drift apart.
+
+    Parameters
+    ----------
+    samples
+        The decoded recording (or a decoded part of it).
+    n
+        Samples wanted (>= 0).
+    start, stop
+        First sample, and the sample the window may not reach (None: the end of ``samples``).
+    """
+    end = len(samples) if stop is None else min(stop, len(samples))
+    start = min(max(start, 0), len(samples))
+    window = samples[start : max(start, min(start + n, end))]
+    if len(window) == n:
+        return window
+    if len(window) == 0:
+        return np.zeros(n, dtype=np.float32)
+    return np.resize(window, n).astype(np.float32, copy=False)
+
+
+def clip_windows(
+    samples: NDArray[np.float32],
+    sample_rate: int,
+    times: Sequence[tuple[float, float]],
+    clip_samples: int,
+    *,
+    origin: int = 0,
+) -> NDArray[np.float32]:
+    """Cut clips [shape=(len(times), clip_samples)] with :func:`fixed_length`.
+
+    Clip ``(begin, end)`` starts at sample ``round(begin * sample_rate)`` of the recording and
+    may not reach sample ``round(end * sample_rate)``; ``samples`` start at recording sample
+    ``origin`` (a decoded window of a long file).
+    """
+    out = np.empty((len(times), clip_samples), dtype=np.float32)
+    for k, (begin, end) in enumerate(times):
+        start = round(begin * sample_rate) - origin
+        out[k] = fixed_length(
+            samples, clip_samples, start=start, stop=round(end * sample_rate) - origin
+        )
+    return out
 
 
 def clip_times(
