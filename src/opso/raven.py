@@ -203,7 +203,9 @@ def raven_audio_split_and_save(
     min_label_len
         Least time in seconds a box must share with a clip to label it.
     species
-        Classes to label (columns, in this order); None takes every label found.
+        Classes to label (columns, in this order, spelled as given); they match labels
+        ignoring case, and a class no box is labelled with gives a ``UserWarning``. None
+        takes every label found.
     dry_run
         Write nothing; only return the table.
 
@@ -240,5 +242,12 @@ def raven_audio_split_and_save(
         warnings.warn(f"{failure.source}: {failure.reason}", UserWarning, stacklevel=2)
     for table, n in report.unlabelled.items():
         warnings.warn(f"{table}: {n} boxes without a label were labelled {UNKNOWN!r}", stacklevel=2)
+    if report.unmatched_classes:
+        warnings.warn(
+            f"no box is labelled {', '.join(report.unmatched_classes)} (in any case); "
+            "their columns are all 0",
+            UserWarning,
+            stacklevel=2,
+        )
     index = pd.Index([str(c.path) for c in report.clips], name="filename")
     return pd.DataFrame(report.labels.matrix, index=index, columns=list(report.labels.classes))

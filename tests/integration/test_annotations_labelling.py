@@ -97,6 +97,20 @@ def test_raven_audio_split_and_save(snippet_pair: tuple[Path, Path], tmp_path: P
     assert dry.shape == (2, 8) and not (tmp_path / "dry").exists()
 
 
+def test_species_match_lowercased_tables(snippet_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    audio, tables = snippet_pair
+    opso.lowercase_annotations(tables)  # the 0.4 workflow: labels are now "bcch", ...
+    with pytest.warns(UserWarning, match=r"no box is labelled LOWA \(in any case\)"):
+        df = raven.raven_audio_split_and_save(
+            tables, audio, tmp_path / "out", col=None, sample_rate=None, clip_duration=2.0,
+            species=["BCCH", "LOWA"], dry_run=True,
+        )  # fmt: skip
+    assert df.columns.tolist() == ["BCCH", "LOWA"]
+    # BCCH boxes: 5.68-7.06 s and 7.83-8.40 s -> clips 4-6, 6-8, 8-10
+    assert df["BCCH"].tolist() == [0, 0, 1, 1, 1]
+    assert df["LOWA"].tolist() == [0] * 5
+
+
 def test_raven_helpers_on_real_tables(raven_copy: Path) -> None:
     with pytest.warns(UserWarning, match=r"1 of 10 boxes have no label in column 'Species'"):
         checks = opso.annotation_check(raven_copy)

@@ -114,6 +114,9 @@ def test_label_command_writes_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2 clips from 1 recording(s); clips per class: WOTH=1, EATO=1, NOCA=0" in result.output
     assert "1 boxes without a label were left out" in result.output
+    assert "warning: no box is labelled NOCA (in any case); their columns are all 0" in (
+        result.output
+    )
     assert out.read_text().splitlines() == [
         "clip,source,begin_time,end_time,WOTH,EATO,NOCA",
         f"rec_0s_5s.wav,{tmp_path / 'audio' / 'rec.wav'},0.0,5.0,1,0,0",
@@ -131,6 +134,22 @@ def test_label_command_rejects_bad_settings(tmp_path: Path) -> None:
         main, [*base, "--clip-duration", "5", "--classes", ",", "-o", "x.csv"], obj=c
     )
     assert empty.exit_code == 2 and "at least one class" in empty.output
+    twice = CliRunner().invoke(
+        main, [*base, "--clip-duration", "5", "--classes", "WOTH,woth", "-o", "x.csv"], obj=c
+    )
+    assert twice.exit_code == 2 and "these repeat: WOTH, woth" in twice.output
+
+
+def test_label_command_matches_classes_ignoring_case(tmp_path: Path) -> None:
+    c, _, _ = _container(tmp_path)  # the table says WOTH and EATO
+    out = tmp_path / "labels.csv"
+    args = ["label", "--annotations", str(tmp_path / "ann"), "--audio", str(tmp_path / "audio")]
+    args += ["--clip-duration", "5", "--classes", "woth,Eato", "-o", str(out)]
+    result = CliRunner().invoke(main, args, obj=c)
+    assert result.exit_code == 0, result.output
+    assert "clips per class: woth=1, Eato=1" in result.output
+    assert "no box is labelled" not in result.output
+    assert out.read_text().splitlines()[0] == "source,begin_time,end_time,woth,Eato"
 
 
 def test_raven_subcommands_have_help() -> None:

@@ -133,6 +133,38 @@ def test_saves_labelled_clips_only_with_options(tmp_path: Path) -> None:
     assert [r["clip"] for r in rows] == written
 
 
+def test_classes_match_labels_ignoring_case(tmp_path: Path) -> None:
+    uc, _, store, tables = _setup(tmp_path)
+    store.write(  # site2's boxes now say "noca" and "Woth"
+        AnnotationSet.from_columns(
+            source="x", begin_time=[7.0, 1.0], end_time=[9.0, 2.0], label=["noca", "Woth"]
+        ),
+        tmp_path / "ann" / "site2.Table.1.selections.txt",
+    )
+    report = uc.run(
+        annotation_dir=tmp_path / "ann",
+        audio=[tmp_path / "audio"],
+        clip_duration=5.0,
+        classes=["woth", "NOCA", "BCCH"],
+        labels_path=tmp_path / "labels.csv",
+    )
+    assert report.labels.classes == ("woth", "NOCA", "BCCH")  # the user's spelling
+    assert report.labels.matrix.tolist() == [[1, 0, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    assert report.unmatched_classes == ["BCCH"]
+    columns, _ = tables.written[tmp_path / "labels.csv"]
+    assert columns == ["source", "begin_time", "end_time", "woth", "NOCA", "BCCH"]
+    with pytest.raises(ValueError, match="repeats a name \\(ignoring case\\): 'WOTH' and 'woth'"):
+        uc.run(
+            annotation_dir=tmp_path / "ann",
+            audio=[tmp_path / "audio"],
+            clip_duration=5.0,
+            classes=["WOTH", "woth"],
+        )
+    every = uc.run(annotation_dir=tmp_path / "ann", audio=[tmp_path / "audio"], clip_duration=5.0)
+    assert every.labels.classes == ("EATO", "WOTH", "Woth", "noca")  # as found, exactly
+    assert every.unmatched_classes == []
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     uc, io, _, tables = _setup(tmp_path)
     n_files = len(io.files)

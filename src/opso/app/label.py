@@ -68,6 +68,9 @@ class LabelReport:
         Tables holding boxes without a label, with how many.
     failures
         Recordings (or their tables) that could not be read; the rest still ran.
+    unmatched_classes
+        Requested classes that no box of the tables read is labelled with (in any case):
+        their columns are all 0.
     """
 
     clips: list[LabelledClip] = field(default_factory=list)
@@ -79,6 +82,25 @@ class LabelReport:
     unmatched_tables: list[Path] = field(default_factory=list)
     unlabelled: dict[Path, int] = field(default_factory=dict)
     failures: list[SplitFailure] = field(default_factory=list)
+    unmatched_classes: list[str] = field(default_factory=list)
+
+
+def _spelling_by_folded_name(classes: Sequence[str]) -> dict[str, str]:
+    """Map each class's case-folded name to its spelling, in order; repeats raise ValueError."""
+    spelling: dict[str, str] = {}
+    for c in classes:
+        if c.casefold() in spelling:
+            raise ValueError(
+                f"classes repeats a name (ignoring case): {spelling[c.casefold()]!r} and {c!r}"
+            )
+        spelling[c.casefold()] = c
+    return spelling
+
+
+def _respell(annotations: AnnotationSet, spelling: dict[str, str]) -> AnnotationSet:
+    """Rename labels that equal a wanted class ignoring case to that class's spelling."""
+    renames = {c: spelling[c.casefold()] for c in annotations.classes if c.casefold() in spelling}
+    return annotations.relabel(renames)
 
 
 def pair_recordings(
@@ -159,7 +181,9 @@ class LabelRecordings:
         min_overlap
             Least time (s) a box must share with a clip to label it.
         classes
-            Label columns, in this order; None takes every label of the matched tables.
+            Label columns, in this order; None takes every label of the matched tables. A
+            class takes the boxes whose label equals it ignoring case (``WOTH`` takes
+            ``woth`` and ``Woth`` boxes) and keeps the spelling given here.
         label_column
             The tables' label column; None takes the first of class/species/annotation.
         unlabelled_as
@@ -183,12 +207,13 @@ class LabelRecordings:
         FileNotFoundError
             If ``annotation_dir`` or an audio path does not exist.
         ValueError
-            If the clip settings are invalid, names are ambiguous, or a class is named like a
-            fixed column of the label table.
+            If the clip settings are invalid, names are ambiguous, ``classes`` repeats a name
+            (ignoring case), or a class is named like a fixed column of the label table.
         """
         clip_times(clip_duration, clip_duration, clip_overlap, final_clip)  # validate up front
         if min_overlap < 0:
             raise ValueError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
+        spelling = None if classes is None else _spelling_by_folded_name(classes)
         report = LabelReport()
         tables = self.annotations.find(annotation_dir, pattern=table_pattern)
         jobs = find_audio_files(audio)
@@ -210,7 +235,13 @@ class LabelRecordings:
                     found = found.relabel({}, unlabelled=unlabelled_as)
             sets[pair.audio] = found
         found_classes = sorted({c for a in sets.values() for c in a.classes})
-        cols = tuple(found_classes if classes is None else classes)
+        if spelling is None:
+            cols = tuple(found_classes)
+        else:
+            cols = tuple(spelling.values())
+            sets = {k: _respell(a, spelling) for k, a in sets.items()}
+            found_folded = {c.casefold() for c in found_classes}
+            report.unmatched_classes = [c for c in cols if c.casefold() not in found_folded]
         clash = set(cols) & set(LABEL_TABLE_COLUMNS)
         if clash:
             raise ValueError(f"class names clash with label table columns: {sorted(clash)}")

@@ -149,6 +149,13 @@ def _classes(value: str | None) -> list[str] | None:
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:
         raise click.BadParameter("give at least one class name", param_hint="--classes")
+    folded = [n.casefold() for n in names]
+    repeated = sorted({n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1})
+    if repeated:
+        raise click.BadParameter(
+            f"classes match labels ignoring case; these repeat: {', '.join(repeated)}",
+            param_hint="--classes",
+        )
     return names
 
 
@@ -180,7 +187,11 @@ def _classes(value: str | None) -> list[str] | None:
     show_default=True,
     help="Least time (s) a box must share with a clip to label it.",
 )
-@click.option("--classes", default=None, help="Comma-separated classes (columns, in order).")
+@click.option(
+    "--classes",
+    default=None,
+    help="Comma-separated classes (columns, in order); they match labels ignoring case.",
+)
 @_LABEL_COLUMN
 @click.option(
     "--unlabelled-as",
@@ -254,6 +265,12 @@ def label(
         click.echo(f"warning: {table}: {n} boxes without a label were {what}", err=True)
     for f in report.failures:
         click.echo(f"error: {f.source}: {f.reason}", err=True)
+    if report.unmatched_classes:
+        click.echo(
+            f"warning: no box is labelled {', '.join(report.unmatched_classes)} (in any case); "
+            "their columns are all 0",
+            err=True,
+        )
     counts = report.labels.counts()
     click.echo(
         f"{len(report.clips)} clips from {len(report.pairs) - len(report.failures)} "
