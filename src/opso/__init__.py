@@ -130,6 +130,11 @@ _EXPORTS: dict[str, str] = {
     "read_run": "opso.api",
     "run_status": "opso.api",
     "export_run": "opso.api",
+    "predict_clips": "opso.api",
+    "PredictScores": "opso.app.predict",
+    "TorchSpectrogrammer": "opso.adapters.torch_spectrogram",
+    "ParameterError": "opso.domain.errors",
+    "TableReadError": "opso.domain.errors",
     "Shard": "opso.domain.runs",
     "Segment": "opso.domain.runs",
     "SegmentError": "opso.domain.runs",
@@ -142,6 +147,9 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keeps them in step
+    from opso.adapters.torch_spectrogram import (
+        TorchSpectrogrammer as TorchSpectrogrammer,
+    )
     from opso.api import (
         Audio as Audio,
         MelSpectrogram as MelSpectrogram,
@@ -149,6 +157,7 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         clip_levels as clip_levels,
         export_run as export_run,
         make_runner as make_runner,
+        predict_clips as predict_clips,
         predict_job as predict_job,
         read_run as read_run,
         run_command as run_command,
@@ -164,6 +173,9 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         expand_multi_labeled as expand_multi_labeled,
         train_valid_split as train_valid_split,
         upsample as upsample,
+    )
+    from opso.app.predict import (
+        PredictScores as PredictScores,
     )
     from opso.app.settings import (
         get_default_config as get_default_config,
@@ -213,11 +225,13 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
         OpsoLoadAudioInputTooLong as OpsoLoadAudioInputTooLong,
+        ParameterError as ParameterError,
         RunDirectoryError as RunDirectoryError,
         RunMismatchError as RunMismatchError,
         RunnerError as RunnerError,
         SpectrogramInputError as SpectrogramInputError,
         SpectrogramParameterError as SpectrogramParameterError,
+        TableReadError as TableReadError,
         UnknownSpeciesError as UnknownSpeciesError,
     )
     from opso.domain.gradcam import (

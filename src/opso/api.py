@@ -417,6 +417,68 @@ def predict_job(
     return job
 
 
+def predict_clips(
+    model: str | Path,
+    paths: str | Path | Sequence[str | Path],
+    *,
+    clip_duration: float | None = None,
+    clip_overlap: float = 0.0,
+    final_clip: Literal["full", "extend"] | None = "full",
+    batch_size: int = 16,
+    device: str | None = None,
+    backend: Literal["fast", "eager"] = "fast",
+) -> pd.DataFrame:
+    """Score every clip of long recordings with a saved model, as ``opso predict`` does.
+
+    Parameters
+    ----------
+    model
+        A model file written by ``opso train`` (or :func:`save_model`).
+    paths
+        Audio files and folders (searched recursively).
+    clip_duration
+        Seconds per clip (default: the model's).
+    clip_overlap, final_clip
+        Overlap of consecutive clips (s), and what to do with audio after the last full
+        clip (``"full"``: a clip ending at the end; ``"extend"``: the rest looped; None: drop).
+    batch_size
+        Clips per model call.
+    device, backend
+        Torch device (default: a GPU if there is one) and ``"fast"`` or ``"eager"`` kernels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per clip: ``file, start_time, end_time``, one score column per class, and
+        ``error`` (empty, or why a recording could not be scored: its row has NaN scores).
+
+    Raises
+    ------
+    ModelFileError
+        If ``model`` is not an opso model.
+    ParameterError
+        If a setting is invalid.
+    """
+    from opso.adapters.memory import InMemoryRowSink
+    from opso.app.files import find_audio_files
+
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    c = _configured(device=device, backend=backend)
+    sink = InMemoryRowSink()
+    table = Path("scores")
+    with c.row_sink.override(sink):
+        c.predict_scores().run(
+            model=Path(model),
+            jobs=find_audio_files([Path(p) for p in given]),
+            output=table,
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=final_clip,
+            batch_size=batch_size,
+        )
+    return pd.DataFrame(sink.tables[table])
+
+
 def read_run(run_dir: str | Path) -> pd.DataFrame:
     """Return every row of a run directory, in shard order, as one DataFrame."""
     df: pd.DataFrame = default_container().read_run().run(run_dir=Path(run_dir))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import opso
 import opso.adapters.torch_datasets as tds
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.adapters.torch_classifier import TorchClassifier, load_classifier
@@ -277,6 +278,14 @@ def test_cli_train_then_predict_with_bad_files(
         pd.read_csv(out)[["B32", "SW83"]].to_numpy(), scores[["B32", "SW83"]].to_numpy(), atol=1e-5
     )
     assert not (tmp_path / "scores.csv.partial").exists()
+    # the notebook path gives the same table without the CLI or a file
+    frame = opso.predict_clips(run / "model.opso", recordings, clip_duration=2, batch_size=3)
+    assert list(frame.columns) == list(scores.columns)
+    assert frame["file"].tolist() == scores["file"].tolist()
+    np.testing.assert_allclose(
+        frame[["B32", "SW83"]].to_numpy(float), scores[["B32", "SW83"]].to_numpy(), atol=1e-5
+    )
+    assert (frame["error"] != "").sum() == 2
 
 
 def test_cli_refuses_a_non_opso_model(tmp_path: Path, tits: list[Path]) -> None:

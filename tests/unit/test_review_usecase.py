@@ -1,11 +1,16 @@
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from opso.adapters.memory import InMemoryAnnotationStore, InMemoryAudioIO, InMemoryImages
+from opso.adapters.memory import (
+    InMemoryAnnotationStore,
+    InMemoryAudioIO,
+    InMemoryImages,
+    InMemoryTables,
+)
 from opso.app.review import BuildReview, SaveReviewMarks, top_scoring
 from opso.domain.audio import Audio
 from opso.ports.review import ReviewClip
@@ -21,16 +26,6 @@ class MemoryPages:
     ) -> None:
         self.pages[path] = list(clips)
         self.page_sizes[path] = page_size
-
-
-class MemoryTables:
-    def __init__(self) -> None:
-        self.tables: dict[Path, list[Mapping[str, object]]] = {}
-
-    def write(
-        self, rows: Sequence[Mapping[str, object]], path: Path, *, columns: Sequence[str]
-    ) -> None:
-        self.tables[path] = list(rows)
 
 
 SCORES = pd.DataFrame(
@@ -97,12 +92,12 @@ def test_save_marks_writes_csv_and_raven_table_of_present_clips() -> None:
         ReviewClip("x-owl", "a.wav", 0.0, 5.0, "owl", 0.9, "clips/x.wav", "images/x.png"),
         ReviewClip("y-owl", "b.wav", 5.0, 10.0, "owl", 0.5, "clips/y.wav", "images/y.png"),
     ]
-    tables, store = MemoryTables(), InMemoryAnnotationStore()
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
     written = SaveReviewMarks(tables, store).run(
         clips=clips, marks={"x-owl": "present", "y-owl": "absent"}, output=Path("/o"), raven=True
     )
     assert written == [Path("/o/review.csv"), Path("/o/review.selections.txt")]
-    assert [r["mark"] for r in tables.tables[Path("/o/review.csv")]] == ["present", "absent"]
+    assert [r["mark"] for r in tables.rows(Path("/o/review.csv"))] == ["present", "absent"]
     boxes = store.tables[Path("/o/review.selections.txt")]
     assert len(boxes) == 1 and boxes.labels == ["owl"]
     with pytest.raises(ValueError, match="must be one of"):

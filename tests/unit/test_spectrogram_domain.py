@@ -253,3 +253,23 @@ def test_adjacent_trims_never_share_or_drop_a_column(cut: float, end: float) -> 
     assert right is not None
     want = spec.times[spec.times < end]
     np.testing.assert_array_equal(np.concatenate([left.times, right.times]), want)
+
+
+def test_power_before_db_is_scipys_and_gives_the_db_values() -> None:
+    rng = np.random.default_rng(1)
+    audio = Audio(rng.normal(scale=0.1, size=4000).astype(np.float32), 8000)
+    power, freqs, times = Spectrogram.power_from_audio(
+        audio, window_samples=256, overlap_samples=128
+    )
+    f, t, ref = scipy.signal.spectrogram(
+        audio.samples, 8000, window="hann", nperseg=256, noverlap=128, scaling="spectrum"
+    )
+    np.testing.assert_allclose(power, ref, rtol=1e-5)
+    np.testing.assert_array_equal(freqs, f)
+    np.testing.assert_allclose(times, t)
+    db = Spectrogram.from_audio(audio, window_samples=256, overlap_samples=128)
+    np.testing.assert_allclose(
+        db.spectrogram, np.clip(10 * np.log10(power), -100, -20), rtol=1e-5, atol=1e-4
+    )
+    with pytest.raises(SpectrogramInputError, match="expects an Audio"):
+        Spectrogram.power_from_audio(audio.samples)  # type: ignore[arg-type]

@@ -166,6 +166,38 @@ class Spectrogram:
         )
         return cls(db, freqs, times, decibel_limits=spectral.check_decibel_limits(decibel_limits))
 
+    @staticmethod
+    def power_from_audio(
+        audio: Audio,
+        window_type: WindowSpec = "hann",
+        window_samples: int = 512,
+        overlap_samples: int = 256,
+    ) -> tuple[NDArray[np.floating[Any]], NDArray[np.float64], NDArray[np.float64]]:
+        """Return ``(power, frequencies, times)``: the linear power :meth:`from_audio` converts.
+
+        ``power`` [shape=(window_samples // 2 + 1, n_time)] equals ``scipy.signal.spectrogram(
+        ..., scaling="spectrum")``, before dB and clipping, for users who need power (energy
+        sums, their own scaling); ``10 * log10(power)`` clipped is :meth:`from_audio`'s values.
+
+        Raises
+        ------
+        SpectrogramInputError
+            If ``audio`` is not an :class:`~opso.domain.audio.Audio`.
+        SpectrogramParameterError
+            If the window or overlap is invalid.
+        """
+        if not isinstance(audio, Audio):
+            raise SpectrogramInputError(
+                f"power_from_audio expects an Audio object, got {type(audio).__name__}"
+            )
+        return spectral.power_spectrogram(
+            audio.samples,
+            audio.sample_rate,
+            window_type=window_type,
+            window_samples=window_samples,
+            overlap_samples=overlap_samples,
+        )
+
     def limit_db_range(self, min_db: float = -100, max_db: float = -20) -> Self:
         """Return a copy with values clipped to ``[min_db, max_db]`` (this object is unchanged).
 
