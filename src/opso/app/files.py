@@ -18,6 +18,14 @@ class AudioJob:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class FileFailure:
+    """A recording a batch command could not process, and why (the batch carries on)."""
+
+    source: Path
+    reason: str
+
+
 def find_audio_files(
     paths: Iterable[Path], *, suffixes: frozenset[str] = AUDIO_SUFFIXES
 ) -> list[AudioJob]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.app.files import AudioJob, find_audio_files
-from opso.app.split import SplitAudio, SplitFailure, clip_path
+from opso.app.files import AudioJob, FileFailure, find_audio_files
+from opso.app.split import SplitAudio, clip_path
 from opso.domain.annotations import AnnotationSet, ClipLabels
 from opso.domain.audio import FinalClip, clip_times
 from opso.domain.errors import OpsoError
@@ -32,7 +32,7 @@ def recording_key(path: Path) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LabelledClip:
+class ClipRecord:
     """One clip: where it lies in its recording and the file it was written to (if any)."""
 
     source: Path
@@ -73,7 +73,7 @@ class LabelReport:
         their columns are all 0.
     """
 
-    clips: list[LabelledClip] = field(default_factory=list)
+    clips: list[ClipRecord] = field(default_factory=list)
     labels: ClipLabels = field(
         default_factory=lambda: ClipLabels(np.zeros((0, 0), dtype=np.uint8), ())
     )
@@ -81,7 +81,7 @@ class LabelReport:
     unmatched_audio: list[Path] = field(default_factory=list)
     unmatched_tables: list[Path] = field(default_factory=list)
     unlabelled: dict[Path, int] = field(default_factory=dict)
-    failures: list[SplitFailure] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
     unmatched_classes: list[str] = field(default_factory=list)
 
 
@@ -227,7 +227,7 @@ class LabelRecordings:
                     pair.table, label_column=label_column, source=str(pair.audio)
                 )
             except (OpsoError, OSError) as e:
-                report.failures.append(SplitFailure(pair.audio, str(e)))
+                report.failures.append(FileFailure(pair.audio, str(e)))
                 continue
             if found.n_unlabelled:
                 report.unlabelled[pair.table] = found.n_unlabelled
@@ -268,7 +268,7 @@ class LabelRecordings:
                     report.clips.extend(clips)
                     matrices.append(rows)
                 except (OpsoError, OSError, ValueError) as e:
-                    report.failures.append(SplitFailure(pair.audio, str(e)))
+                    report.failures.append(FileFailure(pair.audio, str(e)))
             progress(i, len(report.pairs), str(pair.audio))
         matrix = np.concatenate(matrices) if matrices else np.zeros((0, len(cols)), np.uint8)
         matrix.flags.writeable = False
@@ -292,7 +292,7 @@ class LabelRecordings:
         clips_dir: Path | None,
         write_clips: bool,
         labeled_clips_only: bool,
-    ) -> tuple[list[LabelledClip], NDArray[np.uint8]]:
+    ) -> tuple[list[ClipRecord], NDArray[np.uint8]]:
         """Cut one recording into clips, label them, and write the kept clips if asked."""
         audio = None
         paths: list[Path | None]
@@ -333,7 +333,7 @@ class LabelRecordings:
                 if wanted and path is not None:
                     self.writer.write(piece["audio"], path)
         clips = [
-            LabelledClip(pair.audio, b, e, p)
+            ClipRecord(pair.audio, b, e, p)
             for (b, e), p, wanted in zip(times, paths, wanted_rows, strict=True)
             if wanted
         ]

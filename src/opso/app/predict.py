@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.app.files import AudioJob
+from opso.app.files import AudioJob, FileFailure
 from opso.domain.audio import Audio, clip_times, clip_windows
 from opso.domain.errors import OpsoError
 from opso.ports.audio_io import AudioReader
@@ -25,14 +25,6 @@ KEY_COLUMNS = ("file", "start_time", "end_time")
 PredictFinalClip = Literal["full", "extend"] | None
 
 
-@dataclass(frozen=True, slots=True)
-class PredictFailure:
-    """A recording that got no scores, and why."""
-
-    source: Path
-    reason: str
-
-
 @dataclass(slots=True)
 class PredictReport:
     """What a prediction run wrote."""
@@ -40,7 +32,7 @@ class PredictReport:
     output: Path
     files: int = 0
     clips: int = 0
-    failures: list[PredictFailure] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -130,7 +122,7 @@ class PredictScores:
             pending.clip_rows.clear()
 
         def fail(source: Path, reason: str) -> None:
-            report.failures.append(PredictFailure(source, reason))
+            report.failures.append(FileFailure(source, reason))
             row: dict[str, object] = {"file": str(source), "error": reason}
             row.update(dict.fromkeys(classes, math.nan))
             pending.rows.append(row)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from opso.app.files import AudioJob
+from opso.app.files import AudioJob, FileFailure
 from opso.domain.errors import OpsoError
 from opso.domain.helpers import bound
 from opso.domain.ribbit import Band, PulsePreset, ribbit_presets
@@ -131,19 +131,11 @@ class WindowScore:
 
 
 @dataclass(frozen=True, slots=True)
-class RibbitFailure:
-    """A recording that could not be scored, and why."""
-
-    source: Path
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class RibbitReport:
     """What a RIBBIT run scored and which recordings failed."""
 
     scores: list[WindowScore] = field(default_factory=list)
-    failures: list[RibbitFailure] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -211,7 +203,7 @@ class ScorePulses:
                         )
                     )
             except (OpsoError, OSError, ValueError) as e:
-                report.failures.append(RibbitFailure(job.source, str(e)))
+                report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))
         if destination is not None:
             rows = [

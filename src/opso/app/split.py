@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opso.app.files import AudioJob
+from opso.app.files import AudioJob, FileFailure
 from opso.domain.audio import Audio, FinalClip, clip_times
 from opso.domain.errors import OpsoError
 from opso.ports.audio_io import AudioReader, AudioWriter
@@ -28,19 +28,11 @@ class ClipRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class SplitFailure:
-    """A recording that could not be split, and why."""
-
-    source: Path
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class SplitReport:
     """What a split run wrote and which recordings failed."""
 
     clips: list[ClipRecord] = field(default_factory=list)
-    failures: list[SplitFailure] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
 
 
 def _seconds(t: float) -> str:
@@ -152,7 +144,7 @@ class SplitRecordings:
                     )
                 )
             except (OpsoError, OSError, ValueError) as e:
-                report.failures.append(SplitFailure(job.source, str(e)))
+                report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))
         if not dry_run:
             rows = [

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -92,8 +92,7 @@ def split(
             dry_run=dry_run,
             progress=progress,
         )
-    for f in report.failures:
-        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    report_failures(report.failures)
     verb = "would write" if dry_run else "wrote"
     click.echo(
         f"{verb} {len(report.clips)} clips from {len(jobs) - len(report.failures)} "

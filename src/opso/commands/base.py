@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from opso.app.files import FileFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,6 +103,12 @@ def progress_bar(desc: str, *, param_hint: str | None = None) -> Iterator[TqdmPr
         raise click.BadParameter(str(e), param_hint=param_hint) from e
     finally:
         bar.close()
+
+
+def report_failures(failures: Iterable[FileFailure]) -> None:
+    """Print one ``error: FILE: REASON`` line on stderr per recording a batch could not use."""
+    for f in failures:
+        click.echo(f"error: {f.source}: {f.reason}", err=True)
 
 
 # --- configuration files as option defaults (``--config FILE``) -------------------------------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
 from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -273,8 +273,7 @@ def predict(
             batch_size=batch_size,
             progress=progress,
         )
-    for f in report.failures:
-        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    report_failures(report.failures)
     click.echo(
         f"scored {report.clips} clips from {report.files - len(report.failures)} of "
         f"{report.files} recording(s) -> {report.output}"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -263,8 +263,7 @@ def label(
     for table, n in report.unlabelled.items():
         what = f"labelled {unlabelled_as!r}" if unlabelled_as is not None else "left out"
         click.echo(f"warning: {table}: {n} boxes without a label were {what}", err=True)
-    for f in report.failures:
-        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    report_failures(report.failures)
     if report.unmatched_classes:
         click.echo(
             f"warning: no box is labelled {', '.join(report.unmatched_classes)} (in any case); "

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
+from opso.commands.base import pass_container, progress_bar, report_failures
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -161,8 +161,7 @@ def ribbit(
             overlap_samples=overlap_samples,
             progress=progress,
         )
-    for f in report.failures:
-        click.echo(f"error: {f.source}: {f.reason}", err=True)
+    report_failures(report.failures)
     best: dict[tuple[str, str], tuple[float, float]] = {}
     for s in report.scores:
         key = (str(s.file), s.species)
