@@ -19,7 +19,7 @@ from opso.api import default_container
 from opso.app.raven import UNKNOWN
 from opso.domain.annotations import AnnotationSet, overlap_mask
 from opso.domain.audio import FinalClip, clip_times
-from opso.domain.errors import AnnotationFormatError
+from opso.domain.errors import AnnotationFormatError, ParameterError
 
 __all__ = ["SplitterDataset", "annotations_with_overlaps_with_clip", "get_md5_digest"]
 
@@ -64,7 +64,7 @@ def annotations_with_overlaps_with_clip(df: pd.DataFrame, begin: float, end: flo
         If the clip ends before it begins.
     """
     if end < begin:
-        raise ValueError(f"clip ends before it begins: [{begin}, {end}]")
+        raise ParameterError(f"clip ends before it begins: [{begin}, {end}]")
     b = df[_find_column(df, "begin time (s)")].to_numpy(dtype=np.float64)
     e = df[_find_column(df, "end time (s)")].to_numpy(dtype=np.float64)
     return df[overlap_mask(b, e, begin, end, 0.0)]

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from opso.app.ribbit import WindowChoice, presets_from_table
 from opso.domain import ribbit as _ribbit
+from opso.domain.errors import ParameterError
 from opso.domain.spectrogram import Spectrogram
 
 __all__ = [
@@ -209,7 +210,7 @@ def pulse_finder_species_set(
 def _species_scores(df: pd.DataFrame) -> pd.Series[Any]:
     """Max score per species: from the index if it names species, else the first column."""
     if "max_score" not in df.columns:
-        raise ValueError("a RIBBIT result table needs a 'max_score' column")
+        raise ParameterError("a RIBBIT result table needs a 'max_score' column")
     if isinstance(df.index, pd.RangeIndex) and df.columns[0] != "max_score":
         return pd.Series(df["max_score"].to_numpy(), index=df.iloc[:, 0].astype(str).to_numpy())
     return pd.Series(df["max_score"].to_numpy(), index=df.index.astype(str))
@@ -244,7 +245,7 @@ def summarize_top_scores(
         If the numbers of files and tables differ, or a table has no ``max_score``.
     """
     if len(audio_files) != len(list_of_result_dfs):
-        raise ValueError(
+        raise ParameterError(
             f"audio_files ({len(audio_files)}) and list_of_result_dfs "
             f"({len(list_of_result_dfs)}) must have the same length"
         )

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opso.adapters.multiprocessing_runner import describe_exception, run_one
-from opso.domain.errors import RunnerError
+from opso.domain.errors import ParameterError, RunnerError
 from opso.domain.runs import Shard, ShardFailure, ShardOutcome
 from opso.ports.runner import BatchRunner, ShardTask
 
@@ -101,7 +101,7 @@ class DaskRunner(BatchRunner):
             ("shards_per_task", shards_per_task or 1),
         ]:
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+                raise ParameterError(f"{name} must be >= 1, got {value!r}")
         self.scheduler = scheduler
         self.workers = workers
         self.threads_per_worker = threads_per_worker

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opso.adapters.atomic import atomic_path, write_text_atomic
-from opso.domain.errors import AudioToolError
+from opso.domain.errors import AudioToolError, ParameterError
 from opso.ports.audio_tools import AudioTools, MixDuration, ToolRun
 
 _MIX_DURATIONS = ("first", "longest", "shortest")
@@ -81,7 +81,7 @@ class FfmpegAudioTools(AudioTools):
             If ffmpeg is missing or fails; no output file is left behind.
         """
         if not (math.isfinite(input_gain) and 0 < input_gain <= 10):
-            raise ValueError(f"input_gain must be in (0, 10], got {input_gain!r}")
+            raise ParameterError(f"input_gain must be in (0, 10], got {input_gain!r}")
         _check_inputs([in_file, ir_file])
         graph = f"[0:a][1:a]afir=dry={_number(input_gain)}:wet=1:length=1:gtype=gn[out]"
         args = ["-i", _file_arg(in_file), "-i", _file_arg(ir_file), "-filter_complex", graph]
@@ -115,20 +115,20 @@ class FfmpegAudioTools(AudioTools):
         """
         n = len(files)
         if n == 0:
-            raise ValueError("mixdown needs at least one input file")
+            raise ParameterError("mixdown needs at least one input file")
         if len(delays) != n or len(levels) != n:
-            raise ValueError(
+            raise ParameterError(
                 f"need one delay and one level per file: {n} files, "
                 f"{len(delays)} delays, {len(levels)} levels"
             )
         for d in delays:
             if not (math.isfinite(d) and d >= 0):
-                raise ValueError(f"delays must be finite and >= 0 seconds, got {d!r}")
+                raise ParameterError(f"delays must be finite and >= 0 seconds, got {d!r}")
         for lv in levels:
             if not math.isfinite(lv):
-                raise ValueError(f"levels must be finite numbers, got {lv!r}")
+                raise ParameterError(f"levels must be finite numbers, got {lv!r}")
         if duration not in _MIX_DURATIONS:
-            raise ValueError(f"duration must be one of {_MIX_DURATIONS}, got {duration!r}")
+            raise ParameterError(f"duration must be one of {_MIX_DURATIONS}, got {duration!r}")
         _check_inputs(files)
         chains = [
             f"[{i}:a]adelay=delays={_number(d * 1000.0)}:all=1,volume=volume={_number(lv)}[s{i}]"

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from opso.adapters.atomic import write_text_atomic
+from opso.domain.errors import ParameterError
 from opso.ports.review import DEFAULT_PAGE_SIZE, MARKS, ReviewClip, ReviewPages
 
 _STYLE = """
@@ -270,7 +271,7 @@ class HtmlReviewPages(ReviewPages):
             If ``page_size`` is below 1.
         """
         if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
+            raise ParameterError(f"page_size must be at least 1, got {page_size}")
         ordered = review_order(clips)
         counts: dict[str, int] = {}
         for clip in ordered:

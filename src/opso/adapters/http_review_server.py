@@ -11,6 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from opso.domain.errors import ParameterError
+
 SaveMarks = Callable[[Mapping[str, str]], list[Path]]
 _MAX_BODY = 1 << 20
 
@@ -43,7 +45,7 @@ class _Handler(SimpleHTTPRequestHandler):
             if not isinstance(marks, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in marks.items()
             ):
-                raise ValueError("marks must be a JSON object of clip id -> mark")
+                raise ParameterError("marks must be a JSON object of clip id -> mark")
             files = self.save(marks)
         except ValueError as e:  # includes json.JSONDecodeError
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
@@ -59,7 +61,7 @@ class ReviewServer:
 
     def __init__(self, directory: Path, save: SaveMarks, *, host: str = "127.0.0.1", port: int = 0):
         if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"the review server only listens on loopback, not {host!r}")
+            raise ParameterError(f"the review server only listens on loopback, not {host!r}")
         handler = type("ReviewHandler", (_Handler,), {"save": staticmethod(save)})
         self._server = ThreadingHTTPServer(
             (host, port), functools.partial(handler, directory=str(directory))

@@ -25,6 +25,7 @@ from opso.domain.errors import (
     ModelFileError,
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
+    ParameterError,
     TableReadError,
 )
 from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
@@ -73,18 +74,20 @@ class InMemoryAudioIO(AudioReader, AudioWriter):
     ) -> Audio:
         """Return a stored recording, windowed and resampled like the file adapters do."""
         if sample_rate is not None and sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
+            raise ParameterError(
+                f"sample_rate must be a positive integer or None, got {sample_rate!r}"
+            )
         if offset < 0:
-            raise ValueError(f"offset must be >= 0 seconds, got {offset!r}")
+            raise ParameterError(f"offset must be >= 0 seconds, got {offset!r}")
         if duration is not None and duration <= 0:
-            raise ValueError(f"duration must be > 0 seconds, got {duration!r}")
+            raise ParameterError(f"duration must be > 0 seconds, got {duration!r}")
         audio = self._get(source)
         if max_duration is not None and audio.duration() > max_duration:
             raise OpsoLoadAudioInputTooLong(
                 f"{source}: {audio.duration():.3f} s long, over max_duration={max_duration} s"
             )
         if offset >= audio.duration():
-            raise ValueError(f"{source}: offset {offset} s is past the end of the audio")
+            raise ParameterError(f"{source}: offset {offset} s is past the end of the audio")
         end = audio.duration() if duration is None else offset + duration
         clip = audio.trim(offset, end)
         if sample_rate is None or sample_rate == clip.sample_rate:
@@ -308,7 +311,7 @@ class InMemoryRunStore(RunStore, PartStore):
     def export(self, run_dir: Path, destination: Path) -> int:
         """Write all rows to a CSV file (the in-memory store exports CSV only)."""
         if destination.suffix.lower() != ".csv":
-            raise ValueError(f"{destination}: the in-memory run store exports .csv only")
+            raise ParameterError(f"{destination}: the in-memory run store exports .csv only")
         outputs = [p for p in self.read_parts(run_dir) if p.n_rows]
         names = list(outputs[0].columns) if outputs else []
         with destination.open("w", newline="", encoding="utf-8") as fh:

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
-from opso.domain.errors import RunnerError
+from opso.domain.errors import ParameterError, RunnerError
 from opso.domain.runs import Shard, ShardFailure, ShardOutcome
 from opso.ports.runner import BatchRunner, ShardTask
 
@@ -124,9 +124,9 @@ class LocalRunner(BatchRunner):
         threads_per_worker: int | None = None,
     ) -> None:
         if workers < 0:
-            raise ValueError(f"workers must be >= 0, got {workers!r}")
+            raise ParameterError(f"workers must be >= 0, got {workers!r}")
         if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts!r}")
+            raise ParameterError(f"attempts must be >= 1, got {attempts!r}")
         self.workers = workers
         self.attempts = attempts
         if start_method is None:

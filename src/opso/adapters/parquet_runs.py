@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opso.adapters.atomic import atomic_path, write_text_atomic
-from opso.domain.errors import RunDirectoryError
+from opso.domain.errors import ParameterError, RunDirectoryError
 from opso.domain.runs import (
     Manifest,
     Segment,
@@ -243,7 +243,7 @@ class ParquetRunStore(RunStore, PartStore):
         """Stream every rows part into one ``.csv`` or ``.parquet`` file, atomically."""
         suffix = destination.suffix.lower()
         if suffix not in {".csv", ".parquet"}:
-            raise ValueError(f"{destination}: export to a .csv or .parquet file")
+            raise ParameterError(f"{destination}: export to a .csv or .parquet file")
         tables = (t for t in self._tables(run_dir) if t.num_rows)
         first = next(tables, None)
         n = 0

@@ -14,7 +14,12 @@ from numpy.typing import NDArray
 
 from opso.adapters.atomic import atomic_path
 from opso.domain.audio import Audio, AudioInfo
-from opso.domain.errors import AudioWriteError, OpsoLoadAudioInputError, OpsoLoadAudioInputTooLong
+from opso.domain.errors import (
+    AudioWriteError,
+    OpsoLoadAudioInputError,
+    OpsoLoadAudioInputTooLong,
+    ParameterError,
+)
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
 
 #: The spec's (librosa/resampy) resample types mapped onto soxr qualities, plus soxr's own names.
@@ -113,15 +118,17 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
             If ``sample_rate``, ``offset``, ``duration`` or ``resample_type`` is invalid.
         """
         if sample_rate is not None and (isinstance(sample_rate, bool) or sample_rate <= 0):
-            raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
+            raise ParameterError(
+                f"sample_rate must be a positive integer or None, got {sample_rate!r}"
+            )
         if resample_type not in RESAMPLE_QUALITY:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown resample_type {resample_type!r}; use one of {sorted(RESAMPLE_QUALITY)}"
             )
         if offset < 0:
-            raise ValueError(f"offset must be >= 0 seconds, got {offset!r}")
+            raise ParameterError(f"offset must be >= 0 seconds, got {offset!r}")
         if duration is not None and duration <= 0:
-            raise ValueError(f"duration must be > 0 seconds, got {duration!r}")
+            raise ParameterError(f"duration must be > 0 seconds, got {duration!r}")
         _check_path(source)
         name = _describe(source)
         try:
@@ -136,7 +143,7 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
                     )
                 start = round(offset * native)
                 if start >= f.frames:
-                    raise ValueError(f"{name}: offset {offset} s is past the end of the audio")
+                    raise ParameterError(f"{name}: offset {offset} s is past the end of the audio")
                 f.seek(start)
                 n = -1 if duration is None else round(duration * native)
                 if sample_rate is None or sample_rate == native:

@@ -13,13 +13,15 @@ import subprocess
 from collections.abc import Sequence
 from os import PathLike
 
+from opso.domain.errors import ParameterError
+
 Command = str | Sequence[str | PathLike[str]]
 
 
 def _argv(cmd: Command) -> list[str]:
     argv = shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
     if not argv:
-        raise ValueError(f"empty command: {cmd!r}")
+        raise ParameterError(f"empty command: {cmd!r}")
     return argv
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
-from opso.domain.errors import ClassifierInputError
+from opso.domain.errors import ClassifierInputError, ParameterError
 
 _EPS = 1e-10
 
@@ -95,13 +95,13 @@ def time_warp(
     """
     _check(spec)
     if W < 0:
-        raise ValueError(f"W must be >= 0, got {W}")
+        raise ParameterError(f"W must be >= 0, got {W}")
     out = spec.clone()
     if W == 0:
         return out
     height, width = spec.shape[-2:]
     if width < 2 * W + 1:
-        raise ValueError(f"time_warp with W={W} needs at least {2 * W + 1} time columns")
+        raise ParameterError(f"time_warp with W={W} needs at least {2 * W + 1} time columns")
     flat = out.reshape(-1, *spec.shape[-3:]) if spec.ndim >= 3 else out.reshape(1, 1, *spec.shape)
     if flat.ndim == 3:
         flat = flat.unsqueeze(1)
@@ -143,7 +143,7 @@ def _mask(
 ) -> torch.Tensor:
     _check(spec)
     if width < 0 or max_masks < 0:
-        raise ValueError(f"mask width and max_masks must be >= 0, got {width}, {max_masks}")
+        raise ParameterError(f"mask width and max_masks must be >= 0, got {width}, {max_masks}")
     out = spec.clone()
     length = spec.shape[dim]
     if width == 0 or max_masks == 0 or length == 0:

@@ -26,7 +26,7 @@ from opso.adapters.atomic import atomic_path
 from opso.adapters.torch_spectrogram import TorchSpectrogrammer
 from opso.domain.audio import Audio, fixed_length
 from opso.domain.classifier import LabelledClip, Preprocessing
-from opso.domain.errors import ClassifierInputError, LabelTableError
+from opso.domain.errors import ClassifierInputError, LabelTableError, ParameterError
 from opso.ports.audio_io import AudioReader
 
 if TYPE_CHECKING:
@@ -276,15 +276,17 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
         if overlay_weight != "random" and not (
             isinstance(overlay_weight, float | int) and 0 < overlay_weight < 1
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"overlay_weight must be 'random' or in (0, 1), got {overlay_weight!r}"
             )
         if max_overlay_num > 0 and label_column is None:
-            raise ValueError("label_column must be given to use max_overlay_num > 0")
+            raise ParameterError("label_column must be given to use max_overlay_num > 0")
         if max_overlay_num > 0 and overlay_class is None:
-            raise ValueError("overlay_class must be given ('different' or a label) for overlays")
+            raise ParameterError(
+                "overlay_class must be given ('different' or a label) for overlays"
+            )
         if not 0 <= overlay_prob <= 1:
-            raise ValueError(f"overlay_prob must be in [0, 1], got {overlay_prob!r}")
+            raise ParameterError(f"overlay_prob must be in [0, 1], got {overlay_prob!r}")
         self.df = df.reset_index(drop=True)
         self.label_dict = dict(label_dict) if label_dict is not None else None
         self.filename_column = filename_column
@@ -312,7 +314,7 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
         if self.max_overlay_num > 0 and overlay_class != "different":
             target = self._numeric(overlay_class, -1)
             if self.labels is None or target not in self.labels:
-                raise ValueError(
+                raise ParameterError(
                     f"overlay_class {overlay_class!r} is neither 'different' nor a label "
                     "in the table"
                 )
@@ -435,7 +437,7 @@ class SingleTargetAudioDataset(Dataset[dict[str, torch.Tensor]]):
             If no sample qualifies to be overlaid.
         """
         if self.labels is None:
-            raise ValueError("overlays need a label_column")
+            raise ParameterError("overlays need a label_column")
         own = self._numeric(original_class, -1)
         if self.overlay_class == "different":
             wanted = [lab != own for lab in self.labels]

@@ -21,7 +21,7 @@ from torch import nn
 
 from opso.adapters.atomic import atomic_path
 from opso.domain.classifier import ARCHITECTURES, MODEL_FORMAT, ModelConfig
-from opso.domain.errors import ClassifierInputError, ModelFileError
+from opso.domain.errors import ClassifierInputError, ModelFileError, ParameterError
 
 
 def _torchvision_builder(architecture: str) -> Any:
@@ -92,9 +92,11 @@ def build_architecture(
         If ``weights`` cannot be read as a state dict that fits the architecture.
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; use one of {list(ARCHITECTURES)}")
+        raise ParameterError(
+            f"unknown architecture {architecture!r}; use one of {list(ARCHITECTURES)}"
+        )
     if n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
     model: nn.Module = _torchvision_builder(architecture)(weights=None)
     if weights is not None:
         state: Mapping[str, Any] = _load_plain(Path(weights))

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from opso.domain.errors import ClassifierInputError, OpsoLoadAudioInputError
+from opso.domain.errors import ClassifierInputError, OpsoLoadAudioInputError, ParameterError
 from opso.domain.gradcam import BoxLimits, activation_region_limits
 
 
@@ -84,7 +84,7 @@ def predict(
         ``paths``), one column per class.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
     device = next(model.parameters()).device
     model.eval()
     loader = DataLoader(prediction_dataset, batch_size=batch_size, num_workers=num_workers)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from opso.adapters.atomic import atomic_path, write_text_atomic
 from opso.adapters.torch_augment import augment_batch
 from opso.domain.classifier import EpochSummary
+from opso.domain.errors import ParameterError
 from opso.domain.metrics import Metrics, MultiTargetMetrics
 from opso.ports.progress import Progress
 
@@ -215,12 +216,12 @@ def train(
     import yaml
 
     if epochs < 1 or batch_size < 1 or log_every < 1:
-        raise ValueError(
+        raise ParameterError(
             f"epochs, batch_size and log_every must be >= 1, got {epochs}, {batch_size}, "
             f"{log_every}"
         )
     if len(train_dataset) == 0 or len(valid_dataset) == 0:
-        raise ValueError(
+        raise ParameterError(
             f"training needs samples: train has {len(train_dataset)}, valid {len(valid_dataset)}"
         )
     save_dir = Path(save_dir)

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from opso.domain.errors import ParameterError
+
 RandomState = int | np.random.Generator | None
 
 
@@ -95,7 +97,7 @@ def train_valid_split(
         If ``stratify_from_column`` is not a column.
     """
     if not 0 < train_size < 1:
-        raise ValueError(f"train_size must be between 0 and 1, got {train_size!r}")
+        raise ParameterError(f"train_size must be between 0 and 1, got {train_size!r}")
     rng = _rng(random_state)
     n = len(input_df)
     n_valid = n - math.floor(train_size * n + 1e-9)

@@ -13,7 +13,7 @@ from opso.app.files import AudioJob, FileFailure, find_audio_files
 from opso.app.split import SplitAudio, clip_path
 from opso.domain.annotations import AnnotationSet, ClipLabels
 from opso.domain.audio import FinalClip, clip_times
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.progress import Progress, no_progress
@@ -90,7 +90,7 @@ def _spelling_by_folded_name(classes: Sequence[str]) -> dict[str, str]:
     spelling: dict[str, str] = {}
     for c in classes:
         if c.casefold() in spelling:
-            raise ValueError(
+            raise ParameterError(
                 f"classes repeats a name (ignoring case): {spelling[c.casefold()]!r} and {c!r}"
             )
         spelling[c.casefold()] = c
@@ -123,7 +123,7 @@ def pair_recordings(
         for p in paths:
             k = recording_key(p)
             if k in out:
-                raise ValueError(f"two {what} share the name {k!r}: {out[k]} and {p}")
+                raise ParameterError(f"two {what} share the name {k!r}: {out[k]} and {p}")
             out[k] = p
         return out
 
@@ -212,7 +212,7 @@ class LabelRecordings:
         """
         clip_times(clip_duration, clip_duration, clip_overlap, final_clip)  # validate up front
         if min_overlap < 0:
-            raise ValueError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
+            raise ParameterError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
         spelling = None if classes is None else _spelling_by_folded_name(classes)
         report = LabelReport()
         tables = self.annotations.find(annotation_dir, pattern=table_pattern)
@@ -244,7 +244,7 @@ class LabelRecordings:
             report.unmatched_classes = [c for c in cols if c.casefold() not in found_folded]
         clash = set(cols) & set(LABEL_TABLE_COLUMNS)
         if clash:
-            raise ValueError(f"class names clash with label table columns: {sorted(clash)}")
+            raise ParameterError(f"class names clash with label table columns: {sorted(clash)}")
         matrices: list[NDArray[np.uint8]] = []
         splitter = SplitAudio(self.writer)
         write_clips = clips_dir is not None and not dry_run

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from opso.domain.errors import LocalizationError, OpsoError
+from opso.domain.errors import LocalizationError, OpsoError, ParameterError
 from opso.domain.localization import InvertAlg, calc_speed_of_sound
 from opso.domain.receivers import ReceiverArray
 from opso.domain.tdoa import CCMethod, estimate_delay
@@ -383,12 +383,12 @@ class LocalizeEvents:
         array = table.array
         found = read_detections(*self._table(detections, "detections"))
         if min_receivers < array.dim + 1:
-            raise ValueError(
+            raise ParameterError(
                 f"min_receivers must be at least {array.dim + 1} for {array.dim}-D "
                 f"coordinates, got {min_receivers}"
             )
         if max_receiver_dist is not None and not max_receiver_dist > 0:
-            raise ValueError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
+            raise ParameterError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
         speed = calc_speed_of_sound(temperature)
         offsets = _file_offsets(
             found,
@@ -506,7 +506,7 @@ class LocalizeEvents:
             read_start = max(local_start, 0.0)
             try:
                 if local_end <= read_start:
-                    raise ValueError("the detection window is before the recording started")
+                    raise ParameterError("the detection window is before the recording started")
                 audio = self.reader.read(
                     _path(name, audio_dir),
                     sample_rate=sr,

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from opso.app.files import AudioJob, FileFailure
 from opso.domain.audio import Audio, clip_times, clip_windows
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore
 from opso.ports.progress import Progress, no_progress
@@ -101,9 +101,9 @@ class PredictScores:
         pre = config.preprocessing
         duration = pre.clip_duration if clip_duration is None else clip_duration
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         if final_clip not in (None, "full", "extend"):
-            raise ValueError(f"final_clip must be None, 'full' or 'extend', got {final_clip!r}")
+            raise ParameterError(f"final_clip must be None, 'full' or 'extend', got {final_clip!r}")
         clip_times(duration, duration, clip_overlap, final_clip)  # validate up front
         n = round(duration * pre.sample_rate)
         classes = list(config.classes)

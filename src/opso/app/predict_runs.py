@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
 from opso.domain.audio import clip_times, clip_windows
-from opso.domain.errors import OpsoError, OpsoLoadAudioInputError
+from opso.domain.errors import OpsoError, OpsoLoadAudioInputError, ParameterError
 from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import Classifier, ClassifierStore
@@ -60,11 +60,11 @@ class PredictShards:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise ParameterError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise ParameterError(f"top_k must be >= 1, got {self.top_k}")
         if self.final_clip not in (None, "full", "extend"):
-            raise ValueError(
+            raise ParameterError(
                 f"final_clip must be None, 'full' or 'extend', got {self.final_clip!r}"
             )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opso.domain.annotations import AnnotationSet
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.ports.annotation_store import AnnotationStore
 
 SELECTIONS = "*.selections.txt"
@@ -151,7 +151,7 @@ class LowercaseAnnotations:
             If a table cannot be read (or, with ``labels_only``, parsed); it names the file.
         """
         if label_column is not None and not labels_only:
-            raise ValueError(
+            raise ParameterError(
                 f"label_column={label_column!r} applies only with labels_only=True; "
                 "the whole text is lower-cased otherwise"
             )

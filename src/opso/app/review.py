@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from opso.domain.annotations import AnnotationSet
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
@@ -34,7 +34,7 @@ def score_classes(scores: pd.DataFrame, classes: Sequence[str] | None = None) ->
         If ``file`` is missing, or a requested class is not a column (listing those found).
     """
     if "file" not in scores.columns:
-        raise ValueError(f"a score table needs a 'file' column; found {list(scores.columns)}")
+        raise ParameterError(f"a score table needs a 'file' column; found {list(scores.columns)}")
     numeric = [
         str(c)
         for c in scores.columns
@@ -44,7 +44,7 @@ def score_classes(scores: pd.DataFrame, classes: Sequence[str] | None = None) ->
         return numeric
     missing = [c for c in classes if c not in numeric]
     if missing:
-        raise ValueError(f"classes {missing} are not score columns; found {numeric}")
+        raise ParameterError(f"classes {missing} are not score columns; found {numeric}")
     return list(classes)
 
 
@@ -62,7 +62,7 @@ def top_scoring(
         Columns ``file, start_time, end_time, class, score``.
     """
     if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise ParameterError(f"top_k must be at least 1, got {top_k}")
     names = score_classes(scores, classes)
     table = scores
     if "error" in table.columns:
@@ -132,7 +132,7 @@ class BuildReview:
             If ``top_k`` or ``page_size`` is below 1 (before any clip is cut).
         """
         if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
+            raise ParameterError(f"page_size must be at least 1, got {page_size}")
         top = top_scoring(scores, classes=classes, top_k=top_k)
         result = ReviewSet()
         media: dict[str, tuple[str, str] | None] = {}
@@ -180,7 +180,7 @@ class BuildReview:
         self.writer.write(audio, output / "clips" / f"{key}.wav")
         spec = Spectrogram.from_audio(audio)
         if spec.spectrogram.shape[1] == 0:
-            raise ValueError(
+            raise ParameterError(
                 f"{file}: the clip at {start} s is shorter than one spectrogram window"
             )
         # each clip on its own 60 dB scale below its loudest part, so quiet calls still show
@@ -222,9 +222,9 @@ class SaveReviewMarks:
         known = {c.id for c in clips}
         for clip_id, mark in marks.items():
             if clip_id not in known:
-                raise ValueError(f"mark for unknown clip id {clip_id!r}")
+                raise ParameterError(f"mark for unknown clip id {clip_id!r}")
             if mark not in MARKS:
-                raise ValueError(f"mark for {clip_id!r} must be one of {MARKS}, got {mark!r}")
+                raise ParameterError(f"mark for {clip_id!r} must be one of {MARKS}, got {mark!r}")
         rows = [
             {
                 "id": c.id,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from opso.app.files import AudioJob, FileFailure
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.helpers import bound
 from opso.domain.ribbit import Band, PulsePreset, ribbit_presets
 from opso.domain.spectral import check_window
@@ -67,9 +67,9 @@ def presets_from_table(
     """
     missing = [c for c in PRESET_COLUMNS if c not in species_df.columns]
     if species_df.shape[1] == 0 or missing:
-        raise ValueError(f"species table lacks column(s) {missing or list(PRESET_COLUMNS)}")
+        raise ParameterError(f"species table lacks column(s) {missing or list(PRESET_COLUMNS)}")
     if window_len == "from_df" and "window_length" not in species_df.columns:
-        raise ValueError("species table lacks column 'window_length' (needed for 'from_df')")
+        raise ParameterError("species table lacks column 'window_length' (needed for 'from_df')")
     name_col = species_df.columns[0]
     presets: list[PulsePreset | None] = []
     for _, row in species_df.iterrows():
@@ -82,7 +82,7 @@ def presets_from_table(
             if window_len == "from_df":
                 w = _number(row["window_length"])
                 if w is None:
-                    raise ValueError("window_length is empty")
+                    raise ParameterError("window_length is empty")
             elif window_len == "dynamic":
                 w = dynamic_window(low_rate)
             else:
@@ -94,7 +94,7 @@ def presets_from_table(
                     if lo is not None:
                         hi = _number(row.get(hi_col))
                         if hi is None:
-                            raise ValueError(f"{lo_col} is set but {hi_col} is empty")
+                            raise ParameterError(f"{lo_col} is set but {hi_col} is empty")
                         noise.append((lo, hi))
             presets.append(
                 PulsePreset(
@@ -106,7 +106,7 @@ def presets_from_table(
                 )
             )
         except (TypeError, ValueError) as e:
-            raise ValueError(f"species table row {name!r}: {e}") from e
+            raise ParameterError(f"species table row {name!r}: {e}") from e
     return presets
 
 
@@ -184,7 +184,7 @@ class ScorePulses:
             any file is read).
         """
         if not presets:
-            raise ValueError("RIBBIT needs at least one preset (signal band and pulse rates)")
+            raise ParameterError("RIBBIT needs at least one preset (signal band and pulse rates)")
         check_window(window_samples, overlap_samples)
         report = RibbitReport()
         for i, job in enumerate(jobs, start=1):

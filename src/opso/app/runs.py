@@ -28,6 +28,7 @@ from opso.domain.audio import Audio, Clip, FinalClip
 from opso.domain.errors import (
     OpsoError,
     OpsoLoadAudioInputError,
+    ParameterError,
     RunDirectoryError,
     RunMismatchError,
 )
@@ -333,7 +334,7 @@ class RunBatch:
         """
         t0 = time.perf_counter()
         if (shard_index is None) != (shard_count is None):
-            raise ValueError("give both shard_index and shard_count, or neither")
+            raise ParameterError("give both shard_index and shard_count, or neither")
         full = canonical_settings(
             {
                 "format": RUN_FORMAT,
@@ -474,5 +475,5 @@ class ExportRunResults:
             If the destination suffix is neither ``.csv`` nor ``.parquet``.
         """
         if destination.suffix.lower() not in {".csv", ".parquet"}:
-            raise ValueError(f"{destination}: export to a .csv or .parquet file")
+            raise ParameterError(f"{destination}: export to a .csv or .parquet file")
         return self.parts.export(run_dir, destination)

@@ -62,7 +62,7 @@ class RavenSettings(_Section):
     @classmethod
     def _existing_file(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
-            raise ValueError(f"label corrections file not found: {value}")
+            raise ParameterError(f"label corrections file not found: {value}")
         return value
 
 

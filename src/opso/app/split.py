@@ -9,7 +9,7 @@ from pathlib import Path
 
 from opso.app.files import AudioJob, FileFailure
 from opso.domain.audio import Audio, FinalClip, clip_times
-from opso.domain.errors import OpsoError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableWriter
@@ -48,10 +48,12 @@ def check_prefix(destination: Path, prefix: str) -> None:
         If the prefix is empty, has surrounding spaces, or would lead outside ``destination``.
     """
     if not prefix or prefix.strip() != prefix:
-        raise ValueError(f"prefix must be a non-empty name without surrounding spaces: {prefix!r}")
+        raise ParameterError(
+            f"prefix must be a non-empty name without surrounding spaces: {prefix!r}"
+        )
     probe = os.path.normpath(Path("root") / f"{prefix}_0s")
     if Path(prefix).is_absolute() or not probe.startswith("root" + os.sep):
-        raise ValueError(f"prefix {prefix!r} would write outside the destination {destination}")
+        raise ParameterError(f"prefix {prefix!r} would write outside the destination {destination}")
 
 
 def clip_path(destination: Path, prefix: str, begin_time: float, end_time: float) -> Path:

@@ -15,7 +15,7 @@ from opso.domain.classifier import (
     TrainReport,
     class_targets,
 )
-from opso.domain.errors import LabelTableError
+from opso.domain.errors import LabelTableError, ParameterError
 from opso.ports.classifier import ClassifierTrainer
 from opso.ports.progress import Progress, no_progress
 
@@ -174,7 +174,7 @@ def split_train_valid(
         If ``valid_fraction`` is not in (0, 1) or no clip ends up in one of the sets.
     """
     if not 0 < valid_fraction < 1:
-        raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
+        raise ParameterError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
     rng = random.Random(seed)
     groups: dict[tuple[float, ...], list[LabelledClip]] = {}
     for c in clips:
@@ -189,7 +189,7 @@ def split_train_valid(
         valid += members[:k]
         train += members[k:]
     if not train or not valid:
-        raise ValueError(
+        raise ParameterError(
             f"cannot split {len(clips)} clips into training and validation sets; "
             "label more clips or give a validation table"
         )

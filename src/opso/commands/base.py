@@ -20,11 +20,17 @@ class OpsoGroup(click.Group):
     """A click group that turns opso's documented errors into one clear line and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, mapping ``OpsoError``/``FileNotFoundError`` to ``ClickException``."""
-        from opso.domain.errors import OpsoError
+        """Run the command, turning opso's errors into one line and an exit code.
+
+        A ``ParameterError`` is a usage error (exit 2); other opso errors and
+        ``FileNotFoundError`` exit 1.
+        """
+        from opso.domain.errors import OpsoError, ParameterError
 
         try:
             return super().invoke(ctx)
+        except ParameterError as e:
+            raise click.UsageError(str(e), ctx) from e
         except (OpsoError, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from e
 
@@ -88,15 +94,17 @@ class TqdmProgress:
 def progress_bar(desc: str, *, param_hint: str | None = None) -> Iterator[TqdmProgress]:
     """Show a progress bar while a use-case runs, and report its setting errors as usage errors.
 
-    A plain ``ValueError`` from the use-case (an option value it rejected) exits with status 2
-    as ``BadParameter``; opso's own errors pass on to the group, which reports them with
-    status 1. The bar is removed either way.
+    A ``ParameterError`` (or plain ``ValueError``) from the use-case, an option value it
+    rejected, exits with status 2 as ``BadParameter``; opso's other errors pass on to the group,
+    which reports them with status 1. The bar is removed either way.
     """
-    from opso.domain.errors import OpsoError
+    from opso.domain.errors import OpsoError, ParameterError
 
     bar = TqdmProgress(desc)
     try:
         yield bar
+    except ParameterError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from e
     except OpsoError:
         raise
     except ValueError as e:

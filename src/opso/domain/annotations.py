@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from opso.domain.errors import AnnotationError
+from opso.domain.errors import AnnotationError, ParameterError
 
 #: Tolerance (s) when comparing an overlap with ``min_overlap``, for float noise in times.
 _TOL = 1e-9
@@ -412,7 +412,7 @@ class AnnotationSet:
         idx = np.asarray(rows)
         if idx.dtype == np.bool_:
             if idx.shape != (len(self),):
-                raise ValueError(f"mask has shape {idx.shape}, expected ({len(self)},)")
+                raise ParameterError(f"mask has shape {idx.shape}, expected ({len(self)},)")
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.int64, copy=False)
         return _compact(
@@ -465,7 +465,7 @@ class AnnotationSet:
         if freq_range is not None:
             low, high = freq_range
             if high < low:
-                raise ValueError(f"freq_range must be (low, high), low <= high: {freq_range}")
+                raise ParameterError(f"freq_range must be (low, high), low <= high: {freq_range}")
             keep &= (self.low_f <= high) & (self.high_f >= low)
         if labelled is not None:
             keep &= self.is_labelled if labelled else ~self.is_labelled
@@ -582,19 +582,19 @@ class AnnotationSet:
         n_clips = len(c_begin)
         names = [sources] * n_clips if isinstance(sources, str) else list(sources)
         if len(c_end) != n_clips or len(names) != n_clips:
-            raise ValueError(
+            raise ParameterError(
                 f"sources, begin_time and end_time must have equal lengths, got "
                 f"{len(names)}, {n_clips} and {len(c_end)}"
             )
         if not min_overlap >= 0:
-            raise ValueError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
+            raise ParameterError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
         bad = np.flatnonzero(~(c_end >= c_begin))
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"clip {i} ends before it begins: [{c_begin[i]}, {c_end[i]}]")
+            raise ParameterError(f"clip {i} ends before it begins: [{c_begin[i]}, {c_end[i]}]")
         cols = tuple(self.classes if classes is None else classes)
         if len(set(cols)) != len(cols):
-            raise ValueError(f"classes repeats a name: {list(cols)}")
+            raise ParameterError(f"classes repeats a name: {list(cols)}")
         matrix = np.zeros((n_clips, len(cols)), dtype=np.uint8)
         # Map each annotation's label to its output column (-1: not wanted or unlabelled).
         col_of = {c: j for j, c in enumerate(cols)}
@@ -621,9 +621,9 @@ class AnnotationSet:
 
 def _check_clip_args(begin: float, end: float, min_overlap: float) -> None:
     if not end >= begin:
-        raise ValueError(f"clip ends before it begins: [{begin}, {end}]")
+        raise ParameterError(f"clip ends before it begins: [{begin}, {end}]")
     if not min_overlap >= 0:
-        raise ValueError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
+        raise ParameterError(f"min_overlap must be >= 0 seconds, got {min_overlap!r}")
 
 
 def overlap_mask(

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from opso.domain import dsp
-from opso.domain.errors import OpsoLoadAudioInputTooLong
+from opso.domain.errors import OpsoLoadAudioInputTooLong, ParameterError
 
 FinalClip = Literal["remainder", "full", "extend"] | None
 _EPS = 1e-9
@@ -29,9 +29,9 @@ def frozen_float32(samples: Any, *, name: str = "samples") -> NDArray[np.float32
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
-        raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+        raise ParameterError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise ParameterError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype != np.float32 or arr.flags.writeable:
         arr = arr.astype(np.float32, copy=True)
     arr.flags.writeable = False
@@ -99,7 +99,7 @@ class Audio:
     ) -> None:
         sr = sample_rate
         if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
-            raise ValueError(f"sample_rate must be a positive integer, got {sr!r}")
+            raise ParameterError(f"sample_rate must be a positive integer, got {sr!r}")
         object.__setattr__(self, "sample_rate", int(sr))
         object.__setattr__(self, "samples", frozen_float32(samples))
         object.__setattr__(self, "resample_type", resample_type)
@@ -132,7 +132,7 @@ class Audio:
             If ``end_time`` is before ``start_time``.
         """
         if end_time < start_time:
-            raise ValueError(f"end_time ({end_time}) is before start_time ({start_time})")
+            raise ParameterError(f"end_time ({end_time}) is before start_time ({start_time})")
         start = min(max(self.time_to_sample(start_time), 0), len(self.samples))
         end = min(max(self.time_to_sample(end_time), start), len(self.samples))
         return replace(self, samples=self.samples[start:end], max_duration=None)
@@ -148,7 +148,7 @@ class Audio:
             If ``length`` is negative.
         """
         if length < 0:
-            raise ValueError(f"length must be >= 0 seconds, got {length!r}")
+            raise ParameterError(f"length must be >= 0 seconds, got {length!r}")
         looped = fixed_length(self.samples, round(length * self.sample_rate))
         looped.flags.writeable = False
         return replace(self, samples=looped, max_duration=None)
@@ -274,13 +274,15 @@ def clip_times(
         ``final_clip`` is not one of None, ``"remainder"``, ``"full"``, ``"extend"``.
     """
     if not clip_duration > 0 or not math.isfinite(clip_duration):
-        raise ValueError(f"clip_duration must be a positive number of seconds: {clip_duration!r}")
+        raise ParameterError(
+            f"clip_duration must be a positive number of seconds: {clip_duration!r}"
+        )
     if not 0 <= clip_overlap < clip_duration:
-        raise ValueError(
+        raise ParameterError(
             f"clip_overlap must be in [0, clip_duration={clip_duration}), got {clip_overlap!r}"
         )
     if final_clip not in (None, "remainder", "full", "extend"):
-        raise ValueError(
+        raise ParameterError(
             f"final_clip must be None, 'remainder', 'full' or 'extend', got {final_clip!r}"
         )
     step = clip_duration - clip_overlap

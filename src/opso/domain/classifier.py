@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from opso.domain.errors import ModelFileError
+from opso.domain.errors import ModelFileError, ParameterError
 
 #: Version of the model configuration JSON this opso writes (and the newest it reads).
 MODEL_FORMAT_VERSION = 1
@@ -77,28 +77,30 @@ class Preprocessing:
         for name in ("sample_rate", "window_samples", "height", "width", "channels"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"preprocessing {name} must be a positive integer, got {v!r}")
+                raise ParameterError(f"preprocessing {name} must be a positive integer, got {v!r}")
         if not isinstance(self.overlap_samples, int) or not (
             0 <= self.overlap_samples < self.window_samples
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"preprocessing overlap_samples must be in [0, window_samples), "
                 f"got {self.overlap_samples!r}"
             )
         if not (isinstance(self.clip_duration, int | float) and self.clip_duration > 0) or (
             not math.isfinite(self.clip_duration)
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"preprocessing clip_duration must be positive seconds, got {self.clip_duration!r}"
             )
         low, high = self.decibel_limits
         if not low < high:
-            raise ValueError(f"preprocessing decibel_limits must be (low, high), got {low}, {high}")
+            raise ParameterError(
+                f"preprocessing decibel_limits must be (low, high), got {low}, {high}"
+            )
         object.__setattr__(self, "decibel_limits", (float(low), float(high)))
         if self.bandpass is not None:
             b_low, b_high = self.bandpass
             if not 0 <= b_low < b_high <= self.sample_rate / 2:
-                raise ValueError(
+                raise ParameterError(
                     f"preprocessing bandpass must be 0 <= low < high <= {self.sample_rate / 2} Hz, "
                     f"got {self.bandpass!r}"
                 )
@@ -134,16 +136,16 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown architecture {self.architecture!r}; use one of {list(ARCHITECTURES)}"
             )
         classes = tuple(self.classes)
         if not classes or not all(isinstance(c, str) and c for c in classes):
-            raise ValueError(f"classes must be non-empty strings, got {self.classes!r}")
+            raise ParameterError(f"classes must be non-empty strings, got {self.classes!r}")
         if len(set(classes)) != len(classes):
-            raise ValueError(f"classes must be distinct, got {list(classes)!r}")
+            raise ParameterError(f"classes must be distinct, got {list(classes)!r}")
         if not self.multi_target and len(classes) < 2:
-            raise ValueError("a single-target model needs at least two classes")
+            raise ParameterError("a single-target model needs at least two classes")
         object.__setattr__(self, "classes", classes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,14 +191,14 @@ class ModelConfig:
             pre = dict(data["preprocessing"])
             unknown = set(pre) - set(Preprocessing.__dataclass_fields__)
             if unknown:
-                raise ValueError(f"unknown preprocessing keys {sorted(unknown)}")
+                raise ParameterError(f"unknown preprocessing keys {sorted(unknown)}")
             if "decibel_limits" in pre:
                 pre["decibel_limits"] = tuple(pre["decibel_limits"])
             if pre.get("bandpass") is not None:
                 pre["bandpass"] = tuple(pre["bandpass"])
             multi = data.get("multi_target", False)
             if not isinstance(multi, bool):
-                raise ValueError(f"multi_target must be true or false, got {multi!r}")
+                raise ParameterError(f"multi_target must be true or false, got {multi!r}")
             return cls(
                 architecture=data["architecture"],
                 classes=tuple(data["classes"]),
@@ -274,5 +276,5 @@ def class_targets(labels: Sequence[str], classes: Sequence[str]) -> tuple[float,
     """
     unknown = [lab for lab in labels if lab not in classes]
     if unknown:
-        raise ValueError(f"label(s) {unknown!r} not in the class list {list(classes)!r}")
+        raise ParameterError(f"label(s) {unknown!r} not in the class list {list(classes)!r}")
     return tuple(1.0 if c in labels else 0.0 for c in classes)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from opso.domain.errors import ParameterError
+
 
 def butter_bandpass(
     low_f: float, high_f: float, sample_rate: float, order: int = 9
@@ -38,9 +40,9 @@ def butter_bandpass(
 
     nyquist = 0.5 * sample_rate
     if order < 1:
-        raise ValueError(f"filter order must be a positive integer, got {order!r}")
+        raise ParameterError(f"filter order must be a positive integer, got {order!r}")
     if not 0 < low_f < high_f < nyquist:
-        raise ValueError(
+        raise ParameterError(
             f"band-pass needs 0 < low_f < high_f < Nyquist ({nyquist} Hz), "
             f"got low_f={low_f!r}, high_f={high_f!r}"
         )
@@ -107,9 +109,9 @@ def window_energy(
         If the window is not positive or the overlap is not in ``[0, window)``.
     """
     if window_len_samples < 1:
-        raise ValueError(f"window_len_samples must be positive, got {window_len_samples!r}")
+        raise ParameterError(f"window_len_samples must be positive, got {window_len_samples!r}")
     if not 0 <= overlap_len_samples < window_len_samples:
-        raise ValueError(
+        raise ParameterError(
             f"overlap_len_samples must be in [0, {window_len_samples}), got {overlap_len_samples!r}"
         )
     x = np.asarray(samples, dtype=np.float64)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from opso.domain.errors import ParameterError
+
 BoxLimits = list[list[int]]
 
 
@@ -34,7 +36,7 @@ def activation_region_limits(gcam: Any, threshold: float = 0.2) -> BoxLimits | N
     """
     arr = np.asarray(gcam)
     if arr.ndim != 2:
-        raise ValueError(f"gcam must be a 2-D array, got shape {arr.shape}")
+        raise ParameterError(f"gcam must be a 2-D array, got shape {arr.shape}")
     rows, cols = np.nonzero(arr > threshold)
     if rows.size == 0:
         return None

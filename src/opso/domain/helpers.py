@@ -9,6 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from opso.domain.errors import ParameterError
+
 
 def binarize(x: ArrayLike, threshold: float) -> list[int] | list[list[int]]:
     """Return 1 where ``x > threshold`` (strictly) and 0 elsewhere, as (nested) lists.
@@ -32,7 +34,7 @@ def binarize(x: ArrayLike, threshold: float) -> list[int] | list[list[int]]:
     """
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim not in (1, 2):
-        raise ValueError(f"binarize takes a 1-D or 2-D array, got shape {arr.shape}")
+        raise ParameterError(f"binarize takes a 1-D or 2-D array, got shape {arr.shape}")
     out: list[int] | list[list[int]] = (arr > threshold).astype(int).tolist()
     return out
 
@@ -59,7 +61,7 @@ def hex_to_time(s: str) -> dt.datetime:
     try:
         seconds = int(s, 16)
     except ValueError as e:
-        raise ValueError(f"not a hexadecimal Unix time: {s!r}") from e
+        raise ParameterError(f"not a hexadecimal Unix time: {s!r}") from e
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
@@ -95,7 +97,7 @@ def jitter(
     elif distribution == "uniform":
         noise = gen.uniform(-width, width, size=arr.shape)
     else:
-        raise ValueError(f"distribution must be 'gaussian' or 'uniform', got {distribution!r}")
+        raise ParameterError(f"distribution must be 'gaussian' or 'uniform', got {distribution!r}")
     return np.asarray(arr + noise)
 
 
@@ -113,7 +115,7 @@ def linear_scale(
     """
     lo, hi = in_range
     if hi == lo:
-        raise ValueError(f"in_range must have non-zero width, got {in_range!r}")
+        raise ParameterError(f"in_range must have non-zero width, got {in_range!r}")
     arr = np.asarray(array, dtype=np.float64)
     return np.asarray((arr - lo) / (hi - lo) * (out_range[1] - out_range[0]) + out_range[0])
 

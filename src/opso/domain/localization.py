@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from opso.domain.errors import LocalizationError
+from opso.domain.errors import LocalizationError, ParameterError
 
 InvertAlg = Literal["gps", "lstsq"]
 F64 = NDArray[np.float64]
@@ -56,7 +56,7 @@ def calc_speed_of_sound(temperature: float = 20.0) -> float:
     """
     t = float(temperature)
     if not math.isfinite(t) or t <= -273.15:
-        raise ValueError(f"temperature must be a finite number of °C above -273.15, got {t!r}")
+        raise ParameterError(f"temperature must be a finite number of °C above -273.15, got {t!r}")
     return 331.3 * math.sqrt(1.0 + t / 273.15)
 
 
@@ -83,9 +83,11 @@ def travel_time(source: ArrayLike, receiver: ArrayLike, speed_of_sound: float) -
     s = np.asarray(source, dtype=np.float64)
     r = np.asarray(receiver, dtype=np.float64)
     if s.shape != r.shape or s.ndim != 1:
-        raise ValueError(f"source {s.shape} and receiver {r.shape} must be vectors of one length")
+        raise ParameterError(
+            f"source {s.shape} and receiver {r.shape} must be vectors of one length"
+        )
     if not speed_of_sound > 0:
-        raise ValueError(f"speed_of_sound must be > 0 m/s, got {speed_of_sound!r}")
+        raise ParameterError(f"speed_of_sound must be > 0 m/s, got {speed_of_sound!r}")
     return float(np.linalg.norm(s - r)) / float(speed_of_sound)
 
 
@@ -116,7 +118,7 @@ def lorentz_ip(u: ArrayLike, v: ArrayLike | None = None) -> float:
     a = np.asarray(u, dtype=np.float64)
     b = a if v is None else np.asarray(v, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape or a.shape[0] not in (3, 4):
-        raise ValueError(
+        raise ParameterError(
             f"lorentz_ip takes two vectors of length 3 or 4, got shapes {a.shape} and {b.shape}"
         )
     return float(a[:-1] @ b[:-1] - a[-1] * b[-1])
@@ -527,7 +529,7 @@ def localize(
         If ``invert_alg`` is unknown or the temperature invalid.
     """
     if invert_alg not in ("gps", "lstsq"):
-        raise ValueError(f"invert_alg must be 'gps' or 'lstsq', got {invert_alg!r}")
+        raise ParameterError(f"invert_alg must be 'gps' or 'lstsq', got {invert_alg!r}")
     pos, times = check_event(receiver_positions, arrival_times)
     rho = times[None, :] * calc_speed_of_sound(temperature)
     if ambiguous_events(pos, rho, center=center, pseudo=pseudo)[0]:

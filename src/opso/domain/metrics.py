@@ -12,6 +12,8 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from opso.domain.errors import ParameterError
+
 
 class EpochMetrics(TypedDict):
     """What :meth:`Metrics.compute_epoch_metrics` returns."""
@@ -54,7 +56,7 @@ def _as_1d(values: Any, name: str) -> NDArray[Any]:
         values = values.detach().cpu().numpy()
     arr = np.asarray(values).reshape(-1)
     if arr.dtype == object:
-        raise ValueError(f"{name} must be an array of class labels, got dtype object")
+        raise ParameterError(f"{name} must be an array of class labels, got dtype object")
     return arr
 
 
@@ -85,11 +87,11 @@ class Metrics:
     def __init__(self, classes: Sequence[Hashable], dataset_len: int) -> None:
         self.classes = list(classes)
         if not self.classes:
-            raise ValueError("classes must not be empty")
+            raise ParameterError("classes must not be empty")
         if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes must be distinct, got {self.classes!r}")
+            raise ParameterError(f"classes must be distinct, got {self.classes!r}")
         if dataset_len <= 0:
-            raise ValueError(f"dataset_len must be a positive count, got {dataset_len!r}")
+            raise ParameterError(f"dataset_len must be a positive count, got {dataset_len!r}")
         self.dataset_len = int(dataset_len)
         self.loss = 0.0
         self.n_samples = 0
@@ -102,7 +104,7 @@ class Metrics:
         try:
             return np.fromiter((self._index[v.item()] for v in arr), dtype=np.intp, count=len(arr))
         except KeyError as e:
-            raise ValueError(
+            raise ParameterError(
                 f"{name} holds {e.args[0]!r}, which is not one of the classes {self.classes!r}"
             ) from None
 
@@ -125,7 +127,7 @@ class Metrics:
         t = self._indices(targets, "targets")
         p = self._indices(predictions, "predictions")
         if t.shape != p.shape:
-            raise ValueError(f"{len(t)} targets but {len(p)} predictions")
+            raise ParameterError(f"{len(t)} targets but {len(p)} predictions")
         np.add.at(self.confusion_matrix, (t, p), 1)
         self.loss += float(loss) * len(t)
         self.n_samples += len(t)
@@ -180,9 +182,9 @@ class MultiTargetMetrics:
     def __init__(self, classes: Sequence[Hashable], dataset_len: int) -> None:
         self.classes = list(classes)
         if not self.classes:
-            raise ValueError("classes must not be empty")
+            raise ParameterError("classes must not be empty")
         if dataset_len <= 0:
-            raise ValueError(f"dataset_len must be a positive count, got {dataset_len!r}")
+            raise ParameterError(f"dataset_len must be a positive count, got {dataset_len!r}")
         self.dataset_len = int(dataset_len)
         self.loss = 0.0
         self.confusion_matrix: NDArray[np.int64] = np.zeros(
@@ -201,7 +203,7 @@ class MultiTargetMetrics:
         p = _to_binary(predictions, "predictions")
         n = len(self.classes)
         if t.shape != p.shape or t.ndim != 2 or t.shape[1] != n:
-            raise ValueError(
+            raise ParameterError(
                 f"targets {t.shape} and predictions {p.shape} must both be (batch, {n})"
             )
         for ti in (0, 1):
@@ -233,5 +235,5 @@ def _to_binary(values: Any, name: str) -> NDArray[np.int64]:
     if arr.ndim == 1:
         arr = arr[None, :]
     if not np.isin(arr, (0, 1)).all():
-        raise ValueError(f"{name} must hold only 0 and 1")
+        raise ParameterError(f"{name} must hold only 0 and 1")
     return arr.astype(np.int64)

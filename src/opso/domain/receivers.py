@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from opso.domain.errors import LocalizationError
+from opso.domain.errors import LocalizationError, ParameterError
 from opso.domain.localization import (
     AMBIGUOUS,
     F64,
@@ -113,10 +113,10 @@ def error_ellipses(covariances: ArrayLike, confidence: float = 0.95) -> F64:
         If ``confidence`` is not in ``(0, 1)`` or the covariances are not ``(E, 2, 2)``.
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence!r}")
     cov = np.asarray(covariances, dtype=np.float64)
     if cov.ndim != 3 or cov.shape[1:] != (2, 2):
-        raise ValueError(f"covariances must have shape (E, 2, 2), got {cov.shape}")
+        raise ParameterError(f"covariances must have shape (E, 2, 2), got {cov.shape}")
     out = np.full((len(cov), 3), np.nan)
     ok = np.all(np.isfinite(cov), axis=(1, 2))
     if ok.any():
@@ -303,9 +303,11 @@ class ReceiverArray:
             If ``algorithm``, ``temperature`` or ``timing_sigma`` is invalid.
         """
         if algorithm not in ("gps", "lstsq"):
-            raise ValueError(f"algorithm must be 'gps' or 'lstsq', got {algorithm!r}")
+            raise ParameterError(f"algorithm must be 'gps' or 'lstsq', got {algorithm!r}")
         if not timing_sigma >= 0 or not math.isfinite(timing_sigma):
-            raise ValueError(f"timing_sigma must be a finite number >= 0 s, got {timing_sigma!r}")
+            raise ParameterError(
+                f"timing_sigma must be a finite number >= 0 s, got {timing_sigma!r}"
+            )
         c = calc_speed_of_sound(temperature)
         times = self._times(arrival_times)
         e_count, n = times.shape

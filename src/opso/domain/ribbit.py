@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import signal
 
+from opso.domain.errors import ParameterError
 from opso.domain.spectrogram import Spectrogram
 
 Band = tuple[float, float]
@@ -39,10 +40,10 @@ _TOL = 1e-6
 def _band(values: Sequence[float] | ArrayLike, name: str) -> Band:
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.shape != (2,) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be [low, high] in Hz, got {values!r}")
+        raise ParameterError(f"{name} must be [low, high] in Hz, got {values!r}")
     low, high = float(arr[0]), float(arr[1])
     if not 0 <= low < high:
-        raise ValueError(f"{name} must satisfy 0 <= low < high, got [{low}, {high}]")
+        raise ParameterError(f"{name} must satisfy 0 <= low < high, got [{low}, {high}]")
     return low, high
 
 
@@ -102,9 +103,9 @@ def pulse_rate_spectrum(
     """
     x = np.asarray(amplitude, dtype=np.float64)
     if x.ndim != 1:
-        raise ValueError(f"amplitude must be 1-D, got shape {x.shape}")
+        raise ParameterError(f"amplitude must be 1-D, got shape {x.shape}")
     if x.size == 0:
-        raise ValueError("amplitude is empty: RIBBIT needs at least one value to score")
+        raise ParameterError("amplitude is empty: RIBBIT needs at least one value to score")
     _check_rate_and_nfft(amplitude_sample_rate, nfft)
     f, psd = _welch_rows(x[np.newaxis, :], amplitude_sample_rate, nfft)
     return f, psd[0]
@@ -112,9 +113,9 @@ def pulse_rate_spectrum(
 
 def _check_rate_and_nfft(amplitude_sample_rate: float, nfft: int) -> None:
     if not (math.isfinite(amplitude_sample_rate) and amplitude_sample_rate > 0):
-        raise ValueError(f"amplitude_sample_rate must be > 0 Hz, got {amplitude_sample_rate!r}")
+        raise ParameterError(f"amplitude_sample_rate must be > 0 Hz, got {amplitude_sample_rate!r}")
     if nfft < 1:
-        raise ValueError(f"nfft must be a positive integer, got {nfft!r}")
+        raise ParameterError(f"nfft must be a positive integer, got {nfft!r}")
 
 
 def _in_range(
@@ -198,12 +199,12 @@ def analysis_windows(times: ArrayLike, window_len: float) -> list[AnalysisWindow
     """
     t = np.asarray(times, dtype=np.float64)
     if not (math.isfinite(window_len) and window_len > 0):
-        raise ValueError(f"window_len must be > 0 seconds, got {window_len!r}")
+        raise ParameterError(f"window_len must be > 0 seconds, got {window_len!r}")
     if t.ndim != 1 or t.size < 2:
-        raise ValueError(f"RIBBIT needs at least two spectrogram frames, got {t.size}")
+        raise ParameterError(f"RIBBIT needs at least two spectrogram frames, got {t.size}")
     step = (t[-1] - t[0]) / (t.size - 1)
     if not step > 0:
-        raise ValueError("spectrogram times must increase")
+        raise ParameterError("spectrogram times must increase")
     tol = _TOL * step
     first_k = math.floor((t[0] + tol) / window_len)
     last_k = math.floor((t[-1] + tol) / window_len)
@@ -242,9 +243,9 @@ def ribbit_amplitude(
     x = np.asarray(amplitude, dtype=np.float64)
     t = np.asarray(times, dtype=np.float64)
     if x.size == 0:
-        raise ValueError("amplitude is empty: RIBBIT needs at least one value to score")
+        raise ParameterError("amplitude is empty: RIBBIT needs at least one value to score")
     if x.shape != t.shape:
-        raise ValueError(f"amplitude {x.shape} and times {t.shape} must have the same shape")
+        raise ParameterError(f"amplitude {x.shape} and times {t.shape} must have the same shape")
     low, high = _band(pulse_rate_range, "pulse_rate_range")
     _check_rate_and_nfft(1.0, nfft)
     windows = analysis_windows(t, window_len)
@@ -348,7 +349,7 @@ class PulsePreset:
         for b in self.noise_bands:
             _band(b, f"{self.name}: noise band")
         if not (math.isfinite(self.window_len) and self.window_len > 0):
-            raise ValueError(f"{self.name}: window_len must be > 0 s, got {self.window_len!r}")
+            raise ParameterError(f"{self.name}: window_len must be > 0 s, got {self.window_len!r}")
 
 
 @dataclass(frozen=True, slots=True)

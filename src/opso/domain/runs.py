@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opso.domain.audio import FinalClip, clip_times
+from opso.domain.errors import ParameterError
 
 _EPS = 1e-6
 
@@ -139,7 +140,7 @@ class ShardOutput:
     def __post_init__(self) -> None:
         lengths = {name: len(values) for name, values in self.columns.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"shard output columns differ in length: {lengths}")
+            raise ParameterError(f"shard output columns differ in length: {lengths}")
 
     @property
     def n_rows(self) -> int:
@@ -229,11 +230,13 @@ def plan_shards(
         negative or not finite.
     """
     if not (shard_duration > 0 and math.isfinite(shard_duration)):
-        raise ValueError(f"shard_duration must be a positive number of seconds: {shard_duration!r}")
+        raise ParameterError(
+            f"shard_duration must be a positive number of seconds: {shard_duration!r}"
+        )
     if align is not None and not (align > 0 and math.isfinite(align)):
-        raise ValueError(f"align must be a positive number of seconds or None: {align!r}")
+        raise ParameterError(f"align must be a positive number of seconds or None: {align!r}")
     if max_files < 1:
-        raise ValueError(f"max_files must be >= 1, got {max_files!r}")
+        raise ParameterError(f"max_files must be >= 1, got {max_files!r}")
     piece = _piece_length(shard_duration, align)
     shards: list[Shard] = []
     current: list[Segment] = []
@@ -247,7 +250,9 @@ def plan_shards(
 
     for source, duration in durations:
         if not (duration >= 0 and math.isfinite(duration)):
-            raise ValueError(f"{source}: duration must be a finite number >= 0, got {duration!r}")
+            raise ParameterError(
+                f"{source}: duration must be a finite number >= 0, got {duration!r}"
+            )
         n_pieces = max(1, math.ceil(duration / piece - _EPS))
         for k in range(n_pieces):
             start = round(k * piece, 9)
@@ -270,9 +275,9 @@ def select_shards(shards: Sequence[Shard], *, index: int, count: int) -> list[Sh
         If ``count < 1`` or ``index`` is outside ``[0, count)``.
     """
     if count < 1:
-        raise ValueError(f"shard count must be >= 1, got {count!r}")
+        raise ParameterError(f"shard count must be >= 1, got {count!r}")
     if not 0 <= index < count:
-        raise ValueError(f"shard index must be in [0, {count}), got {index!r}")
+        raise ParameterError(f"shard index must be in [0, {count}), got {index!r}")
     return [s for s in shards if s.index % count == index]
 
 
@@ -281,13 +286,13 @@ def _canonical(value: Any, key: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"setting {key!r} must be finite, got {value!r}")
+            raise ParameterError(f"setting {key!r} must be finite, got {value!r}")
         return value
     if isinstance(value, Mapping):
         return {str(k): _canonical(v, f"{key}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical(v, f"{key}[{i}]") for i, v in enumerate(value)]
-    raise ValueError(
+    raise ParameterError(
         f"setting {key!r} must be a number, string, bool, None, list or mapping; "
         f"got {type(value).__name__}"
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from opso.domain.errors import UnknownSpeciesError
+from opso.domain.errors import ParameterError, UnknownSpeciesError
 
 NameSystem = Literal["scientific", "xc_common", "bn_common", "bn_code"]
 _IGNORED = re.compile(r"[\s\-_'.]+")
@@ -75,7 +75,7 @@ class SpeciesNames:
 
         scientific, xc_common = cell("scientific"), cell("xc_common")
         if scientific is None or xc_common is None:
-            raise ValueError(f"species row needs 'scientific' and 'xc_common': {dict(row)!r}")
+            raise ParameterError(f"species row needs 'scientific' and 'xc_common': {dict(row)!r}")
         return cls(
             scientific=scientific,
             xc_common=xc_common,
@@ -115,7 +115,7 @@ class SpeciesTable:
                     continue
                 key = name_key(name)
                 if key in index and index[key] is not row:
-                    raise ValueError(f"{_SYSTEM_WORDS[system]} {name!r} appears twice")
+                    raise ParameterError(f"{_SYSTEM_WORDS[system]} {name!r} appears twice")
                 index[key] = row
 
     def __len__(self) -> int:

@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import fft
 
+from opso.domain.errors import ParameterError
+
 CCMethod = Literal["phat", "cc"]
 F64 = NDArray[np.float64]
 
@@ -41,9 +43,9 @@ class DelayEstimate:
 def _signal(x: ArrayLike, name: str) -> F64:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+        raise ParameterError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} holds NaN or infinite samples")
+        raise ParameterError(f"{name} holds NaN or infinite samples")
     return arr
 
 
@@ -90,9 +92,9 @@ def cross_correlation(
     x = _signal(reference, "reference")
     y = _signal(signal, "signal")
     if not sample_rate > 0:
-        raise ValueError(f"sample_rate must be > 0 Hz, got {sample_rate!r}")
+        raise ParameterError(f"sample_rate must be > 0 Hz, got {sample_rate!r}")
     if method not in ("phat", "cc"):
-        raise ValueError(f"method must be 'phat' or 'cc', got {method!r}")
+        raise ParameterError(f"method must be 'phat' or 'cc', got {method!r}")
     nx, ny = len(x), len(y)
     n = fft.next_fast_len(nx + ny - 1, real=True)
     freqs = np.asarray(np.fft.rfftfreq(n, d=1.0 / sample_rate), dtype=np.float64)
@@ -127,12 +129,12 @@ def _band_mask(freqs: F64, band: tuple[float, float] | None, sample_rate: float)
         return (freqs > 0).astype(np.float64)
     low, high = float(band[0]), float(band[1])
     if not (0 <= low < high) or low >= nyquist:
-        raise ValueError(
+        raise ParameterError(
             f"band must satisfy 0 <= low < high with low below Nyquist ({nyquist} Hz), got {band!r}"
         )
     mask = ((freqs >= low) & (freqs <= high) & (freqs > 0)).astype(np.float64)
     if not mask.any():
-        raise ValueError(f"band {band!r} holds no frequency bin at {sample_rate} Hz")
+        raise ParameterError(f"band {band!r} holds no frequency bin at {sample_rate} Hz")
     return mask
 
 
@@ -189,10 +191,10 @@ def estimate_delay(
     allowed = np.ones(len(delays), dtype=bool)
     if max_delay is not None:
         if not max_delay >= 0 or not math.isfinite(max_delay):
-            raise ValueError(f"max_delay must be a finite number >= 0 s, got {max_delay!r}")
+            raise ParameterError(f"max_delay must be a finite number >= 0 s, got {max_delay!r}")
         allowed = np.abs(delays) <= max_delay + 0.5 / sample_rate
     if not allowed.any():
-        raise ValueError(
+        raise ParameterError(
             f"no lag of these windows lies within ±{max_delay} s; the windows do not overlap "
             "around the plausible delays"
         )
