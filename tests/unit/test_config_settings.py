@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -82,8 +83,8 @@ def test_validate_file_and_bad_yaml(tmp_path: Path) -> None:
         opso.validate_file(tmp_path / "missing.yml")
 
 
-def test_config_default_prints_valid_yaml() -> None:
-    result = CliRunner().invoke(main, ["config", "default"])
+def test_config_default_spec_prints_valid_yaml() -> None:
+    result = CliRunner().invoke(main, ["config", "default", "--spec"])
     assert result.exit_code == 0
     assert opso.validate(result.output) == opso.get_default_config()
     assert set(yaml.safe_load(result.output)) == {"runtime", "raven", "audio", "split_and_save"}
@@ -184,7 +185,7 @@ def test_shared_keys_reach_nested_commands(tmp_path: Path) -> None:
     group.add_command(leaf)
     defaults, problems = config_problems(root, {"runtime": {"batch_size": 8}, "grp": {"x": 1}})
     assert defaults == {"grp": {"leaf": {"batch_size": 8}}}
-    assert [p for p, _ in problems] == ["grp"]
+    assert [p for p, _ in problems] == ["grp.x"]  # a group's section maps its commands
 
 
 def test_config_default_and_presets_write_files(tmp_path: Path) -> None:
@@ -193,10 +194,67 @@ def test_config_default_and_presets_write_files(tmp_path: Path) -> None:
     from opso.app.ribbit import analysable, presets_from_table
 
     out = tmp_path / "run.yml"
-    result = CliRunner().invoke(main, ["config", "default", "-o", str(out)])
+    result = CliRunner().invoke(main, ["config", "default", "--spec", "-o", str(out)])
     assert result.exit_code == 0 and out.read_text() == DEFAULT_CONFIG
     presets = tmp_path / "presets.csv"
     result = CliRunner().invoke(main, ["config", "presets", "-o", str(presets)])
     assert result.exit_code == 0
     table = pd.read_csv(presets)
     assert [p.window_len for p in analysable(presets_from_table(table))] == [2, 15, 2, 5, 0.5]
+
+
+def _leaf_paths(
+    group: click.Group, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            found.extend(_leaf_paths(cmd, (*path, name)))
+        else:
+            found.append(((*path, name), cmd))
+    return found
+
+
+def test_config_default_reproduces_every_commands_own_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "run.yml"
+    result = CliRunner().invoke(main, ["config", "default", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())
+    assert data["train"]["batch-size"] == 16 and data["split"]["sample-rate"] is None
+    defaults, problems = config_problems(main, data)
+    assert problems == []
+    checked = 0
+    for path, cmd in _leaf_paths(main):
+        mapping: Any = defaults
+        for part in path:
+            mapping = mapping.get(part, {})
+        ctx = click.Context(cmd, info_name=path[-1])
+        for p in cmd.params:
+            if isinstance(p, click.Option) and p.name in mapping:
+                built_in = p.type_cast_value(ctx, p.get_default(ctx, call=True))
+                from_file = p.type_cast_value(ctx, mapping[p.name])
+                assert from_file == built_in, (path, p.name)
+                checked += 1
+    assert checked > 50
+
+
+def test_split_with_the_default_config_writes_the_same_clips(
+    tmp_path: Path, birds_10s: Path
+) -> None:
+    cfg = tmp_path / "run.yml"
+    assert CliRunner().invoke(main, ["config", "default", "-o", str(cfg)]).exit_code == 0
+    args = ["split", str(birds_10s), "--clip-duration", "4"]
+    plain = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a")])
+    configured = CliRunner().invoke(main, ["--config", str(cfg), *args, "-o", str(tmp_path / "b")])
+    assert plain.exit_code == configured.exit_code == 0, configured.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_group_sections_configure_their_commands(tmp_path: Path) -> None:
+    defaults, problems = config_problems(main, {"runs": {"levels": {"clip-duration": 2}}})
+    assert problems == [] and defaults["runs"]["levels"]["clip_duration"] == 2
+    _, problems = config_problems(main, {"runs": {"nope": {}}, "train": {"bogus": 1}})
+    assert sorted(p for p, _ in problems) == ["runs.nope", "train.bogus"]

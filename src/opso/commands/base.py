@@ -147,10 +147,16 @@ def _section_defaults(
         str(options[k].name): v for k, v in shared.items() if k in options and v is not None
     }
     if isinstance(cmd, click.Group):
-        if own is not None:
-            problems.append((path, "a command group takes no section; configure its commands"))
+        if own is not None and not isinstance(own, dict):
+            problems.append((path, f"a command group's section maps its commands, got {own!r}"))
+            own = None
+        for key in own or {}:
+            if key not in cmd.commands:
+                choices = ", ".join(sorted(cmd.commands))
+                problems.append((f"{path}.{key}", f"'opso {path}' has no such command ({choices})"))
         for sub_name, sub in cmd.commands.items():
-            sub_map = _section_defaults(sub, f"{path}.{sub_name}", shared, None, problems)
+            sub_own = (own or {}).get(sub_name)
+            sub_map = _section_defaults(sub, f"{path}.{sub_name}", shared, sub_own, problems)
             if sub_map:
                 mapping[sub_name] = sub_map
         return mapping
@@ -177,6 +183,52 @@ def _section_defaults(
             continue
         mapping[target] = value
     return mapping
+
+
+def command_defaults(root: click.Group) -> dict[str, Any]:
+    """Every configurable option of every command with its built-in default, as a config map.
+
+    Keys are option names as written on the command line (``clip-duration``); a group's section
+    maps its commands. Required options, ``--config`` and ``--help`` are left out, and so are
+    commands named like a spec section (``raven``, whose section holds the spec's keys). Read
+    back through :func:`config_problems`, the map gives each command exactly its own defaults.
+    """
+    from opso.app.settings import SECTIONS
+
+    out: dict[str, Any] = {}
+    for name, cmd in root.commands.items():
+        if name == "config" or name in SECTIONS:  # `raven` names a spec section too
+            continue
+        if isinstance(cmd, click.Group):
+            sub = command_defaults(cmd)
+            if sub:
+                out[name] = sub
+            continue
+        ctx = click.Context(cmd, info_name=name)
+        section: dict[str, Any] = {}
+        for p in cmd.params:
+            if not isinstance(p, click.Option) or p.required or p.hidden or p.is_eager:
+                continue
+            if p.name in (None, "config", "help") or not p.expose_value:
+                continue
+            flag = max((o for o in p.opts if o.startswith("--")), key=len, default=None)
+            if flag is None:
+                continue
+            section[flag[2:]] = _plain(p.get_default(ctx, call=True))
+        if section:
+            out[name] = section
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Return a YAML-friendly copy of an option default (tuples as lists, paths as text)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return None  # click's "unset" marker: no default
 
 
 def config_problems(

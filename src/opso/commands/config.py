@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import yaml
 
-from opso.commands.base import config_problems, pass_container
+from opso.commands.base import command_defaults, config_problems, pass_container
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -37,12 +38,32 @@ _OUTPUT = click.option(
 
 @config.command(name="default")
 @_OUTPUT
+@click.option(
+    "--spec",
+    is_flag=True,
+    help="Print OpenSoundscape 0.4's configuration (runtime, raven, audio, split_and_save) "
+    "instead; its values are the spec's, not the commands' defaults.",
+)
 @pass_container
-def default(c: Container, output: Path | None) -> None:
-    """Print the default configuration as YAML (a starting point for --config FILE)."""
-    from opso.app.settings import DEFAULT_CONFIG
+def default(c: Container, output: Path | None, spec: bool) -> None:
+    """Print every command's options with their defaults as YAML (a start for --config FILE).
 
-    _emit(c, DEFAULT_CONFIG, output)
+    Given back with ``opso --config FILE``, the file changes nothing until you edit it.
+    """
+    if spec:
+        from opso.app.settings import DEFAULT_CONFIG
+
+        _emit(c, DEFAULT_CONFIG, output)
+        return
+    root = click.get_current_context().find_root().command
+    sections = command_defaults(root) if isinstance(root, click.Group) else {}
+    header = (
+        "# opso configuration: each command's options with their built-in defaults.\n"
+        "# Use with `opso --config FILE COMMAND ...`; options given on the command line win.\n"
+        "# null keeps the built-in default. `opso config default --spec` prints the sections\n"
+        "# runtime/raven/audio/split_and_save of OpenSoundscape 0.4's configuration.\n"
+    )
+    _emit(c, header + yaml.safe_dump(sections, sort_keys=False, allow_unicode=True), output)
 
 
 @config.command(name="presets")
