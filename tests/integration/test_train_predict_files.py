@@ -397,3 +397,16 @@ def test_dataset_from_images_and_debug_output(tits: list[Path], tmp_path: Path) 
     # the PNG round trip (8-bit) gives back the audio path's tensor within one grey level
     torch.testing.assert_close(item["X"][0], (image[0] - 0.5) / 0.5, atol=2 / 255 + 1e-6, rtol=0)
     assert len(list((tmp_path / "debug").glob("*.png"))) == 1
+
+
+def test_cli_train_reports_each_epochs_losses_as_it_ends(tits: list[Path], tmp_path: Path) -> None:
+    _labels_csv(tits, tmp_path / "labels.csv")
+    args = ["train", "--labels", str(tmp_path / "labels.csv"), "--audio-root", str(tits[0].parent)]
+    args += ["--label-column", "bird", "--epochs", "2", "--batch-size", "4", "--clip-duration", "2"]
+    args += ["--height", "32", "--width", "32", "--architecture", "resnet18"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1", "epoch 2"]
+    assert all("train loss" in ln and "valid loss" in ln for ln in lines)
+    assert "model: " in result.stdout

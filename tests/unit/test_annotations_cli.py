@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +65,16 @@ def test_raven_corrections_query_and_lowercase(tmp_path: Path) -> None:
 
     q = runner.invoke(main, ["raven", "query", ann, "EATO"], obj=c)
     assert q.exit_code == 0, q.output
-    assert "8.000\t9.000\t2000\t4000\tEATO" in q.output
-    assert "1 boxes labelled 'EATO' in 1 tables" in q.output
+    rows = list(csv.DictReader(io.StringIO(q.stdout)))
+    assert [
+        (r["begin_time"], r["end_time"], r["low_freq"], r["high_freq"], r["label"]) for r in rows
+    ] == [("8.000", "9.000", "2000", "4000", "EATO")]
+    assert rows[0]["file"].endswith("rec.Table.1.selections.txt")
+    assert "1 boxes labelled 'EATO' in 1 tables" in q.stderr
+    saved_q = runner.invoke(
+        main, ["raven", "query", ann, "EATO", "-o", str(tmp_path / "q.csv")], obj=c
+    )
+    assert saved_q.exit_code == 0 and (tmp_path / "q.csv").read_text() == q.stdout
 
     low = runner.invoke(main, ["raven", "lowercase", ann], obj=c)
     assert low.exit_code == 0, low.output

@@ -347,7 +347,13 @@ def train(
         if on_epoch is not None:
             on_epoch(summary)
         if progress is not None:
-            progress(epoch, epochs, f"epoch {epoch}")
+            progress(
+                epoch,
+                epochs,
+                f"epoch {epoch}: train loss {summary.train_loss:.4f} acc "
+                f"{summary.train_accuracy:.3f}  valid loss {summary.valid_loss:.4f} acc "
+                f"{summary.valid_accuracy:.3f}",
+            )
     return written
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -75,15 +76,18 @@ def pass_container(f: F) -> F:
 class TqdmProgress:
     """Render use-case progress reports as a tqdm bar on stderr."""
 
-    def __init__(self, desc: str) -> None:
+    def __init__(self, desc: str, *, unit: str = "file", echo: bool = False) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=0, desc=desc, unit="file", leave=False, disable=None)
+        self._bar = tqdm(total=0, desc=desc, unit=unit, leave=False, disable=None)
+        self._echo = echo
 
     def __call__(self, done: int, total: int, item: str) -> None:
-        """Advance the bar to ``done`` of ``total``."""
+        """Advance the bar to ``done`` of ``total``; with ``echo``, print ``item`` above it."""
         self._bar.total = total
         self._bar.update(done - self._bar.n)
+        if self._echo:
+            self._bar.write(item, file=sys.stderr)
 
     def close(self) -> None:
         """Remove the bar."""
@@ -91,8 +95,13 @@ class TqdmProgress:
 
 
 @contextlib.contextmanager
-def progress_bar(desc: str, *, param_hint: str | None = None) -> Iterator[TqdmProgress]:
+def progress_bar(
+    desc: str, *, unit: str = "file", echo: bool = False, param_hint: str | None = None
+) -> Iterator[TqdmProgress]:
     """Show a progress bar while a use-case runs, and report its setting errors as usage errors.
+
+    ``unit`` names what is counted (file, epoch, shard, ...); ``echo`` prints each step's
+    report (e.g. an epoch's losses) above the bar as it comes.
 
     A ``ParameterError`` (or plain ``ValueError``) from the use-case, an option value it
     rejected, exits with status 2 as ``BadParameter``; opso's other errors pass on to the group,
@@ -100,7 +109,7 @@ def progress_bar(desc: str, *, param_hint: str | None = None) -> Iterator[TqdmPr
     """
     from opso.domain.errors import OpsoError, ParameterError
 
-    bar = TqdmProgress(desc)
+    bar = TqdmProgress(desc, unit=unit, echo=echo)
     try:
         yield bar
     except ParameterError as e:

@@ -140,7 +140,7 @@ def train(
     )
     if num_workers:
         c.classifier_trainer.add_kwargs(num_workers=num_workers)
-    with progress_bar("train") as progress:
+    with progress_bar("train", unit="epoch", echo=True) as progress:
         report = c.train_classifier().run(
             labels=labels,
             valid_labels=valid,
@@ -160,11 +160,6 @@ def train(
             log_every=log_every,
             seed=seed,
             progress=progress,
-        )
-    for ep in report.epochs:
-        click.echo(
-            f"epoch {ep.epoch}: train loss {ep.train_loss:.4f} acc {ep.train_accuracy:.3f}  "
-            f"valid loss {ep.valid_loss:.4f} acc {ep.valid_accuracy:.3f}"
         )
     click.echo(f"model: {report.model_path}")
     click.echo(f"checkpoints: {', '.join(p.name for p in report.checkpoints)}")

@@ -128,19 +128,41 @@ def corrections(
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("cls")
 @_LABEL_COLUMN
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the CSV to this file instead of printing it.",
+)
 @pass_container
-def query(c: Container, directory: Path, cls: str, label_column: str | None) -> None:
-    """Print the boxes labelled CLS (exact match) in the tables under DIRECTORY."""
+def query(
+    c: Container, directory: Path, cls: str, label_column: str | None, output: Path | None
+) -> None:
+    """List the boxes labelled CLS (exact match) in the tables under DIRECTORY, as CSV.
+
+    Columns: file, begin_time, end_time, low_freq, high_freq, label (one row per box); the count
+    goes to stderr.
+    """
+    import csv
+    import io
+
     found = c.query_annotations().run(directory=directory, cls=cls, label_column=label_column)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "begin_time", "end_time", "low_freq", "high_freq", "label"])
     total = 0
     for path, boxes in found.items():
-        click.echo(f"== {path}")
         for a in boxes:
             low = "" if a.low_f is None else f"{a.low_f:g}"
             high = "" if a.high_f is None else f"{a.high_f:g}"
-            click.echo(f"{a.begin_time:.3f}\t{a.end_time:.3f}\t{low}\t{high}\t{a.label}")
+            writer.writerow([path, f"{a.begin_time:.3f}", f"{a.end_time:.3f}", low, high, a.label])
         total += len(boxes)
-    click.echo(f"{total} boxes labelled {cls!r} in {len(found)} tables")
+    if output is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        c.text_files().write(output, buffer.getvalue())
+    click.echo(f"{total} boxes labelled {cls!r} in {len(found)} tables", err=True)
 
 
 def _classes(value: str | None) -> list[str] | None:

@@ -133,7 +133,7 @@ def localize(
 ) -> None:
     """Localize detected sounds from a synchronized recorder array (TDOA by GCC-PHAT)."""
     bands = _parse_bands(bandpass)
-    with progress_bar("localize") as progress:
+    with progress_bar("localize", unit="event") as progress:
         report = c.localize_events().run(
             coordinates=coords,
             detections=detections,

@@ -173,7 +173,7 @@ def run_job(
         attempts=opts["attempts"],
     )
     run_dir: Path = opts["run_dir"]
-    with progress_bar("shards") as progress:
+    with progress_bar("shards", unit="shard") as progress:
         result = c.run_batch().run(
             sources=sources,
             run_dir=run_dir,
