@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import opso
 from opso.cli import main
@@ -101,3 +101,31 @@ def test_cli_species_table_and_config_file(
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert table.groupby("species")["score"].max().idxmax() == "great plains toad"
+
+
+def _ribbit(paths: list[Path], out: Path) -> Result:
+    args = ["ribbit", *map(str, paths), "--signal-band", "1000", "2000", "--pulse-rate", "5", "10"]
+    return CliRunner().invoke(main, [*args, "--window", "5", "-o", str(out)])
+
+
+def test_cli_a_recording_shorter_than_the_window_is_named(
+    oss_audio: Path, short_moth: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.csv"
+    result = _ribbit([short_moth], out)
+    message = f"{short_moth}: 0.981 s, too short for the 5 s window of 'target'"
+    assert message in result.output and "(a score needs at least 2.5 s): no scores" in result.output
+    assert "no recording was scored" in result.output
+    assert result.exit_code == 1
+    assert pd.read_csv(out).empty
+    # beside a recording that is scored: the warning still names it, and the run succeeds
+    result = _ribbit([short_moth, oss_audio / "silence_10s.mp3"], out)
+    assert result.exit_code == 0, result.output
+    assert message in result.output
+    assert set(pd.read_csv(out)["file"]) == {str(oss_audio / "silence_10s.mp3")}
+
+
+def test_cli_an_empty_folder_is_an_error(tmp_path: Path) -> None:
+    result = _ribbit([tmp_path], tmp_path / "scores.csv")
+    assert result.exit_code == 1 and f"no audio files found in {tmp_path}" in result.output
+    assert not (tmp_path / "scores.csv").exists()

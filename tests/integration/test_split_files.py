@@ -2,8 +2,11 @@ import csv
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
+from numpy.typing import NDArray
 
 import opso
 from opso.cli import main
@@ -101,3 +104,73 @@ def test_cli_info_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["info", str(tmp_path / "nope.wav")])
     assert result.exit_code == 1
     assert "nope.wav" in result.output
+
+
+def _recording(path: Path, seed: int, sr: int = 8000) -> NDArray[np.float32]:
+    """Write 2 s of seeded 16-bit noise (a different signal per seed); return its samples."""
+    samples = np.random.default_rng(seed).integers(-20000, 20000, 2 * sr).astype(np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(
+        path, samples, sr, subtype="PCM_16", format="FLAC" if path.suffix == ".flac" else "WAV"
+    )
+    return (samples / np.float32(32768)).astype(np.float32)
+
+
+def _split(paths: list[Path], out: Path) -> list[dict[str, str]]:
+    args = ["split", *map(str, paths), "-o", str(out), "--clip-duration", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with (out / "clips.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _assert_clips_hold_their_sources(
+    rows: list[dict[str, str]], out: Path, sources: dict[str, NDArray[np.float32]]
+) -> None:
+    assert len({r["clip"] for r in rows}) == len(rows) == 2 * len(sources)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == sorted(
+        r["clip"] for r in rows
+    )
+    for r in rows:
+        clip = opso.Audio.from_file(out / r["clip"]).samples
+        start = round(float(r["begin_time"]) * 8000)
+        np.testing.assert_array_equal(clip, sources[r["source"]][start : start + 8000])
+
+
+def test_cli_split_files_sharing_a_stem_get_their_folders(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "x.wav", tmp_path / "b" / "x.wav"
+    sources = {str(a): _recording(a, 1), str(b): _recording(b, 2)}
+    rows = _split([a, b], tmp_path / "out")
+    assert [r["clip"] for r in rows] == [
+        "a/x_0s_1s.wav", "a/x_1s_2s.wav", "b/x_0s_1s.wav", "b/x_1s_2s.wav"
+    ]  # fmt: skip
+    _assert_clips_hold_their_sources(rows, tmp_path / "out", sources)
+
+
+def test_cli_split_recordings_differing_by_suffix_keep_it(tmp_path: Path) -> None:
+    folder = tmp_path / "rec"
+    names = ["x.wav", "x.flac", "x.WAV", "y.wav"]
+    sources = {str(folder / n): _recording(folder / n, i) for i, n in enumerate(names)}
+    rows = _split([folder], tmp_path / "out")
+    assert sorted({r["clip"].rsplit("_", 2)[0] for r in rows}) == ["x_WAV", "x_flac", "x_wav", "y"]
+    _assert_clips_hold_their_sources(rows, tmp_path / "out", sources)
+
+
+def test_cli_split_folders_holding_the_same_names_get_their_folders(tmp_path: Path) -> None:
+    first, second = tmp_path / "2020" / "site" / "x.wav", tmp_path / "2021" / "site" / "x.wav"
+    sources = {str(first): _recording(first, 1), str(second): _recording(second, 2)}
+    rows = _split([first.parent, second.parent], tmp_path / "out")
+    assert {r["clip"].rsplit("_", 2)[0] for r in rows} == {"2020/site/x", "2021/site/x"}
+    _assert_clips_hold_their_sources(rows, tmp_path / "out", sources)
+
+
+def test_cli_split_the_same_file_twice_is_an_error_before_writing(tmp_path: Path) -> None:
+    x = tmp_path / "x.wav"
+    _recording(x, 1)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["split", str(x), str(tmp_path), "-o", str(out), "--clip-duration", "1"]
+    )
+    assert result.exit_code == 2
+    assert "would both write the clips x_wav_*.wav" in result.output
+    assert not out.exists()

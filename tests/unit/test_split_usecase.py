@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -5,11 +6,13 @@ import pytest
 from click.testing import CliRunner
 
 from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
-from opso.app.files import AudioJob
+from opso.app.files import AudioJob, find_audio_files
 from opso.app.split import SplitAudio, SplitRecordings, clip_path
 from opso.cli import main
 from opso.container import Container
-from opso.domain.audio import Audio
+from opso.domain.audio import Audio, AudioInfo
+from opso.domain.errors import ParameterError
+from opso.ports.audio_io import AudioSource
 
 
 def noise(seconds: float, sr: int = 100) -> Audio:
@@ -107,3 +110,84 @@ def test_cli_split_bad_option_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "clip_overlap must be in [0, clip_duration=5.0), got 5.0" in result.output
+
+
+def _touch(*paths: Path) -> None:
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+
+
+def test_recordings_sharing_a_name_are_told_apart_by_folder_then_suffix(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "x.wav", tmp_path / "b" / "x.wav"
+    folder = tmp_path / "f"
+    inside = [folder / n for n in ("x.wav", "x.flac", "x.WAV", "sub/x.wav", "y.mp3")]
+    _touch(a, b, *inside)
+    assert [j.name for j in find_audio_files([a, b])] == ["a/x", "b/x"]
+    assert [j.name for j in find_audio_files([folder])] == [
+        "sub/x",
+        "x_WAV",
+        "x_flac",
+        "x_wav",
+        "y",
+    ]
+    # all five share the name x: named from the inputs' common folder, then by suffix
+    jobs = find_audio_files([a, b, folder])
+    assert {j.source: j.name for j in jobs} == {
+        a: "a/x",
+        b: "b/x",
+        folder / "x.wav": "f/x_wav",
+        folder / "x.flac": "f/x_flac",
+        folder / "x.WAV": "f/x_WAV",
+        folder / "sub/x.wav": "sub/x",
+        folder / "y.mp3": "y",
+    }
+    # a file given by name beside a folder holding the same name: the folder tells them apart
+    _touch(tmp_path / "y.mp3")
+    named = {j.source: j.name for j in find_audio_files([tmp_path / "y.mp3", folder])}
+    assert named[tmp_path / "y.mp3"] == "y" and named[folder / "y.mp3"] == "f/y"
+    # unique names are left as they were
+    assert [j.name for j in find_audio_files([a, folder / "y.mp3"])] == ["x", "y"]
+
+
+def test_split_recordings_refuses_a_shared_name_before_reading() -> None:
+    io = InMemoryAudioIO({Path("/in/x.wav"): noise(10)})
+    tables = InMemoryTables()
+    with pytest.raises(ParameterError, match=r"/in/x\.wav and /in/x\.wav would both write"):
+        SplitRecordings(io, io, tables).run(
+            jobs=[AudioJob(Path("/in/x.wav"), "x"), AudioJob(Path("/in/x.wav"), "x")],
+            destination=Path("/out"),
+            clip_duration=5,
+        )
+    assert list(io.files) == [Path("/in/x.wav")] and tables.tables == {}
+
+
+@pytest.mark.parametrize("command", [["info"], ["split", "-o", "out", "--clip-duration", "5"]])
+def test_cli_an_empty_folder_is_an_error(command: list[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not audio")
+    result = CliRunner().invoke(main, [*command, str(empty)])
+    assert result.exit_code == 1
+    assert f"no audio files found in {empty}" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+class FailingReader(InMemoryAudioIO):
+    def info(self, source: AudioSource) -> AudioInfo:
+        if isinstance(source, Path) and source.name.startswith("bad"):
+            raise RuntimeError("the decoder gave up")
+        return super().info(source)
+
+
+def test_cli_info_prints_names_that_are_not_utf8_and_names_failing_files(tmp_path: Path) -> None:
+    good = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav"))
+    bad = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xe9.wav"))
+    _touch(good, bad)
+    container = Container()
+    container.audio_io.override(FailingReader({good: noise(2)}))
+    result = CliRunner().invoke(main, ["info", str(tmp_path)], obj=container)
+    assert result.exit_code == 1
+    line = next(ln for ln in result.output.splitlines() if "caf" in ln)
+    assert line.split()[:3] == [f"{tmp_path}/caf\\xe9.wav", "2.000", "100"]
+    assert f"error: {tmp_path}/bad\\xe9.wav: the decoder gave up" in result.output

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from opso.domain.errors import OpsoLoadAudioInputError
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg"})
 
@@ -27,27 +30,86 @@ class FileFailure:
 
 
 def find_audio_files(
-    paths: Iterable[Path], *, suffixes: frozenset[str] = AUDIO_SUFFIXES
+    paths: Iterable[Path],
+    *,
+    suffixes: frozenset[str] = AUDIO_SUFFIXES,
+    require_audio: bool = False,
 ) -> list[AudioJob]:
     """Expand files and folders (recursively) into audio jobs, in sorted order per folder.
 
     A file given by name is taken whatever its suffix and named by its stem; files found in a
     folder are matched by suffix (any case) and named by their path relative to that folder,
-    so outputs from different sub-folders never collide.
+    so outputs from different sub-folders never collide. Recordings that would still share a
+    name are renamed: ``a/x.wav b/x.wav`` become ``a/x`` and
+    ``b/x``; ``x.wav``, ``x.flac`` and ``x.WAV`` of one folder become ``x_wav``, ``x_flac``
+    and ``x_WAV``. Only the same file given twice keeps a shared name.
+
+    Parameters
+    ----------
+    paths
+        Files and folders.
+    suffixes
+        Suffixes (lower case, with the dot) of the files taken from folders.
+    require_audio
+        Refuse a folder that holds no file with one of ``suffixes``.
 
     Raises
     ------
     FileNotFoundError
         If a path does not exist.
+    OpsoLoadAudioInputError
+        If ``require_audio`` and a folder holds no audio file.
     """
-    jobs: list[AudioJob] = []
+    found: list[tuple[Path, Path, str]] = []  # (file, the input folder it came from, name)
     for path in paths:
         if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                if found.is_file() and found.suffix.lower() in suffixes:
-                    jobs.append(AudioJob(found, found.relative_to(path).with_suffix("").as_posix()))
+            files = [
+                f for f in sorted(path.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes
+            ]
+            if require_audio and not files:
+                raise OpsoLoadAudioInputError(
+                    f"no audio files found in {path} (looked for {', '.join(sorted(suffixes))} "
+                    "files, any case, in sub-folders too)"
+                )
+            found += [(f, path, f.relative_to(path).with_suffix("").as_posix()) for f in files]
         elif path.exists():
-            jobs.append(AudioJob(path, path.stem))
+            found.append((path, path.parent, path.stem))
         else:
             raise FileNotFoundError(errno.ENOENT, f"no such file or folder: {path}", str(path))
-    return jobs
+    names = _unique_names(found)
+    return [AudioJob(f, name) for (f, _, _), name in zip(found, names, strict=True)]
+
+
+def _clashes(names: list[str]) -> list[list[int]]:
+    """Index groups of the names that occur more than once."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _unique_names(found: list[tuple[Path, Path, str]]) -> list[str]:
+    """Rename recordings that share a name, in two predictable steps.
+
+    1. Recordings sharing a name are named by their path (without suffix) relative to the
+       folder that the inputs they came from have in common (``a/x.wav b/x.wav`` -> ``a/x``,
+       ``b/x``; folders ``2020/site`` and ``2021/site`` -> ``2020/site/x``, ``2021/site/x``).
+    2. Recordings still sharing a name keep their suffix, as written (``x.wav``, ``x.flac``,
+       ``x.WAV`` of one folder -> ``x_wav``, ``x_flac``, ``x_WAV``).
+
+    Only the same file given twice still shares its name after that. ``found`` holds
+    ``(file, input folder, name)`` per recording, the input folder being the folder given
+    (for a file given by name, its parent).
+    """
+    names = [name for _, _, name in found]
+    for group in _clashes(names):
+        # absolute, without following links: a linked input keeps the name it is given by
+        roots = {i: os.path.normpath(found[i][1].absolute()) for i in group}
+        common = os.path.commonpath(list(roots.values()))
+        for i in group:
+            names[i] = (Path(os.path.relpath(roots[i], common)) / names[i]).as_posix()
+    for group in _clashes(names):
+        for i in group:
+            suffix = found[i][0].suffix[1:]
+            names[i] = f"{names[i]}_{suffix}" if suffix else names[i]
+    return names

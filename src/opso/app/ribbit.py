@@ -131,10 +131,24 @@ class WindowScore:
 
 
 @dataclass(frozen=True, slots=True)
+class TooShort:
+    """A recording too short for a preset's window: it got no score for that preset.
+
+    A window is scored when it holds at least half of ``window`` seconds of audio.
+    """
+
+    file: Path
+    duration: float
+    species: str
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
 class RibbitReport:
-    """What a RIBBIT run scored and which recordings failed."""
+    """What a RIBBIT run scored, which recordings were too short and which failed."""
 
     scores: list[WindowScore] = field(default_factory=list)
+    too_short: list[TooShort] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
 
 
@@ -158,7 +172,8 @@ class ScorePulses:
     ) -> RibbitReport:
         """Score every job's recording; a file that fails is reported and the rest still run.
 
-        Each recording is decoded once and turned into one spectrogram
+        A recording shorter than half a preset's window gets no score for that preset; it is
+        listed in ``too_short``. Each recording is decoded once and turned into one spectrogram
         (:meth:`Spectrogram.from_audio` with ``window_samples`` and ``overlap_samples``);
         every preset is scored on it with its own bands, pulse rates and window length.
 
@@ -196,6 +211,10 @@ class ScorePulses:
                 duration = audio.duration()
                 for result in ribbit_presets(spec, presets):
                     w = result.preset.window_len
+                    if not len(result.scores):
+                        report.too_short.append(
+                            TooShort(job.source, duration, result.preset.name, w)
+                        )
                     report.scores.extend(
                         WindowScore(job.source, result.preset.name, t, min(t + w, duration), s)
                         for s, t in zip(

@@ -125,9 +125,18 @@ class SplitRecordings:
         Raises
         ------
         ValueError
-            If the clip settings are invalid (checked before any file is read).
+            If the clip settings are invalid, or two jobs share a name (their clips would
+            overwrite each other); both are checked before any file is read.
         """
         clip_times(clip_duration, clip_duration, clip_overlap, final_clip)  # validate up front
+        named: dict[str, Path] = {}
+        for job in jobs:
+            if job.name in named:
+                raise ParameterError(
+                    f"{named[job.name]} and {job.source} would both write the clips "
+                    f"{job.name}_*.wav: give each recording once, or split them separately"
+                )
+            named[job.name] = job.source
         splitter = SplitAudio(self.writer)
         report = SplitReport()
         for i, job in enumerate(jobs, start=1):

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
+from opso.commands.base import (
+    final_clip_option,
+    pass_container,
+    printable,
+    progress_bar,
+    report_failures,
+)
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -18,22 +24,29 @@ if TYPE_CHECKING:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_container
 def info(c: Container, paths: tuple[Path, ...]) -> None:
-    """Print duration, sample rate, channels, frames and format of audio files."""
+    """Print duration, sample rate, channels, frames and format of audio files.
+
+    Exits with status 1 if a file cannot be read (each is named on stderr) or a folder
+    holds no audio file.
+    """
     from opso.app.files import find_audio_files
 
+    jobs = find_audio_files(paths, require_audio=True)
     reader = c.audio_io()
     failed = 0
     click.echo(f"{'file':<40} {'duration_s':>10} {'rate_hz':>8} {'ch':>3} {'frames':>10}  format")
-    for job in find_audio_files(paths):
+    for job in jobs:
         try:
             i = reader.info(job.source)
         except Exception as e:  # report and carry on; exit status says it failed
             failed += 1
-            click.echo(f"error: {e}", err=True)
+            reason = str(e)
+            where = "" if str(job.source) in reason else f"{job.source}: "
+            click.echo(printable(f"error: {where}{reason}"), err=True)
             continue
         click.echo(
-            f"{job.source!s:<40} {i.duration:>10.3f} {i.sample_rate:>8} {i.channels:>3} "
-            f"{i.frames:>10}  {i.format}/{i.subtype}"
+            f"{printable(job.source):<40} {i.duration:>10.3f} {i.sample_rate:>8} "
+            f"{i.channels:>3} {i.frames:>10}  {i.format}/{i.subtype}"
         )
     if failed:
         raise SystemExit(1)
@@ -73,10 +86,15 @@ def split(
     prefix: str | None,
     dry_run: bool,
 ) -> None:
-    """Split recordings (files or folders, recursively) into clip files plus one clips.csv."""
+    """Split recordings (files or folders, recursively) into clip files plus one clips.csv.
+
+    Clips are named NAME_BEGINs_ENDs.wav, NAME being the recording's stem (for files in a
+    folder: its path in that folder). Recordings that would share a name are told apart by
+    their folders, then by their suffix (x.wav, x.flac -> x_wav_0s_5s.wav, x_flac_0s_5s.wav).
+    """
     from opso.app.files import AudioJob, find_audio_files
 
-    jobs = find_audio_files(paths)
+    jobs = find_audio_files(paths, require_audio=True)
     if prefix is not None:
         if len(jobs) != 1:
             raise click.UsageError("--prefix needs exactly one recording")
@@ -95,13 +113,15 @@ def split(
     report_failures(report.failures)
     verb = "would write" if dry_run else "wrote"
     click.echo(
-        f"{verb} {len(report.clips)} clips from {len(jobs) - len(report.failures)} "
-        f"recording(s) to {destination}"
+        printable(
+            f"{verb} {len(report.clips)} clips from {len(jobs) - len(report.failures)} "
+            f"recording(s) to {destination}"
+        )
     )
     if dry_run:
         for r in report.clips:
-            click.echo(f"{r.path}\t{r.begin_time}\t{r.end_time}")
+            click.echo(printable(f"{r.path}\t{r.begin_time}\t{r.end_time}"))
     else:
-        click.echo(f"clip table: {destination / 'clips.csv'}")
+        click.echo(printable(f"clip table: {destination / 'clips.csv'}"))
     if report.failures:
         raise SystemExit(1)

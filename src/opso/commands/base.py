@@ -122,10 +122,24 @@ def progress_bar(
         bar.close()
 
 
+def printable(text: object) -> str:
+    r"""Return ``str(text)`` with the bytes of undecodable file names as backslash escapes.
+
+    A file name that is not UTF-8 reaches Python as lone surrogates, which no output stream
+    can encode; shown as ``\xNN`` escapes (``caf\xe9.wav``), the line still prints and
+    still names its file.
+    """
+    s = str(text)
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decoding produces
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def report_failures(failures: Iterable[FileFailure]) -> None:
     """Print one ``error: FILE: REASON`` line on stderr per recording a batch could not use."""
     for f in failures:
-        click.echo(f"error: {f.source}: {f.reason}", err=True)
+        click.echo(printable(f"error: {f.source}: {f.reason}"), err=True)
 
 
 # --- configuration files as option defaults (``--config FILE``) -------------------------------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, progress_bar, report_failures
+from opso.commands.base import pass_container, printable, progress_bar, report_failures
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -144,13 +144,15 @@ def ribbit(
 
     Each window of each recording gets a score: the strongest pulsing of the signal band's
     amplitude at the call's pulse rates. Files and folders (searched recursively) are taken.
+    A recording shorter than half a window gets no score (a warning says so). Exits with
+    status 1 if a recording could not be read or no window at all was scored.
     """
     from opso.app.files import find_audio_files
 
     presets = _presets(c, species_table, signal_band, pulse_rate, window, noise_bands, name)
     if not presets:
         raise click.UsageError(f"{species_table}: no species with a pulse rate to look for")
-    jobs = find_audio_files(paths)
+    jobs = find_audio_files(paths, require_audio=True)
     with progress_bar("ribbit") as progress:
         report = c.score_pulses().run(
             jobs=jobs,
@@ -162,16 +164,29 @@ def ribbit(
             progress=progress,
         )
     report_failures(report.failures)
+    for short in report.too_short:
+        click.echo(
+            printable(
+                f"warning: {short.file}: {short.duration:.3g} s, too short for the "
+                f"{short.window:g} s window of {short.species!r} (a score needs at least "
+                f"{short.window / 2:g} s): no scores"
+            ),
+            err=True,
+        )
     best: dict[tuple[str, str], tuple[float, float]] = {}
     for s in report.scores:
         key = (str(s.file), s.species)
         if key not in best or s.score > best[key][0]:
             best[key] = (s.score, s.start_time)
     for (file, species), (score, start) in best.items():
-        click.echo(f"{file}\t{species}\tmax score {score:.6g} at {start:g} s")
+        click.echo(printable(f"{file}\t{species}\tmax score {score:.6g} at {start:g} s"))
     click.echo(
-        f"scored {len(report.scores)} windows in {len(jobs) - len(report.failures)} "
-        f"recording(s); table: {destination}"
+        printable(
+            f"scored {len(report.scores)} windows in {len(jobs) - len(report.failures)} "
+            f"recording(s); table: {destination}"
+        )
     )
-    if report.failures:
+    if not report.scores:
+        click.echo("error: no recording was scored: the table has no rows", err=True)
+    if report.failures or not report.scores:
         raise SystemExit(1)
