@@ -43,7 +43,12 @@ def test_demo_writes_every_output_and_a_report_that_links_them(tmp_path: Path) -
     ribbit = pd.read_csv(tmp_path / "demo" / "ribbit.csv")
     assert len(ribbit) == 8 and ribbit["score"].max() > 5 * ribbit["score"].min()
     positions = pd.read_csv(tmp_path / "demo" / "positions.csv")
-    assert len(positions) == 6 and positions["x"].notna().all()
+    # six recorders, one call: one position, flagged as far above the array (not a result)
+    assert len(positions) == 1 and positions.loc[0, "z"] > 30
+    assert positions.loc[0, "flag"].startswith("outside the array")
+    page = (tmp_path / "demo" / "index.html").read_text()
+    assert "6 detections on the six recorders" in page and "1 call(s)" in page
+    assert "It is flagged" in page and "degrees above the array" in page
 
 
 def test_demo_is_deterministic_with_a_seed(tmp_path: Path) -> None:

@@ -32,5 +32,5 @@ def test_guide_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for command in commands:
         result = CliRunner().invoke(main, shlex.split(command)[1:])
         assert result.exit_code == 0, f"`{command}` failed:\n{result.output}"
-        assert "localized 5 of 5 event(s)" in result.output
+        assert "5 detection(s) are 1 call(s): 1 localized, 0 flagged" in result.output
     assert (tmp_path / "map.png").stat().st_size > 1000

@@ -61,7 +61,11 @@ def test_real_array_tdoas_match_opensoundscape(csvs: Path, oss_audio: Path) -> N
         assert event.residual_rms >= 0 and event.uncertainty > 0
     short = _by_reference(report, "veryshort.wav")
     assert not short.localized and "veryshort.wav" in short.reason
-    assert report.n_localized == 6
+    # seven detections of one flight call: one call, one estimate, flagged as far above the array
+    (call,) = report.calls
+    assert report.n_localized == 1 and report.n_trusted == 0
+    assert Path(call.reference).name in LOCA and call.position is not None
+    assert call.position[2] > 30 and "outside the array" in call.flag
     assert report.problems == [
         "tests/audio/veryshort.wav: coordinate(s) missing or not numbers: z=nan"
     ]
@@ -87,7 +91,7 @@ def test_late_start_file_gives_the_same_result(csvs: Path, oss_audio: Path) -> N
         audio_dir=oss_audio,
         **LOCA_SETTINGS,  # type: ignore[arg-type]
     )
-    assert late.n_localized == 6
+    assert sum(e.localized for e in late.events) == 6 and late.n_localized == 1
     a, b = _by_reference(aligned, LOCA[0]), _by_reference(late, LOCA[0])
     assert Path(b.receivers[-1]).name == "LOCA_2021_09_24_652_8_late_start.wav"
     np.testing.assert_allclose(a.tdoas, b.tdoas, atol=1e-6)
@@ -111,7 +115,10 @@ def test_synthetic_array_finds_the_known_source(
             max_receiver_dist=100,
         )
     )
-    assert report.n_localized == 5
+    assert sum(e.localized for e in report.events) == 5
+    (call,) = report.calls  # inside the array: one trusted position
+    assert report.n_trusted == 1 and call.flag == "" and call.position is not None
+    assert np.linalg.norm(call.position - [10, 15]) < 2.0
     for e in report.events:
         assert e.position is not None
         assert np.linalg.norm(e.position - [10, 15]) < 2.0
@@ -158,11 +165,12 @@ def test_cli_writes_positions_and_a_map(csvs: Path, oss_audio: Path, tmp_path: P
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "localized 6 of 7 event(s)" in result.output
+    assert "7 detection(s) are 1 call(s): 0 localized, 1 flagged" in result.output
+    assert "flagged: outside the array" in result.output
     table = pd.read_csv(out)
-    assert len(table) == 7
-    assert table["x"].notna().sum() == 6 and table["z"].notna().sum() == 6
-    assert table.loc[table["reason"].notna(), "reference"].tolist() == ["tests/audio/veryshort.wav"]
+    assert len(table) == 1 and table.loc[0, "call"] == 0
+    assert table["x"].notna().sum() == 1 and table.loc[0, "z"] > 30
+    assert table.loc[0, "flag"].startswith("outside the array")
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 300
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png", "positions.csv"]

@@ -111,7 +111,10 @@ def test_every_detection_is_localized_near_the_true_source() -> None:
         plot=Path("/out/map.png"),
         bandpass={"bird": (3000, 6000)},
     )
-    assert report.n_localized == 5
+    # five detections of one sound: five candidate estimates, one call, one trusted position
+    assert sum(e.localized for e in report.events) == 5
+    assert len(report.calls) == 1 and report.n_localized == report.n_trusted == 1
+    assert {e.call for e in report.events} == {0} and report.calls[0].flag == ""
     for e in report.events:
         assert e.position is not None
         assert np.linalg.norm(e.position - SOURCE) < 0.5
@@ -127,12 +130,13 @@ def test_every_detection_is_localized_near_the_true_source() -> None:
     np.testing.assert_allclose(first.tdoas, expected, atol=2 / SR)
     columns, rows = tables.tables[Path("/out/positions.csv")]
     assert tuple(columns) == POSITION_COLUMNS
-    assert len(rows) == 5 and rows[0]["reason"] == "" and rows[0]["n_receivers"] == 5
+    assert len(rows) == 1 and rows[0]["reason"] == "" and rows[0]["n_receivers"] == 5
+    assert rows[0]["call"] == 0 and rows[0]["flag"] == ""
     assert float(str(rows[0]["x"])) == pytest.approx(SOURCE[0], abs=0.5)
     assert "z" not in rows[0]  # 2-D coordinates leave z empty
     (path, receivers, positions, covs, labels) = maps.calls[0]
-    assert path == Path("/out/map.png") and positions.shape == (5, 2) and covs.shape == (5, 2, 2)
-    assert labels == ["bird"] * 5 and receivers.names == tuple(RX)
+    assert path == Path("/out/map.png") and positions.shape == (1, 2) and covs.shape == (1, 2, 2)
+    assert labels == ["bird"] and receivers.names == tuple(RX)
 
 
 @pytest.mark.parametrize("algorithm", ["gps", "lstsq"])
@@ -147,7 +151,7 @@ def test_algorithms_and_correlation_methods_agree(algorithm: str, method: str) -
         cc_method=method,  # type: ignore[arg-type]
         bandpass={"bird": (3000, 6000)},
     )
-    assert report.n_localized == 5
+    assert sum(e.localized for e in report.events) == 5 and report.n_trusted == 1
     assert all(
         np.linalg.norm(e.position - SOURCE) < 0.5 for e in report.events if e.position is not None
     )
@@ -206,7 +210,7 @@ def test_receivers_without_a_detection_are_not_used() -> None:
         detections=_detections(["a.wav", "b.wav", "c.wav", "d.wav"]),
         audio_dir=Path("/rec"),
     )
-    assert report.n_localized == 4
+    assert sum(e.localized for e in report.events) == 4 and len(report.calls) == 1
     assert all("e.wav" not in e.receivers for e in report.events)
 
 
@@ -234,7 +238,7 @@ def test_start_offsets_align_recordings_that_started_late() -> None:
         bandpass={"bird": (3000, 6000)},
     )
     for report in (aligned, by_stamp):
-        assert report.n_localized == 5
+        assert sum(e.localized for e in report.events) == 5 and report.n_trusted == 1
         for e in report.events:
             assert e.position is not None and np.linalg.norm(e.position - SOURCE) < 0.5
     np.testing.assert_allclose(aligned.events[0].tdoas, by_stamp.events[0].tdoas, atol=1e-9)
@@ -365,8 +369,8 @@ def test_cli_localize_with_fakes(tmp_path: Path) -> None:
         obj=container,
     )
     assert result.exit_code == 0, result.output
-    assert "localized 5 of 5 event(s)" in result.output
-    assert len(tables.tables[tmp_path / "out.csv"][1]) == 5 and len(maps.calls) == 1
+    assert "5 detection(s) are 1 call(s): 1 localized, 0 flagged" in result.output
+    assert len(tables.tables[tmp_path / "out.csv"][1]) == 1 and len(maps.calls) == 1
 
 
 def test_cli_rejects_a_malformed_band(tmp_path: Path) -> None:

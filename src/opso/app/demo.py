@@ -11,7 +11,7 @@ import pandas as pd
 
 from opso.app.files import AudioJob
 from opso.app.label import LabelRecordings
-from opso.app.localize import LocalizeEvents
+from opso.app.localize import EventLocation, LocalizationReport, LocalizeEvents
 from opso.app.predict import PredictScores
 from opso.app.ribbit import ScorePulses
 from opso.app.train import TrainClassifier
@@ -235,8 +235,10 @@ class RunDemo:
         sections.append(
             ReportSection(
                 "5. Where the bird called",
-                f"{located.n_localized} of {len(located.events)} detections localized by GCC-PHAT "
-                "time differences and the GPS closed form; ellipses are 95% regions.",
+                f"{len(located.events)} detections on the six recorders (three posts, one "
+                "microphone low and one high on each) are "
+                f"{len(located.calls)} call(s), localized by GCC-PHAT time differences and the "
+                "GPS closed form. " + " ".join(_describe_call(located, c) for c in located.calls),
                 images=[map_png.name],
                 files=[positions.name],
             )
@@ -264,3 +266,29 @@ class RunDemo:
             start, end = float(scores["start_time"].iloc[i]), float(scores["end_time"].iloc[i])
             boxes.append(Box(start, end, *bands[name], label=name))
         return boxes
+
+
+def _describe_call(report: LocalizationReport, call: EventLocation) -> str:
+    """One call in words: how many recorders heard it, where it was and how far to trust it."""
+    heard = sum(e.call == call.call for e in report.events)
+    if not call.localized or call.position is None:
+        return (
+            f"The {call.class_name} call heard on {heard} recorders was not localized: "
+            f"{call.reason}."
+        )
+    where = ", ".join(f"{v:.1f}" for v in call.position)
+    text = (
+        f"The {call.class_name} call heard on {heard} recorders is one position, ({where}) m "
+        f"+/- {call.uncertainty:.0f} m (the estimate whose delays agree best)"
+    )
+    offset = call.position - report.receivers.positions.mean(axis=0)
+    if len(offset) == 3:
+        horizontal = float(np.hypot(offset[0], offset[1]))
+        elevation = float(np.degrees(np.arctan2(offset[2], horizontal)))
+        text += f": {elevation:.0f} degrees above the array's horizon"
+    if call.flag:
+        text += (
+            f". It is flagged ({call.flag}), so the map draws the receivers only: a call from "
+            "above or beyond an array is heard from a reliable direction at an unreliable range"
+        )
+    return text + "."

@@ -31,7 +31,9 @@ from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableReader, TableWriter
 
 POSITION_COLUMNS = (
+    "call",
     "event",
+    "flag",
     "class",
     "reference",
     "start_time",
@@ -108,6 +110,9 @@ class EventLocation:
     covariance: NDArray[np.float64] | None = None
     residual_rms: float = math.nan
     reason: str = ""
+    call: int = -1
+    chosen: bool = False
+    flag: str = ""
 
     @property
     def localized(self) -> bool:
@@ -124,7 +129,9 @@ class EventLocation:
     def row(self) -> dict[str, object]:
         """Return the event as one row of :data:`POSITION_COLUMNS`."""
         row: dict[str, object] = {
+            "call": self.call,
             "event": self.event,
+            "flag": self.flag,
             "class": self.class_name,
             "reference": self.reference,
             "start_time": self.start_time,
@@ -161,9 +168,19 @@ class LocalizationReport:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def calls(self) -> list[EventLocation]:
+        """One estimate per call: the chosen event of each group of detections of one sound."""
+        return [e for e in self.events if e.chosen]
+
+    @property
     def n_localized(self) -> int:
-        """Number of events with a position."""
-        return sum(e.localized for e in self.events)
+        """Number of calls with a position (flagged or not)."""
+        return sum(e.localized for e in self.calls)
+
+    @property
+    def n_trusted(self) -> int:
+        """Number of calls with a position that carries no quality flag."""
+        return sum(e.localized and not e.flag for e in self.calls)
 
 
 def _frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -425,9 +442,10 @@ class LocalizeEvents:
             algorithm=algorithm,
             timing_sigma=timing_sigma,
         )
+        events = group_calls(events, found, offsets, array)
         report = LocalizationReport(receivers=array, events=events, problems=problems)
         if output is not None:
-            self.tables.write([e.row() for e in events], output, columns=POSITION_COLUMNS)
+            self.tables.write([e.row() for e in report.calls], output, columns=POSITION_COLUMNS)
         if plot is not None:
             self._plot(report, plot)
         return report
@@ -547,16 +565,101 @@ class LocalizeEvents:
 
     def _plot(self, report: LocalizationReport, path: Path) -> None:
         d = report.receivers.dim
-        done = [e for e in report.events if e.localized]
+        done = [e for e in report.calls if e.localized and not e.flag]
         positions = np.array([e.position for e in done], dtype=np.float64).reshape(-1, d)
         covs = np.array([e.covariance for e in done], dtype=np.float64).reshape(-1, d, d)
+        notes = [f"{len(done)} call(s) localized, 95% error ellipses"]
+        flagged = report.n_localized - report.n_trusted
+        if flagged:
+            notes.append(f"{flagged} flagged position(s) not drawn (see the table)")
+        if d == 3:
+            notes.append("plan view: height (z) not shown, see the table")
         self.maps.plot_map(
             path,
             receivers=report.receivers,
             positions=positions,
             covariances=covs,
             labels=[e.class_name for e in done],
+            title="\n".join(notes),
         )
+
+
+def group_calls(
+    events: Sequence[EventLocation],
+    found: Sequence[Detection],
+    offsets: Mapping[str, float],
+    array: ReceiverArray,
+) -> list[EventLocation]:
+    """Group the events of one sound into a call, choose its estimate, flag doubtful positions.
+
+    Every detection is a candidate event with its own recording as the reference, so one call
+    heard on six recorders gives six estimates. Events of one class whose detection windows
+    overlap on the common clock (by half a window, as receivers are matched) are one call; its
+    estimate is, among the localized candidates whose delays agree about as well as the best
+    (residual within 3x the smallest), the one with the smallest uncertainty. A chosen
+    position is flagged when it lies more than twice the array's span from the array's centre
+    (TDOAs fix the direction of a distant source much better than its range) or when its
+    uncertainty exceeds half the span.
+    """
+    parent = list(range(len(events)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, di in enumerate(found):
+        t0 = offsets.get(di.file, 0.0) + di.start_time
+        t1 = offsets.get(di.file, 0.0) + di.end_time
+        for j in range(i + 1, len(found)):
+            if found[j].class_name == di.class_name and _overlaps(found[j], t0, t1, offsets):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(events)):
+        groups.setdefault(root(i), []).append(i)
+    centre = array.positions.mean(axis=0)
+    span = float(array.distances().max()) if len(array) > 1 else 0.0
+    out = list(events)
+    for call, members in enumerate(sorted(groups.values(), key=min)):
+        done = [k for k in members if events[k].localized]
+        best_rms = min((_finite_or_inf(events[k].residual_rms) for k in done), default=math.inf)
+        ranked = sorted(
+            members,
+            key=lambda k: (
+                k not in done,
+                _finite_or_inf(events[k].residual_rms) > 3 * best_rms,
+                _finite_or_inf(events[k].uncertainty),
+                k,
+            ),
+        )
+        for k in members:
+            out[k] = _replace(events[k], call=call, chosen=k == ranked[0])
+        best = out[ranked[0]]
+        if best.localized and best.position is not None:
+            flag = _flag(best.position, best.uncertainty, centre, span)
+            out[ranked[0]] = _replace(best, flag=flag)
+    return out
+
+
+def _finite_or_inf(v: float) -> float:
+    return v if math.isfinite(v) else math.inf
+
+
+def _flag(
+    position: NDArray[np.float64], unc: float, centre: NDArray[np.float64], span: float
+) -> str:
+    """Say why a position is doubtful, or return an empty string."""
+    flags = []
+    away = float(np.linalg.norm(position - centre))
+    if span > 0 and away > 2 * span:
+        flags.append(
+            f"outside the array: {away:.0f} m from its centre, {away / span:.1f}x its "
+            f"{span:.0f} m span (direction reliable, range not)"
+        )
+    if not math.isfinite(unc) or (span > 0 and unc > span / 2):
+        flags.append(f"uncertain: +/- {unc:.0f} m, more than half the array's span")
+    return "; ".join(flags)
 
 
 def _replace(event: EventLocation, **changes: Any) -> EventLocation:

@@ -152,15 +152,24 @@ def localize(
         )
     for problem in report.problems:
         click.echo(f"warning: receiver {problem}", err=True)
-    click.echo(f"localized {report.n_localized} of {len(report.events)} event(s) -> {output}")
-    for ev in report.events:
-        head = f"  {ev.event}: {ev.class_name} ref {Path(ev.reference).name}"
+    calls = report.calls
+    flagged = report.n_localized - report.n_trusted
+    click.echo(
+        f"{len(report.events)} detection(s) are {len(calls)} call(s): {report.n_trusted} "
+        f"localized, {flagged} flagged, {len(calls) - report.n_localized} not localized "
+        f"-> {output}"
+    )
+    for ev in calls:
+        heard = sum(e.call == ev.call for e in report.events)
+        head = f"  call {ev.call}: {ev.class_name}, heard on {heard}, ref {Path(ev.reference).name}"
         if ev.localized and ev.position is not None:
             where = ", ".join(f"{v:.2f}" for v in ev.position)
             click.echo(
                 f"{head} at ({where}) m ± {ev.uncertainty:.2f} m, "
                 f"{len(ev.receivers)} receivers, rms {ev.residual_rms:.3f} m"
             )
+            if ev.flag:
+                click.echo(f"    flagged: {ev.flag}")
         else:
             click.echo(f"{head}: {ev.reason}")
     if plot is not None:
