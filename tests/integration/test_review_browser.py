@@ -1,12 +1,15 @@
 """Click through a review in headless Chromium and check the marks saved to disk."""
 
 import csv
+import functools
 import json
 import shutil
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +18,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from opso.adapters.http_review_server import ReviewServer
 from opso.container import Container
-from opso.ports.review import ReviewClip
+from opso.ports.review import TOKEN_HEADER, ReviewClip
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+RAVEN_TABLE = "raven/Recording_1_Segment_07-snippet.Table.1.selections.txt"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -103,12 +107,12 @@ def test_click_through_review_saves_marks(
         page.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
         status = page.locator("#status").text_content()
         browser.close()
-    assert status == "saved 3 marks to review.csv, review.selections.txt"
+    assert status == f"saved 3 marks to review.csv, {RAVEN_TABLE}"
     with (out / "review.csv").open() as fh:
         rows = {r["id"]: r for r in csv.DictReader(fh)}
     assert {k: rows[k]["mark"] for k in wanted} == wanted
     assert rows[clips[3].id]["mark"] == ""
-    raven = (out / "review.selections.txt").read_text().splitlines()
+    raven = (out / RAVEN_TABLE).read_text().splitlines()
     assert len(raven) == 2 and raven[0].startswith("Selection\t")
 
 
@@ -120,7 +124,7 @@ def test_server_rejects_bad_marks(
     request = urllib.request.Request(
         url,
         data=json.dumps({clips[0].id: "maybe"}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", TOKEN_HEADER: server.token},
     )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
@@ -199,10 +203,7 @@ def test_keys_mark_clips_across_pages_and_marks_are_saved(
 
         page.click("#save")
         page.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
-        assert (
-            page.locator("#status").inner_text()
-            == "saved 3 marks to review.csv, review.selections.txt"
-        )
+        assert page.locator("#status").inner_text() == f"saved 3 marks to review.csv, {RAVEN_TABLE}"
         page.reload()  # the browser kept the marks
         assert progress(page) == "3 of 4 reviewed"
         assert mark_shown(page, ids[1]) == "absent"
@@ -241,4 +242,98 @@ def test_page_from_disk_downloads_marks_given_on_every_page(
         clips[1].id: "",
         clips[2].id: "",
         clips[3].id: "unsure",
+    }
+
+
+ATTACK = """<!DOCTYPE html><html><body>
+<iframe name="sink"></iframe>
+<form id="form" action="TARGET/marks" method="post" enctype="text/plain" target="sink">
+<input name='{"x":"' value='"}'></form>
+<script>
+const target = 'TARGET';
+window.results = {};
+async function attack() {
+  // a simple request: no preflight, the browser sends it and hides the answer
+  await fetch(target + '/marks', {method: 'POST', mode: 'no-cors',
+                                  headers: {'Content-Type': 'text/plain'}, body: '{}'});
+  // the page's own kind of request: preflighted, which the review server does not answer
+  try {
+    await fetch(target + '/marks', {method: 'POST', body: '{}',
+      headers: {'Content-Type': 'application/json', 'X-Opso-Token': 'guessed'}});
+    window.results.json = 'sent';
+  } catch (e) { window.results.json = 'blocked'; }
+  // reading the served page for its token
+  try { await (await fetch(target + '/index.html')).text(); window.results.read = 'read'; }
+  catch (e) { window.results.read = 'blocked'; }
+  document.getElementById('form').submit();
+}
+attack().then(() => { window.results.done = true; });
+</script></body></html>
+"""
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def other_site(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` from another origin (this machine, another port); yield its address."""
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_another_site_cannot_change_the_saved_marks(
+    served_review: tuple[ReviewServer, list[ReviewClip], Path], browser: Browser, tmp_path: Path
+) -> None:
+    server, clips, out = served_review
+    review = browser.new_page()
+    review.goto(server.url)
+    review.keyboard.press("p")
+    review.click("#save")
+    review.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
+    saved = {p: p.read_bytes() for p in (out / "review.csv", out / RAVEN_TABLE)}
+
+    site = tmp_path / "elsewhere"
+    site.mkdir()
+    origin = server.url.removesuffix("/index.html")
+    (site / "attack.html").write_text(ATTACK.replace("TARGET", origin))
+    with other_site(site) as address:
+        evil = browser.new_page()
+        answers: list[tuple[str, int]] = []
+        evil.on("response", lambda r: answers.append((r.request.method, r.status)))
+        with evil.expect_event("requestfinished", lambda r: r.frame.name == "sink"):
+            evil.goto(f"{address}/attack.html")
+            evil.wait_for_function("window.results.done === true")
+        results = evil.evaluate("window.results")
+    assert results == {"json": "blocked", "read": "blocked", "done": True}
+    assert answers.count(("POST", 403)) == 2  # the no-cors fetch and the form reached the server
+    assert ("POST", 200) not in answers
+    assert {p: p.read_bytes() for p in saved} == saved  # and changed nothing
+
+    review.keyboard.press("j")
+    review.keyboard.press("a")
+    review.click("#save")
+    review.wait_for_function(
+        "table => document.getElementById('status').textContent"
+        " === `saved 2 marks to review.csv, ${table}`",
+        arg=RAVEN_TABLE,
+    )
+    with (out / "review.csv").open() as fh:
+        marks = {r["id"]: r["mark"] for r in csv.DictReader(fh)}
+    assert marks == {
+        clips[0].id: "present",
+        clips[1].id: "absent",
+        clips[2].id: "",
+        clips[3].id: "",
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opso.adapters.html_review import HtmlReviewPages
-from opso.ports.review import ReviewClip
+from opso.ports.review import TOKEN_META, ReviewClip
 
 
 class PageOutline(HTMLParser):
@@ -25,6 +25,7 @@ class PageOutline(HTMLParser):
         self.audio: list[dict[str, str | None]] = []
         self.text: list[str] = []
         self.data = ""
+        self.meta: dict[str, str | None] = {}
         self._in: list[str] = []
         self._id: str | None = None
 
@@ -39,6 +40,8 @@ class PageOutline(HTMLParser):
             self.images.append(a)
         elif tag == "audio":
             self.audio.append(a)
+        elif tag == "meta" and a.get("name"):
+            self.meta[a["name"] or ""] = a.get("content")
         elif tag in ("script", "link") and (a.get("src") or a.get("href")):
             self.external.append(a.get("src") or a.get("href") or "")
         if tag not in ("img", "input", "meta", "br"):
@@ -60,7 +63,16 @@ class PageOutline(HTMLParser):
 def clips(n: int, label: str) -> list[ReviewClip]:
     return [
         ReviewClip(
-            f"{i:04d}-{label}", f"r{i}.wav", 0.0, 5.0, label, 0.5 + i / 1e4, "a.wav", "i.png"
+            f"{i:04d}-{label}",
+            f"r{i}.wav",
+            0.0,
+            5.0,
+            label,
+            0.5 + i / 1e4,
+            "a.wav",
+            "i.png",
+            f"/home/someone/recordings/r{i}.wav",
+            22050,
         )
         for i in range(n)
     ]
@@ -115,3 +127,10 @@ def test_no_clips_says_so_and_bad_page_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="page_size must be at least 1, got 0"):
         HtmlReviewPages().write(clips(3, "owl"), tmp_path / "x.html", title="t", page_size=0)
     assert not (tmp_path / "x.html").exists()
+
+
+def test_page_on_disk_has_an_empty_token_slot_and_no_full_recording_paths(tmp_path: Path) -> None:
+    page = outline(tmp_path, clips(2, "owl"))
+    assert page.meta == {TOKEN_META: ""}  # the review server fills it in when serving the page
+    assert [c["file"] for c in json.loads(page.data)] == ["r0.wav", "r1.wav"]
+    assert "/home/someone" not in (tmp_path / "index.html").read_text()

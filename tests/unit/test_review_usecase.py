@@ -11,7 +11,8 @@ from opso.adapters.memory import (
     InMemoryImages,
     InMemoryTables,
 )
-from opso.app.review import BuildReview, SaveReviewMarks, top_scoring
+from opso.app.label import recording_key
+from opso.app.review import BuildReview, SaveReviewMarks, raven_tables, top_scoring
 from opso.domain.audio import Audio
 from opso.ports.review import ReviewClip
 
@@ -87,20 +88,101 @@ def test_build_review_pages_by_page_size_and_refuses_zero_before_cutting() -> No
     assert not [p for p in io.files if p.is_relative_to("/new")]
 
 
-def test_save_marks_writes_csv_and_raven_table_of_present_clips() -> None:
-    clips = [
-        ReviewClip("x-owl", "a.wav", 0.0, 5.0, "owl", 0.9, "clips/x.wav", "images/x.png"),
-        ReviewClip("y-owl", "b.wav", 5.0, 10.0, "owl", 0.5, "clips/y.wav", "images/y.png"),
-    ]
-    tables, store = InMemoryTables(), InMemoryAnnotationStore()
-    written = SaveReviewMarks(tables, store).run(
-        clips=clips, marks={"x-owl": "present", "y-owl": "absent"}, output=Path("/o"), raven=True
+def test_build_review_records_the_recording_and_ends_open_clips_at_its_end() -> None:
+    rng = np.random.default_rng(0)
+    io = InMemoryAudioIO({Path("/rec/a.wav"): Audio(rng.normal(size=22050 * 7) * 0.1, 22050)})
+    whole_files = pd.DataFrame({"file": ["a.wav"], "owl": [0.9]})  # no start_time, end_time
+    result = BuildReview(io, io, InMemoryImages(), MemoryPages()).run(
+        scores=whole_files, audio_root=Path("/rec"), output=Path("/out")
     )
-    assert written == [Path("/o/review.csv"), Path("/o/review.selections.txt")]
-    assert [r["mark"] for r in tables.rows(Path("/o/review.csv"))] == ["present", "absent"]
-    boxes = store.tables[Path("/o/review.selections.txt")]
-    assert len(boxes) == 1 and boxes.labels == ["owl"]
+    (clip,) = result.clips
+    assert (clip.start_time, clip.end_time) == (0.0, 7.0)
+    assert (clip.path, clip.sample_rate) == ("/rec/a.wav", 22050)
+
+
+def clip(
+    clip_id: str, path: str, start: float, label: str, *, sample_rate: int = 22050
+) -> ReviewClip:
+    name = Path(path).name
+    return ReviewClip(
+        clip_id,
+        name,
+        start,
+        start + 5,
+        label,
+        0.5,
+        f"clips/{clip_id}.wav",
+        "i.png",
+        path,
+        sample_rate,
+    )
+
+
+TWO_RECORDINGS = [
+    clip("n1-owl", "/rec/north.wav", 10.0, "owl"),
+    clip("s1-owl", "/rec/south.wav", 0.0, "owl", sample_rate=48000),
+    clip("n0-owl", "/rec/north.wav", 0.0, "owl"),
+    clip("n0-frog", "/rec/north.wav", 0.0, "frog"),
+    clip("s2-frog", "/rec/south.wav", 20.0, "frog", sample_rate=48000),
+]
+
+
+def test_save_marks_writes_csv_and_one_raven_table_per_recording() -> None:
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
+    marks = {"n1-owl": "present", "n0-frog": "present", "s1-owl": "present", "n0-owl": "absent"}
+    written = SaveReviewMarks(tables, store).run(
+        clips=TWO_RECORDINGS, marks=marks, output=Path("/o"), raven=True
+    )
+    north = Path("/o/raven/north.Table.1.selections.txt")
+    south = Path("/o/raven/south.Table.1.selections.txt")
+    assert written == [Path("/o/review.csv"), north, south]
+    assert [r["mark"] for r in tables.rows(Path("/o/review.csv"))] == [
+        "present",
+        "present",
+        "absent",
+        "present",
+        "",
+    ]
+    # each table holds only its recording's present boxes, in time order, over the full band
+    boxes = store.tables[north]
+    assert boxes.labels == ["frog", "owl"] and list(boxes.begin_time) == [0.0, 10.0]
+    assert list(boxes.end_time) == [5.0, 15.0]
+    assert list(boxes.low_f) == [0.0, 0.0] and list(boxes.high_f) == [11025.0, 11025.0]
+    assert list(boxes.extra["Begin File"]) == ["north.wav"] * 2
+    assert list(boxes.extra["Begin Path"]) == ["/rec/north.wav"] * 2
+    assert store.tables[south].labels == ["owl"] and list(store.tables[south].high_f) == [24000.0]
+    # and opso label pairs every table with its recording
+    assert [recording_key(t) for t in written[1:]] == ["north", "south"]
+
+
+def test_unmarking_the_last_present_clip_of_a_recording_empties_its_table() -> None:
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
+    save = SaveReviewMarks(tables, store)
+    save.run(clips=TWO_RECORDINGS, marks={"s1-owl": "present"}, output=Path("/o"), raven=True)
+    assert len(store.tables[Path("/o/raven/south.Table.1.selections.txt")]) == 1
+    save.run(clips=TWO_RECORDINGS, marks={"s1-owl": "absent"}, output=Path("/o"), raven=True)
+    assert len(store.tables[Path("/o/raven/south.Table.1.selections.txt")]) == 0
+    assert len(store.tables[Path("/o/raven/north.Table.1.selections.txt")]) == 0
+
+
+def test_recordings_that_opso_label_could_not_tell_apart_are_refused_before_writing() -> None:
+    clips = [clip("a-owl", "/site1/rec.wav", 0.0, "owl"), clip("b-owl", "/site2/rec.wav", 0, "owl")]
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
+    with pytest.raises(ValueError, match=r"/site1/rec.wav and /site2/rec.wav share the name 'rec'"):
+        SaveReviewMarks(tables, store).run(
+            clips=clips, marks={"a-owl": "present"}, output=Path("/o"), raven=True
+        )
+    assert tables.tables == {} and store.tables == {}
+    with pytest.raises(ValueError, match="share the name 'rec'"):
+        raven_tables(clips, Path("/o"))
+
+
+def test_save_marks_refuses_bad_marks() -> None:
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
+    clips = TWO_RECORDINGS
     with pytest.raises(ValueError, match="must be one of"):
-        SaveReviewMarks(tables, store).run(clips=clips, marks={"x-owl": "maybe"}, output=Path("/o"))
+        SaveReviewMarks(tables, store).run(
+            clips=clips, marks={"n1-owl": "maybe"}, output=Path("/o")
+        )
     with pytest.raises(ValueError, match="unknown clip"):
         SaveReviewMarks(tables, store).run(clips=clips, marks={"zzz": "present"}, output=Path("/o"))

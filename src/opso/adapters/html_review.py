@@ -4,6 +4,10 @@ Clips are cut into pages of ``page_size``; each page is an inert ``<template>`` 
 page's script puts on screen only when it is shown, so a review of thousands of clips loads
 one page of images at a time. Marks live in the script (and the browser's ``localStorage``),
 not in the form, so they survive moving between pages and reloading the page.
+
+The page carries an empty session-token ``<meta>``: the review server fills it in when it
+serves the page, and the page sends the token with its marks. Opened from disk, the page
+downloads its marks instead.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from pathlib import Path
 
 from opso.adapters.atomic import write_text_atomic
 from opso.domain.errors import ParameterError
-from opso.ports.review import DEFAULT_PAGE_SIZE, MARKS, ReviewClip, ReviewPages
+from opso.ports.review import (
+    DEFAULT_PAGE_SIZE,
+    MARKS,
+    TOKEN_HEADER,
+    TOKEN_META,
+    ReviewClip,
+    ReviewPages,
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
@@ -47,6 +58,8 @@ _LEGEND = (
 
 _SCRIPT = r"""
 const MARKS = __MARKS__;
+const TOKEN_HEADER = __TOKEN_HEADER__;  // the server that serves this page fills in its token
+const TOKEN = document.querySelector(`meta[name="${__TOKEN_META__}"]`).content;
 const clips = JSON.parse(document.getElementById('clips').textContent);
 const known = new Set(clips.map(c => c.id));
 const pages = Array.from(document.querySelectorAll('template.page'));
@@ -192,11 +205,13 @@ async function save() {
     status.textContent = `downloaded ${Object.keys(marks).length} marks`;
     return;
   }
-  const response = await fetch('marks', {method: 'POST',
-                                         headers: {'Content-Type': 'application/json'},
-                                         body: JSON.stringify(marks)});
+  const headers = {'Content-Type': 'application/json', [TOKEN_HEADER]: TOKEN};
+  const response = await fetch('marks', {method: 'POST', headers, body: JSON.stringify(marks)});
   const reply = await response.json();
-  status.textContent = response.ok ? `saved ${reply.saved} marks to ${reply.files.join(', ')}`
+  const files = reply.files || [];
+  const where = files.length > 3 ? `${files[0]} and ${files.length - 1} more files`
+                                 : files.join(', ');
+  status.textContent = response.ok ? `saved ${reply.saved} marks to ${where}`
                                    : `not saved: ${reply.error}`;
 }
 document.getElementById('save').addEventListener('click', save);
@@ -282,10 +297,17 @@ class HtmlReviewPages(ReviewPages):
             for n, start in enumerate(range(0, len(ordered), page_size), start=1)
         ]
         hidden = "" if len(templates) > 1 else " hidden"
-        data = json.dumps([asdict(c) for c in clips]).replace("</", "<\\/")
-        script = _SCRIPT.replace("__MARKS__", json.dumps(list(MARKS)))
+        # the recording's full path stays off the page, which may be shared as a folder
+        page_data = [{k: v for k, v in asdict(c).items() if k != "path"} for c in clips]
+        data = json.dumps(page_data).replace("</", "<\\/")
+        script = (
+            _SCRIPT.replace("__MARKS__", json.dumps(list(MARKS)))
+            .replace("__TOKEN_HEADER__", json.dumps(TOKEN_HEADER))
+            .replace("__TOKEN_META__", json.dumps(TOKEN_META))
+        )
         page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="{TOKEN_META}" content="">
 <style>{_STYLE}</style></head>
 <body>
 <div id="bar"><div><b>{html.escape(title)}</b> &mdash; mark each clip, then

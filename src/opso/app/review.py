@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opso.app.label import recording_key
 from opso.domain.annotations import AnnotationSet
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.spectrogram import Spectrogram
@@ -23,6 +24,8 @@ from opso.ports.tables import TableWriter
 KEY_COLUMNS = ("file", "start_time", "end_time")
 MARK_COLUMNS = ("id", "file", "start_time", "end_time", "class", "score", "mark")
 IMAGE_HEIGHT = 192
+#: Folder of the review (under its output) that holds the Raven tables of present clips.
+RAVEN_FOLDER = "raven"
 
 
 def score_classes(scores: pd.DataFrame, classes: Sequence[str] | None = None) -> list[str]:
@@ -100,6 +103,17 @@ class ReviewSet:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """What cutting one clip gave: its media files and the recording it came from."""
+
+    audio: str
+    image: str
+    end_time: float
+    path: str
+    sample_rate: int
+
+
 @dataclass(frozen=True)
 class BuildReview:
     """Cut the top clips out of their recordings and write audio, spectrograms and the page."""
@@ -124,7 +138,8 @@ class BuildReview:
 
         A clip that appears for several classes is cut once. A file that cannot be read is
         reported in the result and left off the page. The page shows ``page_size`` clips at
-        a time.
+        a time. A row without an end time stands for the rest of its recording and its clip
+        gets the recording's end.
 
         Raises
         ------
@@ -135,7 +150,7 @@ class BuildReview:
             raise ParameterError(f"page_size must be at least 1, got {page_size}")
         top = top_scoring(scores, classes=classes, top_k=top_k)
         result = ReviewSet()
-        media: dict[str, tuple[str, str] | None] = {}
+        media: dict[str, _Cut | None] = {}
         rows = top.itertuples(index=False, name=None)
         for i, (file, start, end, label, score) in enumerate(rows, start=1):
             key = _clip_id(file, start, end)
@@ -147,17 +162,18 @@ class BuildReview:
                     result.failures.append((file, str(e)))
             cut = media[key]
             if cut is not None:
-                audio_href, image_href = cut
                 result.clips.append(
                     ReviewClip(
                         id=f"{key}-{label}",
                         file=file,
                         start_time=start,
-                        end_time=end,
+                        end_time=cut.end_time,
                         label=label,
                         score=score,
-                        audio=audio_href,
-                        image=image_href,
+                        audio=cut.audio,
+                        image=cut.image,
+                        path=cut.path,
+                        sample_rate=cut.sample_rate,
                     )
                 )
             progress(i, len(top), file)
@@ -171,7 +187,7 @@ class BuildReview:
 
     def _cut(
         self, audio_root: Path, file: str, start: float, end: float, output: Path, key: str
-    ) -> tuple[str, str]:
+    ) -> _Cut:
         path = Path(file)
         if not path.is_absolute() and not path.exists():
             path = audio_root / path
@@ -192,12 +208,65 @@ class BuildReview:
             shape=(IMAGE_HEIGHT, width),
             mode="L",
         )
-        return f"clips/{key}.wav", f"images/{key}.png"
+        return _Cut(
+            audio=f"clips/{key}.wav",
+            image=f"images/{key}.png",
+            end_time=start + audio.duration() if duration is None else end,
+            path=str(path.absolute()),
+            sample_rate=audio.sample_rate,
+        )
+
+
+def raven_tables(clips: Sequence[ReviewClip], output: Path) -> dict[str, Path]:
+    """Return where the Raven table of each recording of ``clips`` goes, by recording path.
+
+    Each recording gets ``output/raven/<recording stem>.Table.1.selections.txt``, the name
+    Raven Pro gives a recording's table, so ``opso label`` pairs the table with its recording
+    (:func:`opso.app.label.recording_key`).
+
+    Raises
+    ------
+    ValueError
+        If two recordings share the name ``opso label`` pairs by (naming both).
+    """
+    tables: dict[str, Path] = {}
+    by_key: dict[str, str] = {}
+    for clip in clips:
+        if clip.path in tables:
+            continue
+        recording = Path(clip.path)
+        key = recording_key(recording)
+        if key in by_key:
+            raise ParameterError(
+                f"recordings {by_key[key]} and {clip.path} share the name {key!r}, so their "
+                "Raven tables could not be told apart; review them separately"
+            )
+        by_key[key] = clip.path
+        tables[clip.path] = output / RAVEN_FOLDER / f"{recording.stem}.Table.1.selections.txt"
+    return tables
+
+
+def _raven_boxes(recording: str, present: Sequence[ReviewClip]) -> AnnotationSet:
+    """Return the boxes of one recording's Raven table: full band, time order, class label."""
+    boxes = sorted(present, key=lambda c: (c.start_time, c.label))
+    return AnnotationSet.from_columns(
+        source=recording,
+        begin_time=[c.start_time for c in boxes],
+        end_time=[c.end_time for c in boxes],
+        label=[c.label for c in boxes],
+        low_f=[0.0] * len(boxes),
+        high_f=[c.sample_rate / 2 for c in boxes],
+        extra={
+            "Begin File": [Path(recording).name] * len(boxes),
+            "Begin Path": [recording] * len(boxes),
+        },
+        label_name="Species",
+    )
 
 
 @dataclass(frozen=True)
 class SaveReviewMarks:
-    """Save a person's marks: a CSV of every clip, and optionally a Raven table of present ones."""
+    """Save a person's marks: a CSV of every clip, and optionally Raven tables of present ones."""
 
     tables: TableWriter
     annotations: AnnotationStore
@@ -210,14 +279,25 @@ class SaveReviewMarks:
         output: Path,
         raven: bool = False,
     ) -> list[Path]:
-        """Write ``output/review.csv`` (and ``output/review.selections.txt`` if ``raven``).
+        """Write ``output/review.csv`` and, if ``raven``, one Raven table per recording.
 
-        Unmarked clips get an empty mark.
+        Unmarked clips get an empty mark. Each recording of ``clips`` gets a selection table
+        at the path :func:`raven_tables` gives, holding a full-band box (0 Hz to the
+        recording's Nyquist frequency) per clip marked present, its class as the label, and
+        the recording's ``Begin File`` and ``Begin Path``; a recording with no clip marked
+        present gets a table without rows, so saving again never leaves a box that is no
+        longer marked.
+
+        Returns
+        -------
+        list of Path
+            The files written: ``review.csv`` first.
 
         Raises
         ------
         ValueError
-            If a mark names an unknown clip or is not one of ``present``, ``absent``, ``unsure``.
+            If a mark names an unknown clip or is not one of ``present``, ``absent``, ``unsure``,
+            or (with ``raven``) two recordings share a table name. Nothing is written then.
         """
         known = {c.id for c in clips}
         for clip_id, mark in marks.items():
@@ -225,6 +305,7 @@ class SaveReviewMarks:
                 raise ParameterError(f"mark for unknown clip id {clip_id!r}")
             if mark not in MARKS:
                 raise ParameterError(f"mark for {clip_id!r} must be one of {MARKS}, got {mark!r}")
+        tables = raven_tables(clips, output) if raven else {}
         rows = [
             {
                 "id": c.id,
@@ -239,15 +320,11 @@ class SaveReviewMarks:
         ]
         written = [output / "review.csv"]
         self.tables.write(rows, written[0], columns=MARK_COLUMNS)
-        if raven:
-            present = [c for c in clips if marks.get(c.id) == "present"]
-            boxes = AnnotationSet.from_columns(
-                source=[c.file for c in present],
-                begin_time=[c.start_time for c in present],
-                end_time=[c.end_time for c in present],
-                label=[c.label for c in present],
-                label_name="Species",
-            )
-            written.append(output / "review.selections.txt")
-            self.annotations.write(boxes, written[1])
+        present: dict[str, list[ReviewClip]] = {recording: [] for recording in tables}
+        for c in clips:
+            if c.path in present and marks.get(c.id) == "present":
+                present[c.path].append(c)
+        for recording, table in tables.items():
+            self.annotations.write(_raven_boxes(recording, present[recording]), table)
+            written.append(table)
         return written

@@ -47,7 +47,12 @@ if TYPE_CHECKING:
     help="Clips shown at a time on the page; the rest are a click (or a key) away.",
 )
 @click.option("--classes", default=None, help="Comma-separated classes to review [default: all].")
-@click.option("--raven", is_flag=True, help="Also save present clips as a Raven selection table.")
+@click.option(
+    "--raven",
+    is_flag=True,
+    help="With --serve, also save present clips as Raven selection tables, one per recording, "
+    "in OUTPUT/raven/.",
+)
 @click.option(
     "--serve/--no-serve",
     default=False,
@@ -78,7 +83,8 @@ def review(
 
     SCORES is a table from `opso predict` (file, start_time, end_time, one column per class).
     Without --serve the page saves marks by downloading review.csv; with --serve they are
-    written to OUTPUT/review.csv (and OUTPUT/review.selections.txt with --raven).
+    written to OUTPUT/review.csv (and, with --raven, to one Raven table per recording,
+    OUTPUT/raven/<recording>.Table.1.selections.txt, which `opso label` pairs with it).
     The page shows --page-size clips at a time; keys mark clips (p/a/u or 1/2/3), move
     between them (j/k or arrows) and play them (space).
     """
@@ -99,6 +105,10 @@ def review(
     click.echo(f"review page with {len(result.clips)} clips: {output / 'index.html'}")
     if not serve:
         return
+    if raven:
+        from opso.app.review import raven_tables
+
+        raven_tables(result.clips, output)  # two recordings that would share a table: say so now
     saver = c.save_review_marks()
 
     def save(marks: Mapping[str, str]) -> list[Path]:

@@ -9,13 +9,19 @@ from typing import Protocol
 
 MARKS = ("present", "absent", "unsure")
 DEFAULT_PAGE_SIZE = 100
+#: The ``<meta>`` name under which a served page carries its session token (empty on disk).
+TOKEN_META = "opso-review-token"
+#: The request header in which the page sends that token with its marks.
+TOKEN_HEADER = "X-Opso-Token"
 
 
 @dataclass(frozen=True, slots=True)
 class ReviewClip:
     """One clip to review: where it comes from, which class scored it, and its media files.
 
-    ``audio`` and ``image`` are paths relative to the review folder.
+    ``file`` is the recording as the score table names it, ``path`` the recording read (made
+    absolute) and ``sample_rate`` its rate in Hz. ``audio`` and ``image`` are paths relative
+    to the review folder.
     """
 
     id: str
@@ -26,6 +32,8 @@ class ReviewClip:
     score: float
     audio: str
     image: str
+    path: str
+    sample_rate: int
 
 
 class ReviewPages(Protocol):
