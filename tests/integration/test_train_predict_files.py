@@ -410,3 +410,45 @@ def test_cli_train_reports_each_epochs_losses_as_it_ends(tits: list[Path], tmp_p
     assert [ln.split(":")[0] for ln in lines] == ["epoch 1", "epoch 2"]
     assert all("train loss" in ln and "valid loss" in ln for ln in lines)
     assert "model: " in result.stdout
+
+
+TINY = ["--epochs", "1", "--batch-size", "4", "--clip-duration", "2", "--height", "64"]
+TINY += ["--width", "64"]
+
+
+def test_cli_one_class_table_trains_a_detector_and_predicts_one_column(
+    tits: list[Path], tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {"file": [p.name for p in tits], "B32": [int("B32" in p.name) for p in tits]}
+    ).to_csv(labels, index=False)
+    run = tmp_path / "run"
+    args = ["train", "--labels", str(labels), "--audio-root", str(tits[0].parent), *TINY]
+    result = CliRunner().invoke(main, [*args, "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    clf = load_classifier(run / "model.opso", device="cpu")
+    assert clf.config.classes == ("B32",) and clf.config.multi_target
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(
+        main, ["predict", str(run / "model.opso"), str(tits[0]), str(tits[-1]), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["file", "start_time", "end_time", "B32", "error"]
+    assert len(scores) >= 2 and scores["B32"].between(0, 1, inclusive="neither").all()
+
+
+@pytest.mark.parametrize(("cell", "shown"), [("2", "2"), ("yes", "'yes'"), ("", "an empty cell")])
+def test_cli_train_names_a_bad_class_value(
+    cell: str, shown: str, tits: list[Path], tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.csv"
+    rows = [f"{p.name},{int('B32' in p.name)},{int('B32' not in p.name)}" for p in tits[:4]]
+    rows[2] = rows[2].rsplit(",", 1)[0] + f",{cell}"
+    labels.write_text("file,B32,SW83\n" + "\n".join(rows) + "\n")
+    args = ["train", "--labels", str(labels), "--audio-root", str(tits[0].parent), *TINY]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert f"class column 'SW83', row 3: {shown} is not 0 or 1" in result.output
+    assert not (tmp_path / "run").exists()

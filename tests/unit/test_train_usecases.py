@@ -184,7 +184,7 @@ def test_label_table_errors_name_the_problem() -> None:
     with pytest.raises(LabelTableError, match="empty"):
         labelled_clips(pd.DataFrame({"file": [], "x": []}))
     named = pd.DataFrame({"file": ["a.wav", "b.wav"], "sp": ["wren", "owl"]})
-    with pytest.raises(LabelTableError, match=r"row 1 .*'owl'.*not in the class list"):
+    with pytest.raises(LabelTableError, match=r"row 2 .*'owl'.*not in the class list"):
         labelled_clips(named, label_column="sp", classes=["wren", "robin"])
     with pytest.raises(LabelTableError, match="no column 'nope'"):
         labelled_clips(named, label_column="nope")
@@ -195,6 +195,38 @@ def test_label_table_errors_name_the_problem() -> None:
         labelled_clips(both, multi_target=False)
     with pytest.raises(LabelTableError, match="file column"):
         labelled_clips(pd.DataFrame({"x": [1]}))
+
+
+def test_a_one_class_table_is_a_one_output_detector() -> None:
+    table = pd.DataFrame({"file": ["a.wav", "b.wav", "c.wav"], "frog": [1, 0, 1]})
+    clips, classes, multi = labelled_clips(table)
+    assert classes == ["frog"] and multi
+    assert [c.targets for c in clips] == [(1.0,), (0.0,), (1.0,)]
+    # every clip holding the class: still a detector, not a one-class softmax
+    assert labelled_clips(table.assign(frog=1))[1:] == (["frog"], True)
+    named = pd.DataFrame({"file": ["a.wav", "b.wav"], "sp": ["frog", "frog"]})
+    assert labelled_clips(named, label_column="sp")[1:] == (["frog"], True)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(2, "2"), ("yes", "'yes'"), (float("nan"), "an empty cell")]
+)
+def test_a_bad_class_value_names_column_row_and_value(value: object, shown: str) -> None:
+    table = pd.DataFrame({"file": ["a.wav", "b.wav", "c.wav"], "x": [1, 0, 0], "y": [0, 1, value]})
+    message = rf"class column 'y', row 3: {shown} is not 0 or 1"
+    with pytest.raises(LabelTableError, match=message + r" \(every column but"):
+        labelled_clips(table)
+    with pytest.raises(LabelTableError, match=message + "$"):
+        labelled_clips(table, classes=["x", "y"])
+    # a column that is not named as a class is left alone
+    assert labelled_clips(table, classes=["x"])[1:] == (["x"], True)
+
+
+def test_class_values_read_as_text_count_as_numbers() -> None:
+    table = pd.DataFrame({"file": ["a", "b", "c"], "x": ["1", "0", " True"], "y": [0.0, 1.0, 0]})
+    clips, classes, multi = labelled_clips(table)
+    assert classes == ["x", "y"] and not multi  # one class per row
+    assert [c.targets for c in clips] == [(1.0, 0.0), (0.0, 1.0), (1.0, 0.0)]
 
 
 def test_split_keeps_every_class_in_both_sets() -> None:

@@ -230,7 +230,7 @@ def train(
     model.to(device)
     first = train_dataset[0]
     y0 = torch.as_tensor(first["y"])
-    multi = bool(y0.is_floating_point() and y0.numel() > 1)
+    multi = bool(y0.is_floating_point())  # float 0/1 targets, one class included
     labels = _label_names(train_dataset)
     if labels is None:
         labels = _infer_labels(model, first, multi)

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opso.domain.classifier import (
     LabelledClip,
@@ -41,6 +41,39 @@ def _file_column(table: pd.DataFrame, name: str | None) -> str:
     )
 
 
+def _present(value: object) -> str:
+    """Show a table cell in an error message: ``'yes'``, ``2``, ``an empty cell``."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.isna(value):  # type: ignore[call-overload]
+        return "an empty cell"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _one_hot(column: pd.Series[Any], name: str, *, hint: str = "") -> list[bool]:
+    """Read a class column of 0/1 values (numbers, true/false or their text).
+
+    Raises
+    ------
+    LabelTableError
+        Naming the column, the row (counted from 1, the first line after the header) and the
+        value of the first cell that is not 0 or 1.
+    """
+    flags: list[bool] = []
+    for i, value in enumerate(column.tolist(), start=1):
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text in (1, True, "1", "1.0", "true"):  # 1 == 1.0 == True
+            flags.append(True)
+        elif text in (0, False, "0", "0.0", "false"):
+            flags.append(False)
+        else:
+            raise LabelTableError(
+                f"class column {name!r}, row {i}: {_present(value)} is not 0 or 1{hint}"
+            )
+    return flags
+
+
 def labelled_clips(
     table: pd.DataFrame,
     *,
@@ -54,16 +87,18 @@ def labelled_clips(
 
     Two layouts are read. With ``label_column``: one class name per row (single-target;
     several separated by ``|`` for multi-target). Without: one 0/1 column per class (a
-    one-hot or multi-hot table, as the labelling commands write). Optional ``start_time``
-    and ``end_time`` columns select a window of each file (``begin_time`` and ``end_time`` of
-    each ``source`` recording in the tables ``opso label`` writes without ``--save-clips``).
+    one-hot or multi-hot table, as the labelling commands write); every column but the file
+    and time columns (and the other :data:`FILE_COLUMNS`) is a class unless ``classes``
+    names them. Optional ``start_time`` and ``end_time`` columns select a window of each file
+    (``begin_time`` and ``end_time`` of each ``source`` recording in the tables ``opso label``
+    writes without ``--save-clips``). Rows are counted from 1 in messages.
 
     Parameters
     ----------
     table
         The label table.
     classes
-        Class names in output order (default: the sorted labels, or every 0/1 column).
+        Class names in output order (default: the sorted labels, or every class column).
     file_column
         Column of audio paths (default: the first of :data:`FILE_COLUMNS` present).
     label_column
@@ -71,7 +106,8 @@ def labelled_clips(
     audio_root
         Folder that relative paths are relative to.
     multi_target
-        Force the task; None: multi-target if any row has other than exactly one class.
+        Force the task; None: multi-target if there is one class (a detector with one
+        sigmoid output) or any row has other than exactly one class.
 
     Returns
     -------
@@ -81,7 +117,8 @@ def labelled_clips(
     Raises
     ------
     LabelTableError
-        If the table is empty, lacks a column, names a class outside ``classes``, or has a
+        If the table is empty, lacks a column, holds a value other than 0 or 1 in a class
+        column (naming column, row and value), names a class outside ``classes``, or has a
         row with no or several classes in a single-target task.
     """
     import pandas as pd
@@ -95,19 +132,15 @@ def labelled_clips(
             raise LabelTableError(f"the label table has no column {label_column!r}")
         for i, value in enumerate(table[label_column]):
             if pd.isna(value) or not str(value).strip():
-                raise LabelTableError(f"row {i}: empty label in column {label_column!r}")
+                raise LabelTableError(f"row {i + 1}: empty label in column {label_column!r}")
             labels = [v.strip() for v in str(value).split("|") if v.strip()]
             rows.append((Path(str(table[fcol].iloc[i])), labels))
         found = sorted({lab for _, labels in rows for lab in labels})
         class_list = list(classes) if classes is not None else found
     else:
-        reserved = {fcol, *_TIME_COLUMNS}
+        reserved = {fcol, *FILE_COLUMNS, *_TIME_COLUMNS}
         if classes is None:
-            class_list = [
-                str(c)
-                for c in table.columns
-                if c not in reserved and table[c].isin([0, 1, 0.0, 1.0, True, False]).all()
-            ]
+            class_list = [str(c) for c in table.columns if c not in reserved]
         else:
             class_list = list(classes)
         missing = [c for c in class_list if c not in table.columns]
@@ -117,30 +150,37 @@ def labelled_clips(
                 "table of class names"
             )
         if not class_list:
-            raise LabelTableError("no class columns (0/1 values) found in the label table")
-        for c in class_list:
-            bad = ~table[c].isin([0, 1, 0.0, 1.0, True, False])
-            if bad.any():
-                row = int(bad.to_numpy().nonzero()[0][0])
-                raise LabelTableError(
-                    f"row {row}: column {c!r} holds {table[c].iloc[row]!r}, not 0 or 1"
-                )
+            raise LabelTableError(
+                f"no class columns in the label table (columns are {list(table.columns)}); "
+                "give one 0/1 column per class, or --label-column"
+            )
+        hint = (
+            ""
+            if classes is not None
+            else " (every column but the file and time columns is a class; name the classes "
+            "to leave other columns out)"
+        )
+        flags = {c: _one_hot(table[c], c, hint=hint) for c in class_list}
         for i in range(len(table)):
-            labels = [c for c in class_list if bool(table[c].iloc[i])]
+            labels = [c for c in class_list if flags[c][i]]
             rows.append((Path(str(table[fcol].iloc[i])), labels))
     if len(set(class_list)) != len(class_list) or not class_list:
         raise LabelTableError(f"classes must be distinct and non-empty, got {class_list}")
     counts = [len(labels) for _, labels in rows]
-    multi = multi_target if multi_target is not None else any(c != 1 for c in counts)
+    multi = (
+        multi_target
+        if multi_target is not None
+        else len(class_list) == 1 or any(c != 1 for c in counts)
+    )
     clips: list[LabelledClip] = []
     for i, (path, labels) in enumerate(rows):
         try:
             targets = class_targets(labels, class_list)
         except ValueError as e:
-            raise LabelTableError(f"row {i} ({path}): {e}") from e
+            raise LabelTableError(f"row {i + 1} ({path}): {e}") from e
         if not multi and len(labels) != 1:
             raise LabelTableError(
-                f"row {i} ({path}): {len(labels)} classes in a single-target table; "
+                f"row {i + 1} ({path}): {len(labels)} classes in a single-target table; "
                 "use multi-target training for clips with no or several classes"
             )
         source = path if path.is_absolute() or audio_root is None else audio_root / path

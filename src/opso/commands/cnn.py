@@ -31,7 +31,8 @@ ARCHITECTURE_CHOICES = [
     "labels_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="CSV: a file column plus one 0/1 column per class, or --label-column.",
+    help="CSV: a file column plus one 0/1 column per class (every other column but "
+    "start_time/end_time), or --label-column.",
 )
 @click.option(
     "--valid-labels",
@@ -53,7 +54,8 @@ ARCHITECTURE_CHOICES = [
 @click.option(
     "--multi-target/--single-target",
     default=None,
-    help="Task (default: multi-target if a row has no or several classes).",
+    help="Task (default: multi-target if there is one class, a detector, or a row has no "
+    "or several classes).",
 )
 @click.option(
     "--architecture", type=click.Choice(ARCHITECTURE_CHOICES), default="resnet18", show_default=True
