@@ -242,6 +242,8 @@ def raven_audio_split_and_save(
         warnings.warn(f"{failure.source}: {failure.reason}", UserWarning, stacklevel=2)
     for table, n in report.unlabelled.items():
         warnings.warn(f"{table}: {n} boxes without a label were labelled {UNKNOWN!r}", stacklevel=2)
+    for past in report.past_end:
+        warnings.warn(str(past), UserWarning, stacklevel=2)
     if report.unmatched_classes:
         warnings.warn(
             f"no box is labelled {', '.join(report.unmatched_classes)} (in any case); "

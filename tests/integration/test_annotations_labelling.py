@@ -6,8 +6,10 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 import opso
@@ -76,10 +78,13 @@ def test_min_overlap_drops_the_edge_box(snippet_pair: tuple[Path, Path], tmp_pat
 def test_raven_audio_split_and_save(snippet_pair: tuple[Path, Path], tmp_path: Path) -> None:
     audio, tables = snippet_pair
     dest = tmp_path / "out"
-    df = raven.raven_audio_split_and_save(
-        tables, audio, dest, col="species", sample_rate=16000, clip_duration=2.0,
-        species=["BCCH"], labeled_clips_only=True,
-    )  # fmt: skip
+    # the table is the whole 5-minute segment's: its later boxes lie past the 10 s snippet
+    past = r"270 box\(es\) begin after the end of .*snippet\.wav \(10\.000 s\)"
+    with pytest.warns(UserWarning, match=past):
+        df = raven.raven_audio_split_and_save(
+            tables, audio, dest, col="species", sample_rate=16000, clip_duration=2.0,
+            species=["BCCH"], labeled_clips_only=True,
+        )  # fmt: skip
     # BCCH boxes: 5.68-7.06 s and 7.83-8.40 s -> clips 4-6, 6-8, 8-10
     assert [Path(p).name for p in df.index] == [
         f"{SNIPPET}_4s_6s.wav",
@@ -91,10 +96,33 @@ def test_raven_audio_split_and_save(snippet_pair: tuple[Path, Path], tmp_path: P
     assert Audio.from_file(dest / f"{SNIPPET}_4s_6s.wav").sample_rate == 16000
     written = pd.read_csv(dest / "labels.csv")
     assert written.columns.tolist() == ["clip", "source", "begin_time", "end_time", "BCCH"]
-    dry = raven.raven_audio_split_and_save(
-        tables, audio, tmp_path / "dry", None, None, 5.0, dry_run=True
-    )
+    with pytest.warns(UserWarning, match=past):
+        dry = raven.raven_audio_split_and_save(
+            tables, audio, tmp_path / "dry", None, None, 5.0, dry_run=True
+        )
     assert dry.shape == (2, 8) and not (tmp_path / "dry").exists()
+
+
+def test_label_cli_warns_of_boxes_past_the_end(tmp_path: Path) -> None:
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "site.wav", np.zeros(16000, dtype=np.float32), 8000)
+    table = tmp_path / "tables" / "site.Table.1.selections.txt"
+    table.parent.mkdir()
+    table.write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tSpecies\n"
+        "1\tSpectrogram 1\t1\t0.5\t1.0\tWOTH\n"
+        "2\tSpectrogram 1\t1\t1.5\t2.5\tEATO\n"  # runs past the end: still labels 1-2 s
+        "3\tSpectrogram 1\t1\t12.0\t13.0\tNOCA\n"  # begins after the 2 s recording
+    )
+    out = tmp_path / "labels.csv"
+    args = ["label", "--annotations", str(tmp_path / "tables"), "--audio", str(tmp_path / "audio")]
+    result = CliRunner().invoke(main, [*args, "--clip-duration", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: {table}: 1 box(es) begin after the end of {tmp_path / 'audio' / 'site.wav'} "
+        "(2.000 s), so no clip holds them: 'NOCA' at 12-13 s"
+    ) in result.output
+    assert pd.read_csv(out)[["EATO", "NOCA", "WOTH"]].to_numpy().tolist() == [[0, 0, 1], [1, 0, 0]]
 
 
 def test_species_match_lowercased_tables(snippet_pair: tuple[Path, Path], tmp_path: Path) -> None:

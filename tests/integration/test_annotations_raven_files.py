@@ -266,6 +266,35 @@ def test_waveform_duplicates_are_dropped(tmp_path: Path) -> None:
     assert s.labels == ["X", "Y"]  # selection 2 only has a waveform row: kept
 
 
+def test_waveform_rows_that_differ_from_the_other_views_are_kept(tmp_path: Path) -> None:
+    body = (
+        f"{HEADER}\n"
+        "1\tSpectrogram 1\t1\t0.5\t1.0\t100\t200\tX\n"
+        "1\tWaveform 1\t1\t4.0\t5.0\t100\t200\tX\n"  # other times
+        "2\tSpectrogram 1\t1\t2.0\t3.0\t100\t200\tY\n"
+        "2\tWaveform 1\t1\t2.0\t3.0\t100\t200\tZ\n"  # other label
+        "3\tSpectrogram 1\t1\t6.0\t7.0\t100\t200\tW\n"
+        "3\tWaveform 1\t1\t6.0\t7.0\t300\t400\tW\n"  # other band
+        "4\tSpectrogram 1\t1\t8.0\t9.0\t\t\tV\n"
+        "4\tWaveform 1\t1\t8.0\t9.0\t\t\tV\n"  # a true repeat, no band either
+        "5\tSpectrogram 1\t1\t9.0\t9.5\t100\t200\tU\n"
+        "5\tWaveform 1\t2\t9.0\t9.5\t100\t200\tU\n"  # another channel
+    )
+    s = RavenAnnotationStore().read(_write(tmp_path, body))
+    low = [None if np.isnan(f) else f for f in s.low_f.tolist()]
+    assert list(zip(s.labels, s.begin_time.tolist(), low, strict=True)) == [
+        ("X", 0.5, 100),
+        ("X", 4.0, 100),
+        ("Y", 2.0, 100),
+        ("Z", 2.0, 100),
+        ("W", 6.0, 100),
+        ("W", 6.0, 300),
+        ("V", 8.0, None),
+        ("U", 9.0, 100),
+        ("U", 9.0, 100),
+    ]
+
+
 def test_folder_and_missing_paths(tmp_path: Path) -> None:
     store = RavenAnnotationStore()
     with pytest.raises(FileNotFoundError):

@@ -103,6 +103,36 @@ def test_labels_every_clip_without_writing_audio(tmp_path: Path) -> None:
     assert len(io.files) == n_files  # no clip written
 
 
+@pytest.mark.parametrize("save_clips", [False, True])
+def test_boxes_past_the_end_of_the_recording_are_reported(tmp_path: Path, save_clips: bool) -> None:
+    uc, _, store, _ = _setup(tmp_path)
+    table = tmp_path / "ann" / "site2.Table.1.selections.txt"
+    store.write(  # site2 lasts 10 s: the last four boxes begin at or after its end
+        AnnotationSet.from_columns(
+            source="x",
+            begin_time=[7.0, 9.5, 10.0, 15.0, 20.0, 30.0],
+            end_time=[9.0, 12.0, 11.0, 16.0, 21.0, 31.0],
+            label=["NOCA", "WOTH", "EATO", None, "NOCA", "NOCA"],
+        ),
+        table,
+    )
+    report = uc.run(
+        annotation_dir=tmp_path / "ann",
+        audio=[tmp_path / "audio"],
+        clip_duration=5.0,
+        clips_dir=tmp_path / "clips" if save_clips else None,
+    )
+    assert len(report.past_end) == 1  # site1's boxes all begin within its 12 s
+    past = report.past_end[0]
+    assert (past.table, past.recording.name, past.duration) == (table, "site2.wav", 10.0)
+    assert past.boxes.begin_time.tolist() == [10.0, 15.0, 20.0, 30.0]
+    assert str(past) == (
+        f"{table}: 4 box(es) begin after the end of {tmp_path / 'audio' / 'site2.wav'} "
+        "(10.000 s), so no clip holds them: 'EATO' at 10-11 s, unlabelled at 15-16 s, "
+        "'NOCA' at 20-21 s and 1 more"
+    )
+
+
 def test_saves_labelled_clips_only_with_options(tmp_path: Path) -> None:
     uc, io, _, tables = _setup(tmp_path)
     clips = tmp_path / "clips"

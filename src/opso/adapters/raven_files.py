@@ -3,7 +3,9 @@
 The reader is tolerant of what real tables look like: headers in any case, CRLF or LF line
 endings, a trailing tab after the header, rows shorter or longer than the header, extra
 columns, a header-only (or zero-byte) table, a UTF-8 byte-order mark or a Windows code page.
-Raven's duplicate "Waveform" rows (the same selection listed once per view) are dropped.
+Raven's duplicate "Waveform" rows (the same selection listed once per view: same selection,
+channel, times, band and label as another view's row) are dropped; a Waveform row that differs
+from the other views' rows is a box of its own and is kept.
 
 The writer produces the columns Raven Pro writes itself -- Selection, View, Channel,
 Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz) -- then the label column and any
@@ -245,7 +247,8 @@ def _parse(table: _Table, label_column: str | None) -> AnnotationSet:
         raise AnnotationFormatError(
             f"{table.where(i, high_i)}: high frequency {high[i]} is below low frequency {low[i]}"
         )
-    keep = _without_waveform_duplicates(table)
+    labels = table.column(label_index)
+    keep = _without_view_duplicates(table, (begin, end, low, high), labels)
     used = {*columns.values(), label_index, low_i, high_i}
     used |= {i for i, h in enumerate(found) if _key(h) in ("selection", "view", "channel")}
     extra = {
@@ -253,7 +256,6 @@ def _parse(table: _Table, label_column: str | None) -> AnnotationSet:
         for i, h in enumerate(found)
         if i not in used and not (h.startswith("column_") and not any(table.column(i)))
     }
-    labels = table.column(label_index)
     return AnnotationSet.from_columns(
         source=str(path),
         begin_time=begin[keep],
@@ -266,17 +268,29 @@ def _parse(table: _Table, label_column: str | None) -> AnnotationSet:
     )
 
 
-def _without_waveform_duplicates(table: _Table) -> list[int]:
-    """Row indices to keep: drop a "Waveform" row whose selection also has another view."""
-    view_i, sel_i = table.find("View"), table.find("Selection")
+def _without_view_duplicates(
+    table: _Table, numbers: Sequence[NDArray[np.float64]], labels: list[str]
+) -> list[int]:
+    """Row indices to keep: drop a "Waveform" row that repeats another view's row.
+
+    Raven lists a selection once per view; a Waveform row is a repeat when another view's
+    row has the same selection, channel, times, band and label. A Waveform row that differs
+    in any of them is a box of its own and is kept.
+    """
+    view_i, sel_i, chan_i = table.find("View"), table.find("Selection"), table.find("Channel")
     rows = range(len(table.rows))
     if view_i is None or sel_i is None:
         return list(rows)
-    views = table.column(view_i)
-    sels = table.column(sel_i)
+    views, sels = table.column(view_i), table.column(sel_i)
+    channels = table.column(chan_i) if chan_i is not None else [""] * len(rows)
+
+    def key(r: int) -> tuple[object, ...]:
+        values = tuple(None if np.isnan(v[r]) else float(v[r]) for v in numbers)
+        return (sels[r], channels[r], *values, labels[r])
+
     waveform = [v.lower().startswith("waveform") for v in views]
-    other_views = {s for s, w in zip(sels, waveform, strict=True) if not w}
-    return [r for r in rows if not (waveform[r] and sels[r] in other_views)]
+    other_views = {key(r) for r in rows if not waveform[r]}
+    return [r for r in rows if not (waveform[r] and key(r) in other_views)]
 
 
 def _cell(value: object, what: str) -> str:

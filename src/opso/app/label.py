@@ -50,6 +50,32 @@ class RecordingPair:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class BoxesPastEnd:
+    """Boxes of a table that begin at or after the end of their recording: no clip holds them.
+
+    Often a table made for another (longer) recording, or a recording cut short.
+    """
+
+    table: Path
+    recording: Path
+    duration: float
+    boxes: AnnotationSet
+
+    def __str__(self) -> str:
+        """Name the table, the recording's duration and the first few boxes."""
+        shown = [
+            f"{'unlabelled' if a.label is None else repr(a.label)} at "
+            f"{a.begin_time:g}-{a.end_time:g} s"
+            for a in list(self.boxes)[:3]
+        ]
+        more = f" and {len(self.boxes) - 3} more" if len(self.boxes) > 3 else ""
+        return (
+            f"{self.table}: {len(self.boxes)} box(es) begin after the end of {self.recording} "
+            f"({self.duration:.3f} s), so no clip holds them: {', '.join(shown)}{more}"
+        )
+
+
 @dataclass
 class LabelReport:
     """What a labelling run found, labelled and wrote.
@@ -71,6 +97,9 @@ class LabelReport:
     unmatched_classes
         Requested classes that no box of the tables read is labelled with (in any case):
         their columns are all 0.
+    past_end
+        Per table, the boxes that begin at or after the end of their recording (no clip
+        holds them).
     """
 
     clips: list[ClipRecord] = field(default_factory=list)
@@ -83,6 +112,7 @@ class LabelReport:
     unlabelled: dict[Path, int] = field(default_factory=dict)
     failures: list[FileFailure] = field(default_factory=list)
     unmatched_classes: list[str] = field(default_factory=list)
+    past_end: list[BoxesPastEnd] = field(default_factory=list)
 
 
 def _spelling_by_folded_name(classes: Sequence[str]) -> dict[str, str]:
@@ -251,7 +281,7 @@ class LabelRecordings:
         for i, pair in enumerate(report.pairs, start=1):
             if pair.audio in sets:
                 try:
-                    clips, rows = self._label_one(
+                    clips, rows, duration = self._label_one(
                         pair,
                         sets[pair.audio],
                         splitter,
@@ -267,6 +297,9 @@ class LabelRecordings:
                     )
                     report.clips.extend(clips)
                     matrices.append(rows)
+                    past = sets[pair.audio].select(sets[pair.audio].begin_time >= duration)
+                    if len(past):
+                        report.past_end.append(BoxesPastEnd(pair.table, pair.audio, duration, past))
                 except (OpsoError, OSError, ValueError) as e:
                     report.failures.append(FileFailure(pair.audio, str(e)))
             progress(i, len(report.pairs), str(pair.audio))
@@ -292,12 +325,16 @@ class LabelRecordings:
         clips_dir: Path | None,
         write_clips: bool,
         labeled_clips_only: bool,
-    ) -> tuple[list[ClipRecord], NDArray[np.uint8]]:
-        """Cut one recording into clips, label them, and write the kept clips if asked."""
+    ) -> tuple[list[ClipRecord], NDArray[np.uint8], float]:
+        """Cut one recording into clips, label them, and write the kept clips if asked.
+
+        Returns the clips, their labels and the recording's duration in seconds.
+        """
         audio = None
         paths: list[Path | None]
         if write_clips and clips_dir is not None:
             audio = self.reader.read(pair.audio, sample_rate=sample_rate)
+            duration = audio.duration()
             records = splitter.run(
                 audio=audio,
                 destination=clips_dir,
@@ -337,7 +374,7 @@ class LabelRecordings:
             for (b, e), p, wanted in zip(times, paths, wanted_rows, strict=True)
             if wanted
         ]
-        return clips, labels[keep]
+        return clips, labels[keep], duration
 
     def _write_table(self, report: LabelReport, path: Path, clips_dir: Path | None) -> None:
         columns = list(LABEL_TABLE_COLUMNS if clips_dir is not None else LABEL_TABLE_COLUMNS[1:])

@@ -285,6 +285,8 @@ def label(
     for table, n in report.unlabelled.items():
         what = f"labelled {unlabelled_as!r}" if unlabelled_as is not None else "left out"
         click.echo(f"warning: {table}: {n} boxes without a label were {what}", err=True)
+    for past in report.past_end:
+        click.echo(f"warning: {past}", err=True)
     report_failures(report.failures)
     if report.unmatched_classes:
         click.echo(
