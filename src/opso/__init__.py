@@ -114,7 +114,9 @@ _EXPORTS: dict[str, str] = {
     "time_mask": "opso.torch.tensor_augment",
     "freq_mask": "opso.torch.tensor_augment",
     "build_architecture": "opso.torch.models",
-    "load_model": "opso.torch.models",
+    "load_model": "opso.pretrained",
+    "PretrainedDetector": "opso.pretrained",
+    "MissingExtraError": "opso.domain.pretrained",
     "save_model": "opso.torch.models",
     "load_classifier": "opso.torch.models",
     "TorchClassifier": "opso.torch.models",
@@ -261,6 +263,9 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         Metrics as Metrics,
         MultiTargetMetrics as MultiTargetMetrics,
     )
+    from opso.domain.pretrained import (
+        MissingExtraError as MissingExtraError,
+    )
     from opso.domain.receivers import (
         ReceiverArray as ReceiverArray,
     )
@@ -272,6 +277,10 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
     )
     from opso.domain.spectrogram import (
         Pcen as Pcen,
+    )
+    from opso.pretrained import (
+        PretrainedDetector as PretrainedDetector,
+        load_model as load_model,
     )
     from opso.pulse_finder import (
         calculate_pulse_score as calculate_pulse_score,
@@ -301,7 +310,6 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         TorchClassifier as TorchClassifier,
         build_architecture as build_architecture,
         load_classifier as load_classifier,
-        load_model as load_model,
         save_model as save_model,
     )
     from opso.torch.predict import (

@@ -13,6 +13,7 @@ from opso.commands import (
     completion,
     config,
     demo,
+    pretrained,
     review,
     ribbit,
     runs,
@@ -44,5 +45,6 @@ main.add_command(spectrogram.spectrogram)
 main.add_command(review.review)
 main.add_command(cnn.train)
 main.add_command(cnn.predict)
+main.add_command(pretrained.embed)
 main.add_command(runs.runs)
 main.add_command(demo.demo)

@@ -26,6 +26,7 @@ from opso.app.levels import ClipLevels
 from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
 from opso.app.predict_runs import PredictShards
+from opso.app.pretrained import DetectSpecies, EmbedWindows
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
@@ -35,6 +36,7 @@ from opso.app.split import SplitAudio, SplitRecordings
 from opso.app.train import TrainClassifier
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore, ClassifierTrainer
+from opso.ports.pretrained import EmbeddingWriter, PretrainedModelStore
 
 
 # training and prediction: torch adapters are imported inside these factories, on first use
@@ -48,6 +50,19 @@ def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrain
     from opso.adapters.torch_classifier import TorchTrainer
 
     return TorchTrainer(reader, num_workers=num_workers)
+
+
+# pretrained models: LiteRT (ai-edge-litert) and pyarrow are imported on first use
+def _pretrained_store() -> PretrainedModelStore:
+    from opso.adapters.litert_birdnet import LiteRTModelStore
+
+    return LiteRTModelStore(threads=usable_cpus())
+
+
+def _embedding_writer() -> EmbeddingWriter:
+    from opso.adapters.pyarrow_embeddings import ParquetEmbeddingWriter
+
+    return ParquetEmbeddingWriter()
 
 
 def usable_cpus() -> int:
@@ -161,6 +176,15 @@ class Container(containers.DeclarativeContainer):
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
         PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
+    )
+
+    # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
+    pretrained_store = providers.Singleton(_pretrained_store)
+    detect_species = providers.Factory(
+        DetectSpecies, reader=audio_io, sink=row_sink, annotations=annotation_store
+    )
+    embed_windows = providers.Factory(
+        EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)
     )
 
     # the main job end to end

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
+from opso.commands.pretrained import predict_pretrained, pretrained_predict_options
 from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def train(
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("recordings", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -181,7 +182,7 @@ def train(
 @click.option(
     "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
 )
-@click.option("--clip-overlap", type=float, default=0.0, show_default=True)
+@click.option("--clip-overlap", "--overlap", type=float, default=0.0, show_default=True)
 @final_clip_option(("full", "extend", "none"), default="full")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--device", default=None, help="Torch device (default: a GPU if there is one).")
@@ -197,7 +198,7 @@ def train(
     "--top-k",
     type=click.IntRange(min=1),
     default=None,
-    help="With --run-dir: keep the K best classes per clip, one row (class, score) each.",
+    help="With --run-dir or --model: keep the K best classes per clip, one row each.",
 )
 @click.option(
     "--min-score",
@@ -206,6 +207,7 @@ def train(
     help="With --run-dir: keep only (clip, class) scores at least this high, one row each.",
 )
 @runner_options(run_dir_required=False, export=False)
+@pretrained_predict_options
 @pass_container
 @collect_runner_options
 def predict(
@@ -223,6 +225,7 @@ def predict(
     top_k: int | None,
     min_score: float | None,
     opts: dict[str, Any],
+    pretrained: dict[str, Any],
 ) -> None:
     """Score every clip of RECORDINGS (files or folders) with MODEL, streaming rows to a CSV.
 
@@ -232,9 +235,28 @@ def predict(
     With --run-dir the scores go to a resumable run directory instead (Parquet parts; one row
     per clip, or per kept class with --top-k/--min-score), computed by worker processes or a
     Dask cluster (--runner); see docs/guide/scale.md.
+
+    With --model birdnet (or a BirdNET-format .tflite file) every argument is a recording and
+    the CSV holds one row per detection; see docs/guide/birdnet.md.
     """
     from opso.app.files import find_audio_files
 
+    if pretrained["pretrained_model"] is not None:
+        if opts["run_dir"] is not None or clip_duration is not None or min_score is not None:
+            raise click.UsageError("--run-dir, --clip-duration and --min-score are not for --model")
+        predict_pretrained(
+            c,
+            recordings=(model, *recordings),
+            output=output,
+            overlap=clip_overlap,
+            batch_size=batch_size,
+            top_k=top_k,
+            strict=strict,
+            pretrained=pretrained,
+        )
+        return
+    if not recordings:
+        raise click.UsageError("Missing argument 'RECORDINGS...'.")
     if opts["run_dir"] is not None:
         _predict_run(
             c,
