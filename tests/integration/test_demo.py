@@ -44,8 +44,8 @@ def test_demo_writes_every_output_and_a_report_that_links_them(tmp_path: Path) -
     assert len(ribbit) == 8 and ribbit["score"].max() > 5 * ribbit["score"].min()
     positions = pd.read_csv(tmp_path / "demo" / "positions.csv")
     # six recorders, one call: one position, flagged as far above the array (not a result)
-    assert len(positions) == 1 and positions.loc[0, "z"] > 30
-    assert positions.loc[0, "flag"].startswith("outside the array")
+    assert len(positions) == 1 and float(positions["z"].iloc[0]) > 30
+    assert str(positions["flag"].iloc[0]).startswith("outside the array")
     page = (tmp_path / "demo" / "index.html").read_text()
     assert "6 detections on the six recorders" in page and "1 call(s)" in page
     assert "It is flagged" in page and "degrees above the array" in page
