@@ -107,3 +107,14 @@ def test_recordings_sharing_a_table_name_are_refused_before_serving(tmp_path: Pa
     )
     assert "serving on" not in result.output
     assert not (out / "review.csv").exists() and not (out / "raven").exists()
+
+
+def test_raven_without_serve_is_a_usage_error_not_a_silent_no_op(tmp_path: Path) -> None:
+    recording(tmp_path / "dawn.wav", 22050, seconds=5)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("file,start_time,end_time,owl\ndawn.wav,0,5,0.9\n")
+    out = tmp_path / "review"
+    args = ["review", str(scores), "--audio-root", str(tmp_path), "-o", str(out), "--raven"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "--raven needs --serve" in result.output
+    assert not out.exists()

@@ -88,6 +88,11 @@ def review(
     The page shows --page-size clips at a time; keys mark clips (p/a/u or 1/2/3), move
     between them (j/k or arrows) and play them (space).
     """
+    if raven and not serve:
+        raise click.UsageError(
+            "--raven needs --serve: Raven tables are written by the review server when marks "
+            "are saved (the page alone can only download review.csv)"
+        )
     table = c.table_reader().read(scores, what="score table")
     wanted = [s.strip() for s in classes.split(",")] if classes else None
     with progress_bar("review", param_hint="SCORES") as progress:
