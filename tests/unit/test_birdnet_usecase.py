@@ -176,3 +176,18 @@ def test_embeddings_keep_order_and_give_a_failed_file_nan_features() -> None:
     )  # 1 s of 2, zero-padded
     assert np.isnan(vectors[2]).all() and rows[2]["error"]
     assert report.windows == 3 and len(report.failures) == 1
+
+
+def test_load_model_still_loads_opso_models_as_the_spec_says(tmp_path: Path) -> None:
+    import opso
+    from opso.adapters.torch_models import build_architecture, save_model
+    from opso.domain.classifier import ModelConfig, Preprocessing
+
+    config = ModelConfig(
+        architecture="mobilenet_v3_small",
+        classes=("a", "b"),
+        preprocessing=Preprocessing(height=64, width=64, clip_duration=2.0),
+    )
+    path = save_model(build_architecture(config.architecture, 2), config, tmp_path / "m.opso")
+    loaded = opso.load_model(path)
+    assert isinstance(loaded, tuple) and loaded[1] == config
