@@ -296,3 +296,29 @@ def test_label_tables_written_by_opso_label_train_as_they_are() -> None:
     assert classes == ["owl", "frog"] and multi
     assert [(c.start_time, c.end_time) for c in clips] == [(0.0, 5.0), (5.0, 10.0)]
     assert [c.targets for c in clips] == [(1.0, 1.0), (0.0, 1.0)]
+
+
+def test_review_marks_train_directly_absent_marks_are_negatives(tmp_path: Path) -> None:
+    review = pd.DataFrame(
+        {
+            "id": ["c0", "c1", "c2", "c3", "c4"],
+            "file": ["a.wav", "a.wav", "b.wav", "b.wav", "b.wav"],
+            "start_time": [0.0, 5.0, 0.0, 5.0, 0.0],
+            "end_time": [5.0, 10.0, 5.0, 10.0, 5.0],
+            "class": ["owl", "owl", "owl", "owl", "frog"],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.5],
+            "mark": ["present", "absent", "unsure", "", "present"],
+        }
+    )
+    clips, classes, multi = labelled_clips(review, audio_root=tmp_path)
+    assert classes == ["frog", "owl"] and multi
+    got = {(c.source.name, c.start_time): c.targets for c in clips}
+    # a.wav 0-5 present for owl, a.wav 5-10 absent (a negative), b.wav 0-5 present for frog;
+    # unsure and unmarked clips are left out
+    assert got == {
+        ("a.wav", 0.0): (0.0, 1.0),
+        ("a.wav", 5.0): (0.0, 0.0),
+        ("b.wav", 0.0): (1.0, 0.0),
+    }
+    with pytest.raises(LabelTableError, match="no clip marked present or absent"):
+        labelled_clips(review.assign(mark="unsure"), audio_root=tmp_path)

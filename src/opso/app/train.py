@@ -74,6 +74,31 @@ def _one_hot(column: pd.Series[Any], name: str, *, hint: str = "") -> list[bool]
     return flags
 
 
+def marks_to_labels(review: pd.DataFrame) -> pd.DataFrame:
+    """Turn the marks ``opso review`` saves (``review.csv``) into a 0/1 label table.
+
+    Each reviewed clip (``file, start_time, end_time``) becomes one row with a column per
+    reviewed class: 1 where it was marked present for that class, 0 otherwise, so absent marks
+    are negatives. Clips marked only unsure (or not at all) are left out.
+
+    Raises
+    ------
+    LabelTableError
+        If no clip is marked present or absent.
+    """
+    marks = review["mark"].fillna("").astype(str).str.strip().str.lower()
+    keep = marks.isin(["present", "absent"])
+    decided = review[keep].assign(value=(marks[keep] == "present").astype(int))
+    if decided.empty:
+        raise LabelTableError("the review table has no clip marked present or absent")
+    keys = ["file", "start_time", "end_time"]
+    wide = decided.pivot_table(
+        index=keys, columns="class", values="value", aggfunc="max", fill_value=0
+    )
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
 def labelled_clips(
     table: pd.DataFrame,
     *,
@@ -85,7 +110,9 @@ def labelled_clips(
 ) -> tuple[list[LabelledClip], list[str], bool]:
     """Read a label table into labelled clips.
 
-    Two layouts are read. With ``label_column``: one class name per row (single-target;
+    Three layouts are read. The marks of ``opso review`` (``file, ..., class, mark``) are
+    turned into 0/1 columns first (see :func:`marks_to_labels`). With ``label_column``: one
+    class name per row (single-target;
     several separated by ``|`` for multi-target). Without: one 0/1 column per class (a
     one-hot or multi-hot table, as the labelling commands write); every column but the file
     and time columns (and the other :data:`FILE_COLUMNS`) is a class unless ``classes``
@@ -125,6 +152,8 @@ def labelled_clips(
 
     if len(table) == 0:
         raise LabelTableError("the label table is empty")
+    if label_column is None and {"file", "class", "mark"} <= set(table.columns):
+        table = marks_to_labels(table)
     fcol = _file_column(table, file_column)
     rows: list[tuple[Path, list[str]]] = []
     if label_column is not None:
