@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,3 +85,16 @@ class SetupOnce:
                 fh.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')}\n")
             self._loaded = True
         return self.job(shard)
+
+
+@dataclass(frozen=True)
+class Sleepy:
+    """Write this worker's pid into ``folder`` (one empty file per pid), then sleep."""
+
+    folder: Path
+    seconds: float = 120.0
+
+    def __call__(self, shard: Shard) -> ShardOutput:
+        (self.folder / str(os.getpid())).touch()
+        time.sleep(self.seconds)
+        return ShardOutput({"shard": [shard.index]})

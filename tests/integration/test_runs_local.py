@@ -76,7 +76,14 @@ def test_two_workers_give_the_unsharded_rows_and_report_both_bad_files(
     assert errors["junk.wav"].shard == -1  # unreadable header: found while planning
     assert "lost sync" in errors["corrupt.flac"].reason and errors["corrupt.flac"].shard >= 0
     layout = {x.name for x in (tmp_path / "run").iterdir()}
-    assert layout == {"fingerprint.json", "manifest.parquet", "parts", "errors", "summary.json"}
+    assert layout == {
+        "fingerprint.json",
+        "manifest.parquet",
+        "parts",
+        "errors",
+        "ledger",
+        "summary.json",
+    }  # run.lock goes with the run
     assert not [x for x in (tmp_path / "run").rglob(".*")]  # no temp files left
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +126,81 @@ def test_cli_predict_run_dir_with_workers_and_sparse_output(
     assert plain.exit_code == 2 and "--run-dir" in plain.output
     strict = CliRunner().invoke(main, [*args, "--top-k", "2", "--min-score", "0.2", "--strict"])
     assert strict.exit_code == 1  # junk.wav is an error row
+
+
+def test_a_resume_with_another_backend_batch_size_or_device_warns_and_goes_on(
+    model: Path, recordings: list[Path], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    args = ["predict", str(model), *map(str, recordings), "--run-dir", str(run_dir)]
+    args += ["--clip-overlap", "0.5", "--shard-duration", "3", "--workers", "0"]
+    args += ["--shard-count", "2"]
+    first = CliRunner().invoke(main, [*args, "--shard-index", "0", "--batch-size", "4"])
+    assert first.exit_code == 0, first.output
+    assert "warning" not in first.output
+    second = CliRunner().invoke(
+        main, [*args, "--shard-index", "1", "--batch-size", "2", "--backend", "eager"]
+    )
+    assert second.exit_code == 0, second.output
+    assert "warning: " in second.output and "resuming with another engine" in second.output
+    assert "backend: fast -> eager" in second.output and "batch_size: 4 -> 2" in second.output
+    engines = json.loads((run_dir / "fingerprint.json").read_text())["engines"]
+    assert engines == [
+        {"backend": "fast", "batch_size": 4, "device": "auto"},
+        {"backend": "eager", "batch_size": 2, "device": "auto"},
+    ]
+    got = ReadRunResults(STORE).run(run_dir=run_dir)
+    want = unsharded_scores(model, recordings, tmp_path)
+    np.testing.assert_allclose(got.iloc[:, 3:].to_numpy(), want.iloc[:, 3:].to_numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def undecodable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A folder with ok.wav, a valid WAV and a broken one under names that are not UTF-8."""
+    root = tmp_path_factory.mktemp("names")
+    rng = np.random.default_rng(5)
+    for name in ("ok.wav", "good.wav"):
+        sf.write(root / name, (0.2 * rng.standard_normal(2 * SR)).astype(np.float32), SR)
+    (root / "good.wav").rename(root / os.fsdecode(b"caf\xe9.wav"))
+    (root / "broken.wav").write_bytes(b"not audio at all")
+    (root / "broken.wav").rename(root / os.fsdecode(b"na\xefve.wav"))
+    return root, os.fsdecode(b"caf\xe9.wav"), os.fsdecode(b"na\xefve.wav")
+
+
+def read_exact(path: Path) -> pd.DataFrame:
+    """Read a CSV as a user who wants the exact file names back does."""
+    text = {"file": object, "error": object}
+    return pd.read_csv(path, encoding="utf-8", encoding_errors="surrogateescape", dtype=text)
+
+
+def test_streaming_predict_keeps_names_that_are_not_utf8(
+    model: Path, undecodable: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    root, good, broken = undecodable
+    out = tmp_path / "scores.csv"
+    res = CliRunner().invoke(main, ["predict", str(model), str(root), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = read_exact(out)
+    names = [Path(f).name for f in df["file"]]
+    assert names.count(good) == 2 and names.count("ok.wav") == 2 and names.count(broken) == 1
+    bad_row = df[[n == broken for n in names]].iloc[0]
+    assert "ve.wav" in bad_row["error"] and np.isnan(bad_row["wren"])  # names it
+    assert df[[n == good for n in names]]["error"].isna().all()
+    assert "ve.wav: " in res.output  # the failure line names it
+
+
+def test_run_dir_predict_keeps_names_that_are_not_utf8(
+    model: Path, undecodable: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    root, good, broken = undecodable
+    run_dir, out = tmp_path / "run", tmp_path / "scores.csv"
+    args = ["predict", str(model), str(root), "--run-dir", str(run_dir), "--workers", "0"]
+    res = CliRunner().invoke(main, [*args, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = read_exact(out)
+    assert sorted({Path(f).name for f in df["file"]}) == sorted([good, "ok.wav"])
+    assert len(df) == 4
+    rows = ReadRunResults(STORE).run(run_dir=run_dir)
+    assert sorted({Path(f).name for f in rows["file"]}) == sorted([good, "ok.wav"])
+    errors = STORE.read_errors(run_dir)
+    assert [Path(e.source).name for e in errors] == [broken]

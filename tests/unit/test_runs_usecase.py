@@ -187,3 +187,49 @@ def test_segment_clips_slice_exactly_like_splitting_the_whole_file() -> None:
     ]
     for a, b in zip(got, whole, strict=True):
         np.testing.assert_array_equal(a["audio"].samples, b["audio"].samples)
+
+
+def test_a_run_is_refused_while_another_holds_its_directory() -> None:
+    io, store, batch, spy = _setup()
+    sources = sorted(io.files)
+    with store.lock(RUN):
+        with pytest.raises(RunDirectoryError, match="in use by another opso run"):
+            _run(batch, spy, sources)
+        with pytest.raises(RunDirectoryError, match="in use"):
+            _run(batch, spy, sources, restart=True)
+    assert spy.seen == [] and store.read_fingerprint(RUN) is None
+    with store.lock(RUN, job_array=(0, 2)):  # another task of the same array
+        result = _run(batch, spy, sources, shard_index=1, shard_count=2)
+        assert result.ran > 0
+        with pytest.raises(RunDirectoryError, match="in use"):  # restart needs it alone
+            _run(batch, spy, sources, shard_index=1, shard_count=2, restart=True)
+    assert _run(batch, spy, sources).progress.complete
+    assert store.held[RUN] == set()
+
+
+def test_a_resume_with_another_engine_goes_on_with_a_note() -> None:
+    io, store, batch, spy = _setup()
+    sources = sorted(io.files)
+    fast = {"backend": "fast", "batch_size": 16, "device": "auto"}
+    first = _run(batch, spy, sources, engine=fast, shard_index=0, shard_count=2)
+    assert first.notes == [] and store.read_engines(RUN) == [fast]
+    eager = {**fast, "backend": "eager", "batch_size": 4}
+    second = _run(batch, spy, sources, engine=eager, shard_index=1, shard_count=2)
+    assert second.progress.complete
+    [note] = second.notes
+    assert "another engine" in note and "backend: fast -> eager" in note
+    assert "batch_size: 16 -> 4" in note
+    assert store.read_engines(RUN) == [fast, eager]
+    assert _run(batch, spy, sources, engine=eager).notes == []
+
+
+def test_export_happens_inside_the_run_when_it_is_complete(tmp_path: Path) -> None:
+    io, _, batch, spy = _setup()
+    sources = sorted(io.files)
+    out = tmp_path / "levels.csv"
+    half = _run(batch, spy, sources, shard_index=0, shard_count=2, export=out)
+    assert half.exported is None and not out.exists()
+    whole = _run(batch, spy, sources, export=out)
+    assert whole.exported == whole.progress.rows and out.is_file()
+    with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+        _run(batch, spy, sources, export=tmp_path / "levels.xlsx")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -23,20 +25,31 @@ class _CsvStream(RowStream):
         self._fh.flush()
 
 
+def _partial_path(path: Path) -> Path:
+    """Return a new partial-file name for ``path``: ``<name>.<pid>-<random>.partial``.
+
+    The name is this writer's own (process id and 8 random hex digits), in the same folder,
+    so two runs writing the same table never share a partial file.
+    """
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+
+
 class CsvRowSink(RowSink):
-    """Stream rows to ``<path>.partial``, flushed per write; renamed to ``path`` on success.
+    """Stream rows to ``<path>.<pid>-<random>.partial``, flushed per write; renamed on success.
 
     A run that fails leaves nothing under ``path`` (the partial file is removed), so a table
-    under its final name is always complete.
+    under its final name is always complete, and holds the rows of one run only. Text is
+    written with ``errors="surrogateescape"``: a file name that is not UTF-8 (as ``os.listdir``
+    gives it) is written as its bytes, and a reader with the same setting gets it back exactly.
     """
 
     @contextlib.contextmanager
     def open(self, path: Path, *, columns: Sequence[str]) -> Iterator[RowStream]:
         """Open ``path`` for streaming rows with ``columns``."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
+        partial = _partial_path(path)
         try:
-            with partial.open("w", newline="", encoding="utf-8") as fh:
+            with partial.open("x", newline="", encoding="utf-8", errors="surrogateescape") as fh:
                 yield _CsvStream(fh, columns)
             partial.replace(path)
         finally:

@@ -26,6 +26,7 @@ from opso.domain.errors import (
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
     ParameterError,
+    RunDirectoryError,
     TableReadError,
 )
 from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
@@ -230,6 +231,7 @@ class InMemoryPlotter(SpectrogramPlotter):
 @dataclass
 class _MemoryRun:
     settings: dict[str, Any] | None = None
+    engines: list[dict[str, Any]] = field(default_factory=list)
     manifest: Manifest | None = None
     summary: dict[str, Any] | None = None
     parts: dict[int, tuple[ShardOutput, ShardReport]] = field(default_factory=dict)
@@ -241,18 +243,47 @@ class InMemoryRunStore(RunStore, PartStore):
     """Run directories as dicts keyed by path (for an in-process runner only)."""
 
     runs: dict[Path, _MemoryRun] = field(default_factory=dict)
+    #: Run directories held now, with how (``"run"`` or a job-array task's slice).
+    held: dict[Path, set[str]] = field(default_factory=dict)
 
     def _run(self, run_dir: Path) -> _MemoryRun:
         return self.runs.setdefault(run_dir, _MemoryRun())
+
+    @contextlib.contextmanager
+    def lock(
+        self, run_dir: Path, *, job_array: tuple[int, int] | None = None
+    ) -> Iterator[str | None]:
+        """Hold ``run_dir``: alone, or shared by the tasks of a job array (one per slice)."""
+        holders = self.held.setdefault(run_dir, set())
+        mine = "run" if job_array is None else f"task {job_array[0]} of {job_array[1]}"
+        if "run" in holders or mine in holders or (holders and job_array is None):
+            raise RunDirectoryError(f"{run_dir} is in use by another opso run ({sorted(holders)})")
+        holders.add(mine)
+        try:
+            yield None
+        finally:
+            holders.discard(mine)
 
     def read_fingerprint(self, run_dir: Path) -> dict[str, Any] | None:
         """Return the stored settings."""
         settings = self._run(run_dir).settings
         return None if settings is None else dict(settings)
 
-    def write_fingerprint(self, run_dir: Path, settings: Mapping[str, Any]) -> None:
-        """Store the settings."""
-        self._run(run_dir).settings = dict(settings)
+    def read_engines(self, run_dir: Path) -> list[dict[str, Any]]:
+        """Return the engines used so far."""
+        return [dict(e) for e in self._run(run_dir).engines]
+
+    def write_fingerprint(
+        self,
+        run_dir: Path,
+        settings: Mapping[str, Any],
+        *,
+        engines: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Store the settings and the engines used."""
+        run = self._run(run_dir)
+        run.settings = dict(settings)
+        run.engines = [dict(e) for e in engines]
 
     def read_manifest(self, run_dir: Path) -> Manifest | None:
         """Return the stored plan."""
@@ -321,6 +352,15 @@ class InMemoryRunStore(RunStore, PartStore):
             for out in outputs:
                 writer.writerows(zip(*(out.columns[n] for n in names), strict=True))
         return sum(p.n_rows for p in outputs)
+
+    def export_errors(self, run_dir: Path, destination: Path) -> int:
+        """Write the error rows to a CSV file."""
+        errors = self.read_errors(run_dir)
+        with destination.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["shard", "file", "start", "end", "reason"])
+            writer.writerows((e.shard, e.source, e.start, e.end, e.reason) for e in errors)
+        return len(errors)
 
 
 class InMemoryTables(TableWriter, TableReader):

@@ -5,6 +5,11 @@ pipe, so the main process always knows which shard a worker holds: when a worker
 out of memory, a crash in native code) exactly that shard is charged an attempt and requeued,
 and a fresh worker takes its place. Only shard indices and small reports cross the pipes; rows
 go straight from the worker to its Parquet part, so memory stays flat however many files a run has.
+
+Workers end with the main process, however it ends (``kill -9`` included): a watchdog thread
+in each worker waits on a pidfd of the main process (Linux; elsewhere it polls the pid) and
+exits the worker when the main process is gone. Watching the parent would not do: a worker's
+parent is the fork server, which lives as long as any worker holds its pipe.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import select
 import signal
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -57,13 +65,49 @@ def run_one(task: ShardTask, shard: Shard) -> ShardOutcome:
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _worker_main(conn: Connection, task: ShardTask, threads: int, force: bool) -> None:
+#: How often a worker's watchdog checks the main process where there is no pidfd, in seconds.
+WATCHDOG_INTERVAL = 0.5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _end_with(main: int) -> None:
+    """Start a daemon thread that exits this worker process as soon as process ``main`` ends."""
+    try:
+        pidfd: int | None = os.pidfd_open(main)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3+, or not allowed here
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the process has ended
+        else:
+            while _alive(main):
+                time.sleep(WATCHDOG_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="opso-main-watchdog", daemon=True).start()
+
+
+def _worker_main(conn: Connection, task: ShardTask, threads: int, force: bool, main: int) -> None:
     """Loop in a worker process: receive a shard, run it, send the outcome; stop on None.
 
     The thread variables are set to ``threads`` when ``force`` (asked for explicitly), else
-    only where the environment leaves them unset.
+    only where the environment leaves them unset. The worker ends when process ``main`` (the
+    runner's) ends, however it ends.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _end_with(main)
     for name in THREAD_VARIABLES:
         if force:
             os.environ[name] = str(threads)
@@ -173,7 +217,13 @@ class _Pool:
         parent, child = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(
             target=_worker_main,
-            args=(child, self.task, self.threads, self.runner.threads_per_worker is not None),
+            args=(
+                child,
+                self.task,
+                self.threads,
+                self.runner.threads_per_worker is not None,
+                os.getpid(),
+            ),
             daemon=True,
             name="opso-shard-worker",
         )

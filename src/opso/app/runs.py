@@ -2,12 +2,14 @@
 
 A run directory holds::
 
-    fingerprint.json     the settings that change results, and their SHA-256
+    fingerprint.json     the settings that change results, their SHA-256, the engines used
     manifest.parquet     the frozen shard plan: shard, source, start, end, duration
     parts/part-NNNNNN.parquet    the rows of each finished shard (written atomically)
     errors/part-NNNNNN.parquet   the failed segments of a shard (a failed shard has no rows part)
     errors/unreadable.parquet    files whose header could not be read when planning
+    ledger/shard-NNNNNN.json     the record of a shard's parts: only recorded parts count
     summary.json         progress, failures and throughput after the latest invocation
+    run.lock             held by the invocation that runs (job-array tasks: locks/ too)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from opso.domain.runs import (
     ShardReport,
     canonical_settings,
     fingerprint,
+    has_undecodable,
     plan_shards,
     select_shards,
     settings_diff,
@@ -55,7 +58,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Bumped when the run directory layout or the meaning of its settings changes.
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 
 
 def file_sha256(path: Path) -> str:
@@ -213,6 +216,10 @@ class RunResult:
     skipped: int
     failures: list[ShardFailure] = field(default_factory=list)
     seconds: float = 0.0
+    #: Warnings for the user: a changed engine, a lock taken over from a run that is gone.
+    notes: list[str] = field(default_factory=list)
+    #: Rows written to the ``export`` file, or None when not exported (run incomplete).
+    exported: int | None = None
 
 
 def _busy_seconds(reports: Sequence[ShardReport]) -> float:
@@ -289,10 +296,15 @@ class RunBatch:
         shard_index: int | None = None,
         shard_count: int | None = None,
         restart: bool = False,
+        engine: Mapping[str, Any] | None = None,
+        export: Path | None = None,
         header_threads: int = 8,
         progress: Progress = no_progress,
     ) -> RunResult:
         """Plan (or reload) the run, compute the shards without a rows part, write the summary.
+
+        The invocation holds ``run_dir`` from start to end (planning, shards, summary,
+        export): another run is refused while it does, ``opso runs status`` is not.
 
         Parameters
         ----------
@@ -313,8 +325,17 @@ class RunBatch:
             Audio seconds and most segments per shard (see :func:`plan_shards`).
         shard_index, shard_count
             Job-array mode: run only shards ``i`` with ``i % shard_count == shard_index``.
+            Tasks of one array share the run directory; each holds its own slice.
         restart
-            Delete the run directory's results first, whatever its fingerprint.
+            Delete the run's results first, whatever its fingerprint (only files the run
+            recorded writing; this needs the run directory alone, also in job-array mode).
+        engine
+            How results are computed where that does not change them beyond rounding (e.g.
+            backend, device, batch size), JSON-like. Recorded with the fingerprint; a resume
+            with another engine goes on, with a note.
+        export
+            Also write every row to this ``.csv`` or ``.parquet`` file when the run is
+            complete (see :class:`ExportRunResults`).
         header_threads
             Threads reading file headers while planning.
         progress
@@ -323,18 +344,23 @@ class RunBatch:
         Returns
         -------
         RunResult
-            This invocation's counts and failures, and the run's progress.
+            This invocation's counts, failures and notes, and the run's progress.
 
         Raises
         ------
         RunMismatchError
             If ``run_dir`` holds a run with other settings and ``restart`` is False.
+        RunDirectoryError
+            If another run holds ``run_dir``, or it is a folder opso did not make (see
+            :meth:`~opso.ports.runner.RunStore.read_fingerprint`).
         ValueError
             If the settings are not JSON-like or the sharding options are invalid.
         """
         t0 = time.perf_counter()
         if (shard_index is None) != (shard_count is None):
             raise ParameterError("give both shard_index and shard_count, or neither")
+        if export is not None and export.suffix.lower() not in {".csv", ".parquet"}:
+            raise ParameterError(f"{export}: export to a .csv or .parquet file")
         full = canonical_settings(
             {
                 "format": RUN_FORMAT,
@@ -347,18 +373,80 @@ class RunBatch:
                 },
             }
         )
+        engine = None if engine is None else canonical_settings(engine)
         plan_shards([], shard_duration=shard_duration, max_files=max_files, align=align)
-        old = self.store.read_fingerprint(run_dir)
+        array = None
+        if shard_index is not None and shard_count is not None:
+            select_shards([], index=shard_index, count=shard_count)  # validate
+            array = None if restart else (shard_index, shard_count)
+        with self.store.lock(run_dir, job_array=array) as note:
+            notes = [] if note is None else [note]
+            notes += self._open(run_dir, full, engine, restart=restart)
+            result = self._run(
+                run_dir,
+                sources,
+                job,
+                shard_duration=shard_duration,
+                max_files=max_files,
+                align=align,
+                shard_index=shard_index,
+                shard_count=shard_count,
+                header_threads=header_threads,
+                progress=progress,
+            )
+            exported = None
+            if export is not None and result.progress.complete:
+                exported = self.parts.export(run_dir, export)
+        seconds = time.perf_counter() - t0
+        return replace(result, seconds=seconds, notes=notes, exported=exported)
+
+    def _open(
+        self,
+        run_dir: Path,
+        full: dict[str, Any],
+        engine: dict[str, Any] | None,
+        *,
+        restart: bool,
+    ) -> list[str]:
+        """Check (or start) the run in ``run_dir``; return notes about a changed engine."""
         if restart:
             self.store.reset(run_dir)
-        elif old is not None and old != full:
+        old = self.store.read_fingerprint(run_dir)
+        if old is not None and old != full:
             diff = "; ".join(settings_diff(old, full)[:6])
             raise RunMismatchError(
                 f"{run_dir} holds a run made with other settings ({diff}); use another run "
                 "directory, or restart (--restart) to delete its results and start over"
             )
-        if restart or old is None:
-            self.store.write_fingerprint(run_dir, full)
+        engines = [] if old is None else self.store.read_engines(run_dir)
+        notes = []
+        if engine is not None and engines and engines[-1] != engine:
+            diff = "; ".join(settings_diff(engines[-1], engine))
+            notes.append(
+                f"{run_dir}: resuming with another engine ({diff}); its results agree with "
+                "the earlier parts only up to rounding (about 1e-6)"
+            )
+        if old is None or (engine is not None and (not engines or engines[-1] != engine)):
+            used = engines if engine is None else [*engines, engine]
+            self.store.write_fingerprint(run_dir, full, engines=used)
+        return notes
+
+    def _run(
+        self,
+        run_dir: Path,
+        sources: Sequence[Path],
+        job: ShardJob,
+        *,
+        shard_duration: float,
+        max_files: int,
+        align: float | None,
+        shard_index: int | None,
+        shard_count: int | None,
+        header_threads: int,
+        progress: Progress,
+    ) -> RunResult:
+        """Plan if needed, run the shards without a recorded rows part, write the summary."""
+        t0 = time.perf_counter()
         manifest = self.store.read_manifest(run_dir)
         if manifest is None:
             manifest = self._plan(sources, shard_duration, max_files, align, header_threads)
@@ -443,6 +531,27 @@ class RunBatch:
         return Manifest(shards, unreadable)
 
 
+def _frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """Return ``columns`` as a DataFrame; text columns with undecodable names stay Python str.
+
+    pandas keeps text in Arrow strings, which cannot hold the lone surrogates ``os.listdir``
+    gives for bytes of a file name that are not UTF-8: such columns get ``object`` dtype.
+    """
+    import pandas as pd  # here, so worker processes that run shards never import it
+
+    try:
+        return pd.DataFrame(dict(columns))
+    except UnicodeEncodeError:
+        return pd.DataFrame(
+            {
+                name: pd.Series(values, dtype=object)
+                if any(isinstance(v, str) and has_undecodable(v) for v in values)
+                else values
+                for name, values in columns.items()
+            }
+        )
+
+
 @dataclass(frozen=True)
 class ReadRunResults:
     """Load a run's rows (all parts, in shard order) as one table."""
@@ -453,7 +562,7 @@ class ReadRunResults:
         """Return every row of ``run_dir`` as a DataFrame (empty when no part has rows)."""
         import pandas as pd  # here, so worker processes that run shards never import it
 
-        frames = [pd.DataFrame(dict(p.columns)) for p in self.parts.read_parts(run_dir)]
+        frames = [_frame(p.columns) for p in self.parts.read_parts(run_dir)]
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame()
@@ -462,18 +571,27 @@ class ReadRunResults:
 
 @dataclass(frozen=True)
 class ExportRunResults:
-    """Write a run's rows to one CSV or Parquet file."""
+    """Write a run's rows (or its error rows) to one CSV or Parquet file."""
 
     parts: PartStore
 
-    def run(self, *, run_dir: Path, destination: Path) -> int:
-        """Export every row of ``run_dir`` in shard order to ``destination``; return the count.
+    def run(self, *, run_dir: Path, destination: Path, errors: bool = False) -> int:
+        r"""Export every row of ``run_dir`` in shard order to ``destination``; return the count.
+
+        With ``errors``, write the error rows instead (``shard, file, start, end, reason``, a
+        ``.csv`` file). File names that are not UTF-8 are written exactly to CSV files (as
+        their bytes), in printable form (``\xNN`` per byte) to Parquet files.
 
         Raises
         ------
         ValueError
-            If the destination suffix is neither ``.csv`` nor ``.parquet``.
+            If the destination suffix is neither ``.csv`` nor ``.parquet`` (``.csv`` for
+            errors).
         """
+        if errors:
+            if destination.suffix.lower() != ".csv":
+                raise ParameterError(f"{destination}: error rows export to a .csv file")
+            return self.parts.export_errors(run_dir, destination)
         if destination.suffix.lower() not in {".csv", ".parquet"}:
             raise ParameterError(f"{destination}: export to a .csv or .parquet file")
         return self.parts.export(run_dir, destination)

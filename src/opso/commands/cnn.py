@@ -318,7 +318,11 @@ def _predict_run(
     min_score: float | None,
     opts: dict[str, Any],
 ) -> None:
-    """Run ``opso predict --run-dir``: the model loads once per worker, rows go to parts."""
+    """Run ``opso predict --run-dir``: the model loads once per worker, rows go to parts.
+
+    Backend, batch size and device change scores only in their last digits, so they are the
+    run's engine, not its fingerprint: a resume with others goes on, with a warning.
+    """
     configure(c, device=device, backend=backend)
     try:
         job = c.predict_shards(
@@ -340,6 +344,7 @@ def _predict_run(
         settings=settings,
         align=job.step,
         opts={**opts, "export_path": output},
+        engine={"backend": backend, "batch_size": batch_size, "device": device or "auto"},
     )
     if strict and result.progress.errors:
         raise SystemExit(1)

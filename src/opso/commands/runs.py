@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar
+from opso.commands.base import final_clip_option, pass_container, printable, progress_bar
 
 if TYPE_CHECKING:
     from opso.app.runs import RunProgress, RunResult
@@ -156,10 +156,13 @@ def run_job(
     settings: Mapping[str, Any],
     align: float | None,
     opts: Mapping[str, Any],
+    engine: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``job`` with the options of :func:`runner_options`, print the outcome, export.
 
-    Exits with status 1 when a shard of this invocation failed.
+    ``engine`` holds the options that change results only in their last digits (backend,
+    device, batch size): recorded in the run, a warning when a resume changes them. Exits with
+    status 1 when a shard of this invocation failed.
     """
     if (opts["shard_index"] is None) != (opts["shard_count"] is None):
         raise click.UsageError("give --shard-index and --shard-count together")
@@ -185,21 +188,24 @@ def run_job(
             shard_index=opts["shard_index"],
             shard_count=opts["shard_count"],
             restart=opts["restart"],
+            engine=engine,
+            export=opts["export_path"],
             progress=progress,
         )
+    for note in result.notes:
+        click.echo(printable(f"warning: {note}"), err=True)
     for failure in result.failures:
-        click.echo(f"error: shard {failure.shard}: {failure.reason}", err=True)
+        click.echo(printable(f"error: shard {failure.shard}: {failure.reason}"), err=True)
     p = result.progress
     click.echo(
-        f"{run_dir}: ran {result.ran} shard(s) in {result.seconds:.1f} s "
+        f"{printable(run_dir)}: ran {result.ran} shard(s) in {result.seconds:.1f} s "
         f"({result.skipped} already done); run: {p.shards_done}/{p.shards} shards, "
         f"{p.rows} rows, {len(p.errors)} error row(s)"
     )
     export: Path | None = opts["export_path"]
     if export is not None:
-        if p.complete:
-            n = c.export_run().run(run_dir=run_dir, destination=export)
-            click.echo(f"exported {n} rows to {export}")
+        if result.exported is not None:
+            click.echo(f"exported {result.exported} rows to {export}")
         else:
             click.echo(f"not exported: the run is not complete ({p.shards_done}/{p.shards})")
     if result.failures:
@@ -261,10 +267,13 @@ def levels(
 
 
 def format_status(p: RunProgress, *, max_errors: int = 10) -> str:
-    """Render a run's progress, failures and throughput as a few lines of text."""
+    r"""Render a run's progress, failures and throughput as a few lines of text.
+
+    File names that are not UTF-8 are shown with ``\xNN`` for each undecodable byte.
+    """
     pct = 100.0 * p.shards_done / p.shards if p.shards else 100.0
     lines = [
-        f"run: {p.run_dir}",
+        f"run: {printable(p.run_dir)}",
         f"fingerprint: {p.fingerprint[:16]}",
         f"shards: {p.shards_done}/{p.shards} done ({pct:.1f}%), {p.shards_failed} failed, "
         f"{p.shards - p.shards_done - p.shards_failed} to do",
@@ -289,7 +298,7 @@ def format_status(p: RunProgress, *, max_errors: int = 10) -> str:
         for e in p.errors[:max_errors]:
             where = "" if e.start == e.end == 0 else f" [{e.start:g}-{e.end:g} s]"
             reason = e.reason.removeprefix(f"{e.source}: ")
-            lines.append(f"  {e.source}{where}: {reason}")
+            lines.append(f"  {printable(e.source)}{where}: {printable(reason)}")
         if len(p.errors) > max_errors:
             lines.append(f"  ... and {len(p.errors) - max_errors} more (opso runs export --errors)")
     return "\n".join(lines)
@@ -317,19 +326,19 @@ def status(c: Container, run_dir: Path, as_json: bool, max_errors: int) -> None:
 @click.option("--errors", "errors", is_flag=True, help="Export the error rows instead.")
 @pass_container
 def export(c: Container, run_dir: Path, destination: Path, errors: bool) -> None:
-    """Write a run's rows (in shard order) to one .csv or .parquet file."""
-    if errors:
-        p = c.run_status().run(run_dir=run_dir)
-        rows = [
-            {"shard": e.shard, "file": e.source, "start": e.start, "end": e.end, "reason": e.reason}
-            for e in p.errors
-        ]
-        if destination.suffix.lower() != ".csv":
-            raise click.BadParameter("error rows export to a .csv file", param_hint="DESTINATION")
-        c.tables().write(rows, destination, columns=("shard", "file", "start", "end", "reason"))
-        click.echo(f"exported {len(rows)} error rows to {destination}")
-        return
+    r"""Write a run's rows (in shard order) to one .csv or .parquet file.
+
+    Names of files whose name is not UTF-8 are written as their bytes to a .csv file, with
+    \xNN for each undecodable byte to a .parquet file.
+    """
     p = c.run_status().run(run_dir=run_dir)
+    if errors:
+        try:
+            n = c.export_run().run(run_dir=run_dir, destination=destination, errors=True)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="DESTINATION") from e
+        click.echo(f"exported {n} error rows to {destination}")
+        return
     try:
         n = c.export_run().run(run_dir=run_dir, destination=destination)
     except ValueError as e:

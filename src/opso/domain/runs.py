@@ -338,6 +338,31 @@ def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, prefix: str
     return lines
 
 
+def has_undecodable(text: str) -> bool:
+    r"""Whether ``text`` holds lone surrogates: bytes of a file name that are not UTF-8.
+
+    ``os.listdir`` and ``os.fsdecode`` turn each such byte into a surrogate (``b"caf\xe9"``
+    becomes ``"caf\udce9"``); such text cannot be written as UTF-8.
+    """
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def printable(text: str) -> str:
+    r"""Return ``text`` with each undecodable byte of a file name written as ``\xNN``.
+
+    Valid text comes back unchanged; ``"caf\udce9.wav"`` (``b"caf\xe9.wav"`` on disk) comes
+    back as ``caf\xe9.wav`` (a backslash, ``x`` and two hex digits per byte, as Python prints
+    bytes). Any other lone surrogate is written as ``\udNNN``.
+    """
+    if not has_undecodable(text):
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
     return text if len(text) <= 60 else text[:57] + "..."

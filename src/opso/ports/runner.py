@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,14 +54,51 @@ class BatchRunner(Protocol):
 
 
 class RunStore(Protocol):
-    """The run-level files of a run directory: fingerprint, manifest and summary."""
+    """The run-level files of a run directory: lock, fingerprint, manifest and summary.
 
-    def read_fingerprint(self, run_dir: Path) -> dict[str, Any] | None:
-        """Return the stored run settings, or None when the directory holds no run."""
+    A store only ever deletes or trusts files it recorded as written by the run itself.
+    """
+
+    def lock(
+        self, run_dir: Path, *, job_array: tuple[int, int] | None = None
+    ) -> AbstractContextManager[str | None]:
+        """Hold ``run_dir`` for one invocation of a run (created if missing).
+
+        A plain run holds the directory alone; job-array task ``(index, count)`` shares it
+        with the other tasks of its array and holds its own slice alone. The context yields a
+        note when it took over a lock left by a process that is gone (else None), and releases
+        the lock on leaving, also on an exception.
+
+        Raises
+        ------
+        RunDirectoryError
+            If another run holds the directory (the message names it: pid, host, since when).
+        """
         ...
 
-    def write_fingerprint(self, run_dir: Path, settings: Mapping[str, Any]) -> None:
-        """Store the run settings (and their hash) atomically."""
+    def read_fingerprint(self, run_dir: Path) -> dict[str, Any] | None:
+        """Return the stored run settings, or None for a new or empty directory.
+
+        Raises
+        ------
+        RunDirectoryError
+            If ``run_dir`` holds files opso did not write and no run, or results a run
+            recorded while its fingerprint is missing.
+        """
+        ...
+
+    def read_engines(self, run_dir: Path) -> list[dict[str, Any]]:
+        """Return the engines (settings that do not change results) used so far, in order."""
+        ...
+
+    def write_fingerprint(
+        self,
+        run_dir: Path,
+        settings: Mapping[str, Any],
+        *,
+        engines: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Store the run settings (and their hash), and the engines used, atomically."""
         ...
 
     def read_manifest(self, run_dir: Path) -> Manifest | None:
@@ -76,7 +114,7 @@ class RunStore(Protocol):
         ...
 
     def reset(self, run_dir: Path) -> None:
-        """Delete every run file opso wrote in ``run_dir`` (and nothing else)."""
+        """Delete every file the run recorded writing in ``run_dir`` (and nothing else)."""
         ...
 
 
@@ -96,7 +134,7 @@ class PartStore(Protocol):
         ...
 
     def completed(self, run_dir: Path) -> set[int]:
-        """Return the indices of shards whose rows part exists."""
+        """Return the indices of shards whose rows part the run recorded (and still holds)."""
         ...
 
     def reports(self, run_dir: Path) -> list[ShardReport]:
@@ -113,4 +151,11 @@ class PartStore(Protocol):
 
     def export(self, run_dir: Path, destination: Path) -> int:
         """Write all rows in shard order to one ``.csv`` or ``.parquet`` file; return the count."""
+        ...
+
+    def export_errors(self, run_dir: Path, destination: Path) -> int:
+        """Write every error row to one ``.csv`` file; return the count.
+
+        Columns: ``shard, file, start, end, reason``, in the order of :meth:`read_errors`.
+        """
         ...
