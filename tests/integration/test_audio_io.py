@@ -1,7 +1,7 @@
 import io
 import shutil
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pytest
@@ -94,8 +94,8 @@ def test_save_round_trip_and_atomic_failure(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_write(file: Path, data: object, *args: object, **kwargs: object) -> None:
-        Path(file).write_bytes(b"RIFF half a file")
+    def broken_write(file: BinaryIO, data: object, *args: object, **kwargs: object) -> None:
+        file.write(b"RIFF half a file")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(sf, "write", broken_write)

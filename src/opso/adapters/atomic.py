@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from opso.domain.errors import OpsoError, OutputWriteError
+
 _counter = itertools.count()
+
+#: Operating-system errors that say the destination cannot take the output, and their wording.
+WRITE_FAILURES: dict[int, str] = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+}
+
+
+def output_write_error(error: OSError, path: Path) -> OutputWriteError | None:
+    """Return an :class:`OutputWriteError` naming ``path`` for a disk-full or permission error.
+
+    Returns None for other errors (and for errors opso raised itself), which pass on unchanged.
+    """
+    reason = WRITE_FAILURES.get(error.errno or 0)
+    if reason is None or isinstance(error, OpsoError):
+        return None
+    failure = OutputWriteError(f"{reason} writing {path}")
+    failure.errno = error.errno
+    return failure
 
 
 @contextlib.contextmanager
@@ -19,15 +44,25 @@ def atomic_path(path: Path, *, suffix: str | None = None) -> Iterator[Path]:
     atomic) and keeps ``path``'s suffix unless ``suffix`` is given, so writers that infer a
     format from the name still work. A reader never sees a half-written ``path``, and an
     existing ``path`` is untouched when the write fails.
+
+    Raises
+    ------
+    OutputWriteError
+        If the folder, the temporary file or the rename fails for lack of space or quota,
+        permission, or a read-only file system; the message names ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     keep = suffix if suffix is not None else path.suffix
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.part{keep}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # e.g. a read-only file system: keep the first error
+            tmp.unlink(missing_ok=True)
+        failure = output_write_error(e, path) if isinstance(e, OSError) else None
+        if failure is not None:
+            raise failure from e
         raise
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
-from collections.abc import Iterator
+import io
+import os
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -15,6 +19,7 @@ from numpy.typing import NDArray
 from opso.adapters.atomic import atomic_path
 from opso.domain.audio import Audio, AudioInfo
 from opso.domain.errors import (
+    AudioReadError,
     AudioWriteError,
     OpsoLoadAudioInputError,
     OpsoLoadAudioInputTooLong,
@@ -36,19 +41,127 @@ RESAMPLE_QUALITY: dict[str, str] = {
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF"}
 _BLOCK_FRAMES = 1 << 18
+#: Formats whose length libsndfile takes from a tag or estimates (OGG: the last page's granule
+#: position; MP3: the Xing/Info frame or the bit rate): read them block by block, never
+#: allocating from the header.
+_STREAM_FORMATS = frozenset({"OGG", "MP3"})
+#: Most frames an MPEG audio stream can hold per byte (8 kbit/s MPEG-2 layer III at 24 kHz).
+_MPEG_FRAMES_PER_BYTE = 24
+#: Subtypes that can store NaN and infinity.
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+#: libsndfile's length of a FLAC whose header does not give one (total samples 0).
+_UNKNOWN_LENGTH = (1 << 63) - 1
 
 
 def _describe(source: AudioSource) -> str:
-    return str(source) if isinstance(source, Path) else f"<{type(source).__name__}>"
-
-
-def _check_path(source: AudioSource) -> None:
     if not isinstance(source, Path):
+        return f"<{type(source).__name__}>"
+    text = str(source)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8 (surrogate-escaped bytes)
+        return ascii(text)
+    return text
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def _open_regular(path: Path) -> int:
+    """Open a regular file for reading and return its descriptor; refuse anything else.
+
+    A FIFO or device is refused before it is opened (opening it could block forever), and the
+    file is opened without blocking; its bytes go to libsndfile through the descriptor, so any
+    file name the operating system accepts can be read.
+    """
+    name = _describe(path)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise OpsoLoadAudioInputError(f"{name}: is a directory, not an audio file")
+        if not stat.S_ISREG(mode):
+            raise OpsoLoadAudioInputError(f"{name} is not a regular file ({_kind(mode)})")
+        return os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(errno.ENOENT, f"audio file not found: {name}", str(path)) from e
+    except PermissionError as e:
+        raise AudioReadError(f"permission denied reading {name}") from e
+    except OSError as e:
+        raise AudioReadError(f"cannot read {name}: {e.strerror or e}") from e
+
+
+def _stream_size(stream: BinaryIO) -> int | None:
+    """Bytes from the current position to the end of a seekable stream, else None."""
+    try:
+        here = stream.tell()
+        size = stream.seek(0, os.SEEK_END) - here
+        stream.seek(here)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return size
+
+
+@contextlib.contextmanager
+def _sound_file(source: AudioSource) -> Iterator[tuple[Any, int | None]]:
+    """Open ``source`` with libsndfile; yield the SoundFile and the size in bytes (if known)."""
+    if not isinstance(source, Path):
+        size = _stream_size(source)
+        with sf.SoundFile(source) as f:
+            yield f, size
         return
-    if not source.exists():
-        raise FileNotFoundError(errno.ENOENT, f"audio file not found: {source}", str(source))
-    if source.is_dir():
-        raise OpsoLoadAudioInputError(f"{source}: is a directory, not an audio file")
+    fd = _open_regular(source)
+    try:
+        with sf.SoundFile(fd, closefd=False) as f:
+            yield f, os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _frames(f: Any, size: int | None, name: str) -> int:
+    """Return the number of frames the file can really hold (the header, checked).
+
+    PCM lengths libsndfile already bounds by the file size. A FLAC header's total is checked by
+    reading its last frame; an MPEG header (Xing frame count or estimate) is capped by the most
+    frames that many bytes can hold.
+
+    Raises
+    ------
+    OpsoLoadAudioInputError
+        If a FLAC header gives no length, or one the file does not hold.
+    """
+    frames = int(f.frames)
+    if f.format == "FLAC":
+        if frames == _UNKNOWN_LENGTH:
+            raise OpsoLoadAudioInputError(
+                f"{name}: the FLAC header does not give the length (an unfinished file?); "
+                "re-encode it to write a complete header"
+            )
+        if frames and not _reaches(f, frames):
+            raise OpsoLoadAudioInputError(
+                f"{name}: the FLAC header says {frames} samples ({frames / f.samplerate:.3f} s) "
+                "but the audio ends before that (a truncated or damaged file)"
+            )
+    elif f.format == "MP3" and size is not None:
+        frames = min(frames, size * _MPEG_FRAMES_PER_BYTE)
+    return frames
+
+
+def _reaches(f: Any, frames: int) -> bool:
+    """Say whether frame ``frames - 1`` can be decoded; leave the file at its start."""
+    try:
+        f.seek(frames - 1)
+        last = len(f.read(1, dtype="float32", always_2d=True))
+        f.seek(0)
+    except sf.LibsndfileError:
+        return False
+    return last == 1
 
 
 class SoundfileAudioIO(AudioReader, AudioWriter):
@@ -65,21 +178,31 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
         self._subtype = subtype
 
     def info(self, source: AudioSource) -> AudioInfo:
-        """Read sample rate, channels, frames and format from the header."""
-        _check_path(source)
+        """Read sample rate, channels, frames and format from the header.
+
+        ``frames`` never exceeds what the file can hold (see :func:`_frames`).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the path does not exist.
+        AudioReadError
+            If the file cannot be opened (e.g. permission denied).
+        OpsoLoadAudioInputError
+            If the source is not a regular file, not audio, or its header is damaged.
+        """
+        name = _describe(source)
         try:
-            with sf.SoundFile(source) as f:
+            with _sound_file(source) as (f, size):
                 return AudioInfo(
                     sample_rate=int(f.samplerate),
                     channels=int(f.channels),
-                    frames=int(f.frames),
+                    frames=_frames(f, size, name),
                     format=str(f.format),
                     subtype=str(f.subtype),
                 )
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-            raise OpsoLoadAudioInputError(
-                f"{_describe(source)}: not a readable audio file ({e})"
-            ) from e
+            raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
 
     def read(
         self,
@@ -92,6 +215,9 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
         duration: float | None = None,
     ) -> Audio:
         """Decode mono float32 samples, optionally a window and resampled.
+
+        Memory is never allocated from the header alone: lengths are checked against the file
+        (:func:`_frames`) and OGG and MP3 are decoded block by block.
 
         Parameters
         ----------
@@ -110,8 +236,12 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
         ------
         FileNotFoundError
             If the path does not exist.
+        AudioReadError
+            If the file cannot be opened (e.g. permission denied).
         OpsoLoadAudioInputError
-            If the source is not decodable audio or holds no frames.
+            If the source is not a regular file, not decodable audio, holds no frames, has a
+            damaged header, or holds NaN or infinite samples (the message gives how many and
+            the time of the first).
         OpsoLoadAudioInputTooLong
             If the file is longer than ``max_duration``.
         ValueError
@@ -129,28 +259,40 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
             raise ParameterError(f"offset must be >= 0 seconds, got {offset!r}")
         if duration is not None and duration <= 0:
             raise ParameterError(f"duration must be > 0 seconds, got {duration!r}")
-        _check_path(source)
         name = _describe(source)
         try:
-            with sf.SoundFile(source) as f:
+            with _sound_file(source) as (f, size):
                 native = int(f.samplerate)
-                if f.frames == 0:
+                frames = _frames(f, size, name)
+                if frames == 0:
                     raise OpsoLoadAudioInputError(f"{name}: holds no audio frames")
-                if max_duration is not None and f.frames / native > max_duration:
+                if max_duration is not None and frames / native > max_duration:
                     raise OpsoLoadAudioInputTooLong(
-                        f"{name}: {f.frames / native:.3f} s long, "
-                        f"over max_duration={max_duration} s"
+                        f"{name}: {frames / native:.3f} s long, over max_duration={max_duration} s"
                     )
                 start = round(offset * native)
-                if start >= f.frames:
+                if start >= frames:
                     raise ParameterError(f"{name}: offset {offset} s is past the end of the audio")
                 f.seek(start)
-                n = -1 if duration is None else round(duration * native)
-                if sample_rate is None or sample_rate == native:
-                    samples = _read_mono(f, n)
+                n = frames - start
+                if duration is not None:
+                    n = min(n, round(duration * native))
+                resample = sample_rate is not None and sample_rate != native
+                chunks: Iterable[NDArray[np.float32]]
+                if f.channels == 1 and f.format not in _STREAM_FORMATS and not resample:
+                    # one read of a length checked against the file: no copy, no concatenation
+                    chunks = [
+                        np.ascontiguousarray(f.read(n, dtype="float32", always_2d=True)[:, 0])
+                    ]
                 else:
+                    chunks = _mono_blocks(f, n)
+                if f.subtype in _FLOAT_SUBTYPES:
+                    chunks = _finite(chunks, name=name, first_frame=start, rate=native)
+                if sample_rate is not None and resample:
                     quality = RESAMPLE_QUALITY[resample_type]
-                    samples = _read_resampled(f, n, native, sample_rate, quality)
+                    samples = _resampled(chunks, native, sample_rate, quality)
+                else:
+                    samples = _joined(chunks)
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
         if samples.size == 0:
@@ -162,10 +304,15 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
     def write(self, audio: Audio, path: Path) -> None:
         """Write ``audio`` to ``path`` atomically; the format comes from the suffix.
 
+        The file is encoded in memory and then written, so a full disk or a permission
+        problem is reported as such, not as libsndfile's "System error.".
+
         Raises
         ------
         AudioWriteError
-            If the suffix is not a writable format or libsndfile fails; no file is left.
+            If the suffix is not a writable format or libsndfile cannot encode the audio.
+        OutputWriteError
+            If the disk is full, over quota, read-only or not writable; no file is left.
         """
         fmt = _FORMATS.get(path.suffix.lower())
         if fmt is None:
@@ -173,34 +320,67 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
                 f"{path}: cannot write audio with suffix {path.suffix!r}; "
                 f"use one of {sorted(_FORMATS)}"
             )
+        encoded = io.BytesIO()
         try:
-            with atomic_path(path) as tmp:
-                sf.write(tmp, audio.samples, audio.sample_rate, format=fmt, subtype=self._subtype)
+            sf.write(encoded, audio.samples, audio.sample_rate, format=fmt, subtype=self._subtype)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-            raise AudioWriteError(f"{path}: could not write audio ({e})") from e
+            raise AudioWriteError(f"{_describe(path)}: could not write audio ({e})") from e
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(encoded.getbuffer())
 
 
 def _mono_blocks(f: Any, frames: int) -> Iterator[NDArray[np.float32]]:
-    """Yield ``frames`` (-1: to the end) of an open SoundFile as mono float32 blocks."""
-    total = f.frames - f.tell() if frames < 0 else min(frames, f.frames - f.tell())
-    for block in f.blocks(blocksize=_BLOCK_FRAMES, frames=total, dtype="float32", always_2d=True):
-        yield block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+    """Yield up to ``frames`` frames of an open SoundFile as mono float32 blocks.
+
+    Stops where the audio really ends, whatever the header said; memory stays one block.
+    """
+    buffer = np.empty((min(_BLOCK_FRAMES, max(frames, 0)), f.channels), dtype=np.float32)
+    left = frames
+    while left > 0:
+        want = min(len(buffer), left)
+        block = f.read(out=buffer[:want])
+        if len(block):
+            yield block[:, 0].copy() if f.channels == 1 else block.mean(axis=1, dtype=np.float32)
+        if len(block) < want:
+            return
+        left -= want
 
 
-def _read_mono(f: Any, frames: int) -> NDArray[np.float32]:
-    """Read ``frames`` (-1: to the end) mixed down to mono float32, block by block."""
-    if f.channels == 1:
-        return np.ascontiguousarray(f.read(frames, dtype="float32", always_2d=True)[:, 0])
-    return np.concatenate([np.zeros(0, dtype=np.float32), *_mono_blocks(f, frames)])
+def _finite(
+    chunks: Iterable[NDArray[np.float32]], *, name: str, first_frame: int, rate: int
+) -> Iterator[NDArray[np.float32]]:
+    """Pass chunks on; after the last, raise if any held NaN or infinity.
+
+    Raises
+    ------
+    OpsoLoadAudioInputError
+        If a sample is not finite: how many, and the time of the first in the file.
+    """
+    bad, first, seen = 0, -1, first_frame
+    for chunk in chunks:
+        where = np.flatnonzero(~np.isfinite(chunk))
+        if where.size:
+            first = seen + int(where[0]) if first < 0 else first
+            bad += int(where.size)
+        seen += len(chunk)
+        yield chunk
+    if bad:
+        raise OpsoLoadAudioInputError(
+            f"{name}: {bad} non-finite samples (NaN/inf), the first at t={first / rate:.3f} s"
+        )
 
 
-def _read_resampled(
-    f: Any, frames: int, native: int, target: int, quality: str
+def _joined(chunks: Iterable[NDArray[np.float32]]) -> NDArray[np.float32]:
+    """Concatenate chunks (a single chunk is returned as it is)."""
+    parts = list(chunks)
+    return parts[0] if len(parts) == 1 else np.concatenate([np.zeros(0, np.float32), *parts])
+
+
+def _resampled(
+    chunks: Iterable[NDArray[np.float32]], native: int, target: int, quality: str
 ) -> NDArray[np.float32]:
-    """Decode and resample block by block (soxr stream), so memory stays near the output size."""
+    """Resample chunk by chunk (soxr stream), so memory stays near the output size."""
     stream = soxr.ResampleStream(native, target, 1, dtype="float32", quality=quality)
-    chunks = [
-        np.asarray(stream.resample_chunk(b), dtype=np.float32) for b in _mono_blocks(f, frames)
-    ]
-    chunks.append(np.asarray(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
-    return np.concatenate(chunks)
+    out = [np.asarray(stream.resample_chunk(c), dtype=np.float32) for c in chunks]
+    out.append(np.asarray(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
+    return np.concatenate(out)

@@ -98,3 +98,10 @@ class TableReadError(OpsoError, ValueError):
 
 class ParameterError(OpsoError, ValueError):
     """An argument is out of range or does not fit with another; the message names it."""
+
+
+class OutputWriteError(OpsoError, OSError):
+    """An output could not be written: no space left, over quota, permission denied, read-only.
+
+    The message names the destination; ``errno`` is the operating system's error number.
+    """
