@@ -80,7 +80,23 @@ def test_other_os_errors_pass_unchanged(tmp_path: Path) -> None:
     with pytest.raises(OSError) as caught, atomic_path(tmp_path / "x.bin"):
         raise OSError(errno.EIO, "Input/output error")
     assert type(caught.value) is OSError and caught.value.errno == errno.EIO
+    other = tmp_path / "input.parquet"  # reading another file is not writing the output
+    with pytest.raises(PermissionError) as denied, atomic_path(tmp_path / "x.bin"):
+        raise PermissionError(errno.EACCES, "Permission denied", str(other))
+    assert not isinstance(denied.value, OutputWriteError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_made_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "a"))
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    target = tmp_path / "a" / "b" / "out.txt"
+    with pytest.raises(OutputWriteError, match=f"^permission denied writing {target}$"):
+        write_text_atomic(target, "x")
 
 
 def test_audio_save_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,3 +181,28 @@ def test_permission_denied_reading_names_the_file(
 def test_writes_still_work(tmp_path: Path) -> None:
     SoundfileAudioIO().write(Audio(np.full(800, 0.25), 8000), tmp_path / "a" / "x.flac")
     assert SoundfileAudioIO().read(tmp_path / "a" / "x.flac").duration() == 0.1
+
+
+def test_cli_predict_on_a_full_disk_names_the_score_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from opso.adapters.torch_models import build_architecture, save_model
+    from opso.domain.classifier import ModelConfig, Preprocessing
+
+    pre = Preprocessing(sample_rate=8000, clip_duration=1.0, height=32, width=48)
+    torch.manual_seed(0)
+    config = ModelConfig(architecture="resnet18", classes=("a", "b"), preprocessing=pre)
+    model = save_model(build_architecture("resnet18", 2), config, tmp_path / "m.opso")
+    recording = tmp_path / "rec.wav"
+    SoundfileAudioIO().write(Audio(np.full(16000, 0.1), 8000), recording)
+    table = tmp_path / "out" / "scores.csv"
+    failing_writes(monkeypatch, errno.ENOSPC, when=lambda p: p.parent == table.parent)
+    args = ["predict", str(model), str(recording), "-o", str(table), "--backend", "eager"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: no space left on device writing {table}"
+    )
+    assert list(table.parent.iterdir()) == []

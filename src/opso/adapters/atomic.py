@@ -23,14 +23,20 @@ WRITE_FAILURES: dict[int, str] = {
 }
 
 
-def output_write_error(error: OSError, path: Path) -> OutputWriteError | None:
+def output_write_error(error: OSError, path: Path, *temporary: Path) -> OutputWriteError | None:
     """Return an :class:`OutputWriteError` naming ``path`` for a disk-full or permission error.
 
-    Returns None for other errors (and for errors opso raised itself), which pass on unchanged.
+    Only errors about writing ``path`` count: those naming no file (a failed ``write``), or
+    naming ``path``, one of the ``temporary`` files written for it, or a folder on its way.
+    Returns None for any other error (and for errors opso raised itself): it passes on unchanged.
     """
     reason = WRITE_FAILURES.get(error.errno or 0)
     if reason is None or isinstance(error, OpsoError):
         return None
+    if error.filename is not None:
+        named = Path(os.fsdecode(error.filename))
+        if named not in (path, *temporary, *path.parents):
+            return None
     failure = OutputWriteError(f"{reason} writing {path}")
     failure.errno = error.errno
     return failure
@@ -60,7 +66,7 @@ def atomic_path(path: Path, *, suffix: str | None = None) -> Iterator[Path]:
     except BaseException as e:
         with contextlib.suppress(OSError):  # e.g. a read-only file system: keep the first error
             tmp.unlink(missing_ok=True)
-        failure = output_write_error(e, path) if isinstance(e, OSError) else None
+        failure = output_write_error(e, path, tmp) if isinstance(e, OSError) else None
         if failure is not None:
             raise failure from e
         raise

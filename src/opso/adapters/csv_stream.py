@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from opso.adapters.atomic import output_write_error
 from opso.ports.rows import RowSink, RowStream
 
 
@@ -45,12 +46,23 @@ class CsvRowSink(RowSink):
 
     @contextlib.contextmanager
     def open(self, path: Path, *, columns: Sequence[str]) -> Iterator[RowStream]:
-        """Open ``path`` for streaming rows with ``columns``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open ``path`` for streaming rows with ``columns``.
+
+        Raises
+        ------
+        OutputWriteError
+            If the disk is full, over quota, read-only or not writable (names ``path``).
+        """
         partial = _partial_path(path)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with partial.open("x", newline="", encoding="utf-8", errors="surrogateescape") as fh:
                 yield _CsvStream(fh, columns)
             partial.replace(path)
+        except OSError as e:
+            failure = output_write_error(e, path, partial)
+            if failure is None:
+                raise
+            raise failure from e
         finally:
             partial.unlink(missing_ok=True)
