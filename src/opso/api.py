@@ -21,6 +21,7 @@ from opso.app.settings import RunSettings
 from opso.container import Container
 from opso.domain import audio as _audio, dsp, spectrogram as _spectrogram
 from opso.domain.audio import FinalClip
+from opso.domain.recording_info import RecordingInfo, parse_timezone
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.images import ImageMode
 from opso.ports.runner import BatchRunner, ShardJob
@@ -497,3 +498,36 @@ def export_run(run_dir: str | Path, destination: str | Path) -> int:
         default_container().export_run().run(run_dir=Path(run_dir), destination=Path(destination))
     )
     return n
+
+
+def recording_info(path: str | Path, *, timezone: str | None = None) -> RecordingInfo:
+    """Return what a recording's metadata says: start time, device, gain, battery, position.
+
+    Read from GUANO, OpenSoundscape's ``opso_metadata``, AudioMoth comments and, last, a
+    ``YYYYMMDD_HHMMSS`` file name; ``info.sources`` says where each field came from and
+    ``info.warnings`` what could not be read.
+
+    Parameters
+    ----------
+    path
+        The recording.
+    timezone
+        IANA time zone (``Europe/London``) of times written without one (file names, GUANO
+        local timestamps); UTC when None.
+
+    Returns
+    -------
+    RecordingInfo
+        ``info.start`` is time-zone aware (or None); ``info.start_at(12.5)`` is the moment
+        12.5 s into the recording.
+
+    Raises
+    ------
+    ParameterError
+        If ``timezone`` is not a known time zone.
+    OSError
+        If the file cannot be opened.
+    """
+    zone = None if timezone is None else parse_timezone(timezone)
+    info: RecordingInfo = default_container().metadata().read(Path(path), timezone=zone)
+    return info

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from opso.adapters.atomic import AtomicTextWriter
+from opso.adapters.audio_metadata import RiffMetadataReader
 from opso.adapters.csv_stream import CsvRowSink
 from opso.adapters.csv_tables import CsvTableWriter, PandasTableReader
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
@@ -120,6 +121,8 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(default=DEFAULTS)
 
     audio_io = providers.Singleton(SoundfileAudioIO)
+    # recording metadata (start time, device, ...): WAV chunks, GUANO, file names
+    metadata = providers.Singleton(RiffMetadataReader)
     tables = providers.Singleton(CsvTableWriter)
     table_reader = providers.Singleton(PandasTableReader)
     text_files = providers.Singleton(AtomicTextWriter)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,37 +18,173 @@ from opso.commands.base import (
 
 if TYPE_CHECKING:
     from opso.container import Container
-    from opso.domain.audio import FinalClip
+    from opso.domain.audio import AudioInfo, FinalClip
+    from opso.domain.recording_info import RecordingInfo
+
+
+def _timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
+    """Turn ``--timezone NAME`` into a time zone, or reject the name."""
+    if value is None:
+        return None
+    from opso.domain.errors import ParameterError
+    from opso.domain.recording_info import parse_timezone
+
+    try:
+        return parse_timezone(value)
+    except ParameterError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
+
+
+_AUDIO_COLUMNS = ("file", "duration_s", "sample_rate", "channels", "frames", "format", "subtype")
+
+
+def _row(source: Path, i: AudioInfo, meta: RecordingInfo) -> dict[str, Any]:
+    """One file's ``opso info`` record: header values, metadata values and their sources."""
+    from opso.domain.recording_info import FIELDS
+
+    row: dict[str, Any] = {
+        "file": printable(source),
+        "duration_s": i.duration,
+        "sample_rate": i.sample_rate,
+        "channels": i.channels,
+        "frames": i.frames,
+        "format": i.format,
+        "subtype": i.subtype,
+    }
+    for name, value in meta.values().items():
+        row[name] = value.isoformat() if name == "start" and value is not None else value
+    row["sources"] = {name: meta.sources[name] for name in FIELDS if name in meta.sources}
+    row["warnings"] = list(meta.warnings)
+    return row
+
+
+def _cell(value: Any) -> str:
+    """Text of a table or CSV cell (empty when unknown)."""
+    return "" if value is None else str(value)
+
+
+def _echo_table(rows: list[dict[str, Any]]) -> None:
+    """Print aligned columns (metadata columns only where some file has a value) and totals."""
+    from opso.domain.recording_info import FIELDS
+
+    shown = [n for n in FIELDS if n != "model" and any(r[n] is not None for r in rows)]
+    header = ["file", "duration_s", "rate_hz", "ch", "frames", "format", *shown]
+    if shown:
+        header.append("source")
+    lines = [header]
+    for r in rows:
+        used = dict.fromkeys(r["sources"][n] for n in shown if n in r["sources"])
+        cells = [
+            r["file"],
+            f"{r['duration_s']:.3f}",
+            str(r["sample_rate"]),
+            str(r["channels"]),
+            str(r["frames"]),
+            f"{r['format']}/{r['subtype']}",
+            *(_cell(r[n]) or "-" for n in shown),
+        ]
+        lines.append(cells + ([",".join(used) or "-"] if shown else []))
+    widths = [max(len(line[k]) for line in lines) for k in range(len(header))]
+    numeric = {1, 2, 3, 4}
+    for line in lines:
+        click.echo(
+            "  ".join(
+                cell.rjust(w) if k in numeric else cell.ljust(w)
+                for k, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+    total = sum(r["duration_s"] for r in rows)
+    hours, rest = divmod(round(total), 3600)
+    click.echo(
+        f"total: {len(rows)} file(s), {total:.3f} s ({hours}:{rest // 60:02d}:{rest % 60:02d})"
+    )
+
+
+def _echo_csv(rows: list[dict[str, Any]]) -> None:
+    """Print one CSV row per file: header values, metadata values, then each field's source."""
+    import csv
+    import io
+
+    from opso.domain.recording_info import FIELDS
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_AUDIO_COLUMNS, *FIELDS, *(f"{n}_source" for n in FIELDS)])
+    for r in rows:
+        writer.writerow(
+            [
+                *(_cell(r[n]) for n in _AUDIO_COLUMNS),
+                *(_cell(r[n]) for n in FIELDS),
+                *(r["sources"].get(n, "") for n in FIELDS),
+            ]
+        )
+    click.echo(out.getvalue(), nl=False)
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Aligned table with totals, or CSV / JSON (one record per file) for scripts.",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    callback=_timezone,
+    help="IANA time zone (Europe/London) of times written without one, such as file names "
+    "20210502_040000.WAV; default UTC.",
+)
 @pass_container
-def info(c: Container, paths: tuple[Path, ...]) -> None:
-    """Print duration, sample rate, channels, frames and format of audio files.
+def info(
+    c: Container, paths: tuple[Path, ...], output_format: str, timezone: tzinfo | None
+) -> None:
+    """Print each audio file's header and recording metadata.
 
-    Exits with status 1 if a file cannot be read (each is named on stderr) or a folder
-    holds no audio file.
+    Header: duration, sample rate, channels, frames and format. Metadata, where the file or
+    its name holds it: start time (ISO 8601 with its UTC offset), device, gain, battery (V),
+    temperature (C) and position, read from GUANO, OpenSoundscape's opso_metadata, AudioMoth
+    comments and, last, a YYYYMMDD_HHMMSS file name; embedded metadata wins over the name.
+    The table's ``source`` column, the CSV's ``*_source`` columns and the JSON's ``sources``
+    say where each value came from. Metadata that cannot be read is a warning on stderr.
+
+    Exits with status 1 if a path does not exist (before anything is printed), a file cannot
+    be read (each is named on stderr) or a folder holds no audio file.
     """
     from opso.app.files import find_audio_files
 
-    jobs = find_audio_files(paths, require_audio=True)
+    try:
+        jobs = find_audio_files(paths, require_audio=True)
+    except FileNotFoundError as e:
+        raise click.ClickException(printable(e.strerror or e)) from e
     reader = c.audio_io()
+    metadata = c.metadata()
     failed = 0
-    click.echo(f"{'file':<40} {'duration_s':>10} {'rate_hz':>8} {'ch':>3} {'frames':>10}  format")
+    rows: list[dict[str, Any]] = []
     for job in jobs:
         try:
             i = reader.info(job.source)
+            meta = metadata.read(job.source, timezone=timezone)
         except Exception as e:  # report and carry on; exit status says it failed
             failed += 1
             reason = str(e)
             where = "" if str(job.source) in reason else f"{job.source}: "
             click.echo(printable(f"error: {where}{reason}"), err=True)
             continue
-        click.echo(
-            f"{printable(job.source):<40} {i.duration:>10.3f} {i.sample_rate:>8} "
-            f"{i.channels:>3} {i.frames:>10}  {i.format}/{i.subtype}"
-        )
+        for warning in meta.warnings:
+            click.echo(printable(f"warning: {job.source}: {warning}"), err=True)
+        rows.append(_row(job.source, i, meta))
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+    elif output_format == "csv":
+        _echo_csv(rows)
+    elif rows:
+        _echo_table(rows)
     if failed:
         raise SystemExit(1)
 

@@ -1,0 +1,154 @@
+"""Recording metadata from WAV chunks (RIFF INFO, ``id3 ``, GUANO ``guan``) and file names.
+
+The RIFF chunks are walked with the standard library (without reading the samples); GUANO text
+is parsed by the ``guano`` library; the comments themselves by the pure parsers of
+:mod:`opso.domain.recording_info`. Embedded metadata wins over the file name.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import tzinfo
+from pathlib import Path
+from typing import BinaryIO
+
+from guano import GuanoFile  # type: ignore[import-untyped]
+
+from opso.domain.recording_info import (
+    OPSO_METADATA_PREFIX,
+    RecordingInfo,
+    combine,
+    guano_info,
+    parse_audiomoth_comment,
+    parse_file_name,
+    parse_opso_metadata,
+)
+from opso.ports.metadata import MetadataReader
+
+#: Chunks read into memory; others (``data``) are skipped without reading.
+_WANTED = (b"LIST", b"id3 ", b"ID3 ", b"guan")
+#: A metadata chunk larger than this is not metadata a recorder wrote; it is skipped.
+_MAX_CHUNK = 1 << 20
+RIFF_ARTIST = "riff-artist"
+
+
+class RiffMetadataReader(MetadataReader):
+    """Read metadata from a WAV file's chunks and from its name (any other file: its name only)."""
+
+    def read(self, path: Path, *, timezone: tzinfo | None = None) -> RecordingInfo:
+        """Return the recording's metadata: GUANO, opso_metadata, AudioMoth comments, file name.
+
+        Each field comes from the first of these that has it; a RIFF ``IART`` (artist) fills
+        the device id when none of them does. Unreadable chunks give warnings, not errors.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be opened.
+        """
+        with path.open("rb") as fh:
+            chunks, warnings = _read_chunks(fh)
+        infos: list[RecordingInfo] = []
+        if b"guan" in chunks:
+            infos.append(_guano(chunks[b"guan"], timezone))
+        info_list = _info_list(chunks.get(b"LIST", b""))
+        comments = [info_list.get(b"ICMT", ""), _id3_comment(chunks.get(b"id3 ", b""))]
+        comments.append(_id3_comment(chunks.get(b"ID3 ", b"")))
+        for comment in filter(None, comments):
+            if comment.startswith(OPSO_METADATA_PREFIX):
+                infos.append(parse_opso_metadata(comment, zone=timezone))
+            else:
+                infos.append(parse_audiomoth_comment(comment))
+        if artist := info_list.get(b"IART"):
+            infos.append(RecordingInfo(device_id=artist, sources={"device_id": RIFF_ARTIST}))
+        infos.append(parse_file_name(path.name, zone=timezone))
+        info = combine(infos)
+        if warnings:
+            return combine([info, RecordingInfo(warnings=tuple(warnings))])
+        return info
+
+
+def _read_chunks(fh: BinaryIO) -> tuple[dict[bytes, bytes], list[str]]:
+    """Return the wanted chunks of a RIFF/WAVE stream (first of each id) and what went wrong."""
+    header = fh.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return {}, []
+    chunks: dict[bytes, bytes] = {}
+    warnings: list[str] = []
+    end = fh.seek(0, 2)
+    position = fh.seek(12)
+    while position + 8 <= end:
+        cid, size = struct.unpack("<4sI", fh.read(8))
+        body_at = position + 8
+        if cid in _WANTED and cid not in chunks:
+            name = cid.decode("latin-1").strip()
+            if body_at + size > end:
+                warnings.append(
+                    f"RIFF chunk {name!r} at byte {position} says {size} bytes but the file "
+                    f"ends {end - body_at} bytes later; its metadata is not read"
+                )
+                break
+            if size > _MAX_CHUNK:
+                warnings.append(f"RIFF chunk {name!r} holds {size} bytes; skipped as too large")
+            else:
+                chunks[cid] = fh.read(size)
+        position = fh.seek(body_at + size + (size & 1))
+    return chunks, warnings
+
+
+def _text(raw: bytes) -> str:
+    """Decode chunk text (UTF-8, else Latin-1), without NUL padding and outer whitespace."""
+    raw = raw.split(b"\x00", 1)[0]
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
+
+
+def _info_list(body: bytes) -> dict[bytes, str]:
+    """Return the sub-chunks of a ``LIST``/``INFO`` chunk body as ``{id: text}``."""
+    if body[:4] != b"INFO":
+        return {}
+    out: dict[bytes, str] = {}
+    i = 4
+    while i + 8 <= len(body):
+        cid, size = struct.unpack("<4sI", body[i : i + 8])
+        out.setdefault(cid, _text(body[i + 8 : i + 8 + size]))
+        i += 8 + size + (size & 1)
+    return out
+
+
+def _id3_comment(tag: bytes) -> str:
+    """Return the first ``COMM`` (comment) frame's text of an ID3v2.3/2.4 tag, or ``""``."""
+    if len(tag) < 10 or tag[:3] != b"ID3" or tag[3] not in (3, 4):
+        return ""
+    i = 10
+    while i + 10 <= len(tag):
+        fid = tag[i : i + 4]
+        raw = tag[i + 4 : i + 8]
+        size = (
+            int.from_bytes(raw, "big")
+            if tag[3] == 3
+            else sum((b & 0x7F) << (7 * (3 - k)) for k, b in enumerate(raw))
+        )
+        if fid == b"\x00\x00\x00\x00" or size <= 0:
+            return ""
+        if fid == b"COMM":
+            frame = tag[i + 10 : i + 10 + size]
+            encoding, text = frame[:1], frame[4:]  # encoding byte, language, description\0text
+            if encoding in (b"\x01", b"\x02"):  # UTF-16: description ends with a 2-byte NUL
+                parts = text.split(b"\x00\x00", 1)
+                body = parts[-1].lstrip(b"\x00")
+                return body.decode("utf-16" if encoding == b"\x01" else "utf-16-be", "replace")
+            return _text(text.split(b"\x00", 1)[-1] + b"\x00")
+        i += 10 + size
+    return ""
+
+
+def _guano(body: bytes, timezone: tzinfo | None) -> RecordingInfo:
+    """Parse a ``guan`` chunk with the guano library into a RecordingInfo."""
+    try:
+        parsed = GuanoFile.from_string(_text(body) if b"\x00" in body else body.decode("utf-8"))
+        return guano_info(dict(parsed.items()), zone=timezone)
+    except (ValueError, UnicodeDecodeError) as e:
+        return RecordingInfo(warnings=(f"GUANO metadata cannot be parsed ({e})",))
