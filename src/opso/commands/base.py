@@ -123,17 +123,14 @@ def progress_bar(
 
 
 def printable(text: object) -> str:
-    r"""Return ``str(text)`` with the bytes of undecodable file names as backslash escapes.
+    r"""Return ``str(text)`` with the bytes of undecodable file names as ``\xNN`` escapes.
 
     A file name that is not UTF-8 reaches Python as lone surrogates, which no output stream
-    can encode; shown as ``\xNN`` escapes (``caf\xe9.wav``), the line still prints and
-    still names its file.
+    can encode; escaped (``caf\xe9.wav``), the line still prints and still names its file.
     """
-    s = str(text)
-    try:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that no file name decoding produces
-        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+    from opso.domain.runs import printable as escaped
+
+    return escaped(str(text))
 
 
 def report_failures(failures: Iterable[FileFailure]) -> None:
