@@ -322,3 +322,36 @@ def test_review_marks_train_directly_absent_marks_are_negatives(tmp_path: Path) 
     }
     with pytest.raises(LabelTableError, match="no clip marked present or absent"):
         labelled_clips(review.assign(mark="unsure"), audio_root=tmp_path)
+
+
+def test_an_interrupted_table_holds_whole_recordings() -> None:
+    a, b, c = Path("a.wav"), Path("b.wav"), Path("c.wav")
+    files = {a: _steps([0.1, 0.2, 0.3], 2.0), b: _steps([0.5, 0.7], 2.0), c: _steps([0.9], 2.0)}
+    reader = CountingReader(files)
+    sink = InMemoryRowSink()
+    store = InMemoryClassifierStore({Path("model.opso"): MeanClassifier()})
+
+    def interrupt_at_c(done: int, total: int, item: str) -> None:
+        if item == "c.wav":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        PredictScores(reader=reader, store=store, sink=sink).run(
+            model=Path("model.opso"),
+            jobs=[AudioJob(p, p.stem) for p in (a, b, c)],
+            output=Path("scores.csv"),
+            batch_size=2,
+            progress=interrupt_at_c,
+        )
+    assert Path("scores.csv") not in sink.tables
+    kept = sink.tables[Path("scores.partial.csv")]
+    # batches of two cut through every recording: c.wav's clip was scored with b.wav's last,
+    # but c.wav never finished, so only a.wav and b.wav, whole, survive
+    assert [(r["file"], r["start_time"]) for r in kept] == [
+        ("a.wav", 0.0),
+        ("a.wav", 2.0),
+        ("a.wav", 4.0),
+        ("b.wav", 0.0),
+        ("b.wav", 2.0),
+    ]
+    assert all(r["error"] == "" and r["loud"] is not None for r in kept)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from opso.adapters.atomic import output_write_error
-from opso.ports.rows import RowSink, RowStream
+from opso.ports.rows import RowSink, RowStream, interrupted_path
 
 
 class _CsvStream(RowStream):
@@ -20,10 +20,15 @@ class _CsvStream(RowStream):
         self._writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         self._writer.writeheader()
         fh.flush()
+        self.complete = fh.tell()
 
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         self._writer.writerows(rows)
         self._fh.flush()
+
+    def checkpoint(self) -> None:
+        self._fh.flush()
+        self.complete = self._fh.tell()
 
 
 def _partial_path(path: Path) -> Path:
@@ -39,7 +44,9 @@ class CsvRowSink(RowSink):
     """Stream rows to ``<path>.<pid>-<random>.partial``, flushed per write; renamed on success.
 
     A run that fails leaves nothing under ``path`` (the partial file is removed), so a table
-    under its final name is always complete, and holds the rows of one run only. Text is
+    under its final name is always complete, and holds the rows of one run only. A run
+    interrupted by ``KeyboardInterrupt`` (Ctrl-C) keeps its rows up to the last checkpoint in
+    ``<stem>.partial<suffix>`` (see :func:`opso.ports.rows.interrupted_path`). Text is
     written with ``errors="surrogateescape"``: a file name that is not UTF-8 (as ``os.listdir``
     gives it) is written as its bytes, and a reader with the same setting gets it back exactly.
     """
@@ -57,7 +64,15 @@ class CsvRowSink(RowSink):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with partial.open("x", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-                yield _CsvStream(fh, columns)
+                stream = _CsvStream(fh, columns)
+                try:
+                    yield stream
+                except KeyboardInterrupt:
+                    fh.flush()
+                    fh.truncate(stream.complete)
+                    fh.close()
+                    partial.replace(interrupted_path(path))
+                    raise
             partial.replace(path)
         except OSError as e:
             failure = output_write_error(e, path, partial)

@@ -35,7 +35,7 @@ from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
 from opso.ports.classifier import Classifier, ClassifierStore
 from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
-from opso.ports.rows import RowSink, RowStream
+from opso.ports.rows import RowSink, RowStream, interrupted_path
 from opso.ports.runner import PartStore, RunStore
 from opso.ports.tables import TableReader, TableWriter
 
@@ -397,10 +397,14 @@ class _RowStream(RowStream):
     def __init__(self, owner: InMemoryRowSink, rows: list[dict[str, object]]) -> None:
         self.owner = owner
         self.rows = rows
+        self.complete = 0
 
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
         self.owner.writes += 1
         self.rows.extend(dict(r) for r in rows)
+
+    def checkpoint(self) -> None:
+        self.complete = len(self.rows)
 
 
 class InMemoryRowSink(RowSink):
@@ -414,7 +418,13 @@ class InMemoryRowSink(RowSink):
     def open(self, path: Path, *, columns: Sequence[str]) -> Iterator[RowStream]:
         """Collect rows; publish them under ``path`` when the context ends normally."""
         rows: list[dict[str, object]] = []
-        yield _RowStream(self, rows)
+        stream = _RowStream(self, rows)
+        try:
+            yield stream
+        except KeyboardInterrupt:
+            kept = rows[: stream.complete]
+            self.tables[interrupted_path(path)] = [{c: r.get(c) for c in columns} for r in kept]
+            raise
         self.tables[path] = [{c: r.get(c) for c in columns} for r in rows]
 
 

@@ -40,6 +40,7 @@ class _Pending:
     rows: list[dict[str, object]] = field(default_factory=list)
     clips: list[NDArray[np.float32]] = field(default_factory=list)
     clip_rows: list[int] = field(default_factory=list)
+    finished: int = 0  # rows[:finished] belong to recordings whose clips are all in rows
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ class PredictScores:
             Recordings to score, in output order.
         output
             Score table (``file, start_time, end_time, <classes>, error``); rows are streamed
-            to ``<output>.partial`` and it is renamed to ``output`` when the run ends.
+            to a partial file renamed to ``output`` when the run ends. If the run is interrupted
+            (Ctrl-C), the rows of the recordings scored to the end are kept in
+            ``<stem>.partial<suffix>`` (``scores.partial.csv``).
         clip_duration
             Seconds per clip (default: the model's).
         clip_overlap
@@ -116,10 +119,14 @@ class PredictScores:
                 scores = classifier.predict(np.stack(pending.clips))
                 for row_index, row_scores in zip(pending.clip_rows, scores, strict=True):
                     pending.rows[row_index].update(zip(classes, row_scores.tolist(), strict=True))
-            stream.write(pending.rows)
+            # rows of recordings already finished, then a checkpoint, then the current one's
+            stream.write(pending.rows[: pending.finished])
+            stream.checkpoint()
+            stream.write(pending.rows[pending.finished :])
             pending.rows.clear()
             pending.clips.clear()
             pending.clip_rows.clear()
+            pending.finished = 0
 
         def fail(source: Path, reason: str) -> None:
             report.failures.append(FileFailure(source, reason))
@@ -155,6 +162,7 @@ class PredictScores:
                         report.clips += 1
                         if len(pending.clips) >= batch_size:
                             flush(stream)
+                pending.finished = len(pending.rows)
                 progress(i, len(jobs), str(job.source))
             flush(stream)
         return report

@@ -281,17 +281,29 @@ def predict(
         raise click.UsageError("give -o/--output (a CSV), or --run-dir")
     jobs = find_audio_files(recordings)
     configure(c, device=device, backend=backend)
-    with progress_bar("predict") as progress:
-        report = c.predict_scores().run(
-            model=model,
-            jobs=jobs,
-            output=output,
-            clip_duration=clip_duration,
-            clip_overlap=clip_overlap,
-            final_clip=final_clip,
-            batch_size=batch_size,
-            progress=progress,
+    try:
+        with progress_bar("predict") as progress:
+            report = c.predict_scores().run(
+                model=model,
+                jobs=jobs,
+                output=output,
+                clip_duration=clip_duration,
+                clip_overlap=clip_overlap,
+                final_clip=final_clip,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        from opso.ports.rows import interrupted_path
+
+        kept = interrupted_path(output)
+        where = f"the recordings scored to the end are in {kept}" if kept.exists() else "no rows"
+        click.echo(
+            f"interrupted: {where}. Run the same command again to score everything, or use "
+            "--run-dir DIR: a run directory resumes where it stopped.",
+            err=True,
         )
+        raise SystemExit(130) from None
     report_failures(report.failures)
     click.echo(
         f"scored {report.clips} clips from {report.files - len(report.failures)} of "

@@ -15,10 +15,23 @@ class RowStream(Protocol):
         """Append ``rows`` (and make them durable before returning)."""
         ...
 
+    def checkpoint(self) -> None:
+        """Mark every row written so far as complete: kept if the run is interrupted."""
+        ...
+
 
 class RowSink(Protocol):
-    """Opens tables for streaming; the table appears under its name only if the job succeeds."""
+    """Opens tables for streaming; the table appears under its name only if the job succeeds.
+
+    If the job is interrupted (``KeyboardInterrupt``), the rows up to the last
+    :meth:`RowStream.checkpoint` are kept under :func:`interrupted_path` of the name.
+    """
 
     def open(self, path: Path, *, columns: Sequence[str]) -> AbstractContextManager[RowStream]:
         """Open ``path`` with ``columns``; leaving the context normally publishes it."""
         ...
+
+
+def interrupted_path(path: Path) -> Path:
+    """Return where an interrupted table keeps its complete rows: ``scores.partial.csv``."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
