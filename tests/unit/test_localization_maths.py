@@ -169,3 +169,78 @@ def test_round_trip_place_a_source_and_recover_it(
     out = localize(rx, times, invert_alg=alg)  # type: ignore[arg-type]
     assert np.linalg.norm(out[:dim] - src) < 1e-3
     assert out[dim] == pytest.approx(emit * c, abs=1e-3)
+
+
+def _gillette_opensoundscape(rx: np.ndarray, times: np.ndarray, c: float) -> np.ndarray:
+    """OpenSoundscape 0.13's ``gillette_localize`` as published (``d_m`` where the maths has
+    ``d_m**2``), for contrast."""
+    ref = int(np.argmin(np.abs(times)))
+    order = np.roll(np.arange(len(rx)), -ref)
+    r, t = rx[order], times[order]
+    a = np.column_stack([r[0] - r[1:], t[1:] * c])
+    w = 0.5 * (t[1:] * c + np.sum(r[0] ** 2) - np.sum(r[1:] ** 2, axis=1))
+    return np.asarray(np.linalg.lstsq(a, w, rcond=None)[0][: rx.shape[1]], dtype=np.float64)
+
+
+@pytest.mark.parametrize("offset", [0.0, 5e5])  # local metres and UTM-sized coordinates
+def test_gillette_recovers_exact_sources(offset: float) -> None:
+    c = calc_speed_of_sound(20)
+    rx = np.array([[0, 50], [50, 0], [20, 30], [30, 20], [-10, -15.0]]) + offset
+    src = np.array([10.0, 15.0]) + offset
+    times = np.linalg.norm(rx - src, axis=1) / c
+    tdoas = times - times[0]  # delays relative to the first receiver, as OpenSoundscape takes
+    out = localize(rx, tdoas, invert_alg="gillette")
+    assert out[:2] == pytest.approx(src, abs=1e-6)
+    # b = c * t_emit: the sound left |x - s_0| before it reached receiver 0 at t = 0
+    assert out[2] == pytest.approx(-np.linalg.norm(rx[0] - src), abs=1e-6)
+    if offset == 0:  # OpenSoundscape's published code lands about a metre off
+        assert np.linalg.norm(_gillette_opensoundscape(rx, tdoas, c) - src) > 0.5
+    rx3 = np.array([[0, 0, 1], [40, 0, 8], [40, 40, 2], [0, 40, 12], [20, 5, 20], [8, 30, 4.0]])
+    src3 = np.array([12.0, 27.0, 6.0])
+    times3 = np.linalg.norm(rx3 - src3, axis=1) / c + 3.0  # any time origin
+    assert localize(rx3, times3, invert_alg="gillette")[:3] == pytest.approx(src3, abs=1e-6)
+
+
+def test_gillette_needs_two_receivers_more_than_dimensions() -> None:
+    with pytest.raises(LocalizationError, match=r"3 receivers .* \(need at least 4\)"):
+        localize(SQUARE[:3], [0, 0.01, 0.02], invert_alg="gillette")
+    with pytest.raises(LocalizationError, match=r"4 receivers .* \(need at least 5\)"):
+        localize([[0, 0, 0], [10, 0, 1], [0, 10, 2], [10, 10, 9]], [0] * 4, invert_alg="gillette")
+    # equal times: only the range to the reference is unknown; the position is the centre
+    assert localize(SQUARE, [0.0] * 4, invert_alg="gillette")[:2] == pytest.approx([10, 10])
+
+
+@pytest.mark.parametrize("alg", ["gps", "lstsq", "gillette"])
+def test_localize_takes_many_events_at_once(alg: str) -> None:
+    rng = np.random.default_rng(2)
+    rx = np.column_stack([rng.uniform(0, 50, (6, 2)), rng.uniform(1, 15, 6)])
+    c = calc_speed_of_sound(20)
+    src = np.column_stack([rng.uniform(0, 50, (40, 2)), rng.uniform(0, 20, 40)])
+    times = np.linalg.norm(src[:, None] - rx, axis=-1) / c + rng.normal(0, 1e-4, (40, 6))
+    many = localize(rx, times, invert_alg=alg)  # type: ignore[arg-type]
+    assert many.shape == (40, 4)
+    one_by_one = np.array([localize(rx, t, invert_alg=alg) for t in times])  # type: ignore[arg-type]
+    np.testing.assert_allclose(many, one_by_one, atol=1e-6)  # lstsq stops within ~1e-7 m
+    assert np.median(np.linalg.norm(many[:, :3] - src, axis=1)) < 0.3
+
+
+def test_localize_many_events_names_the_first_that_fails() -> None:
+    times = np.array([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    with pytest.raises(LocalizationError, match=r"1 of 2 events .* event 1: the closed-form"):
+        localize(SQUARE, times, center=False)
+    with pytest.raises(LocalizationError, match="arrival times of 1 event"):
+        localize(SQUARE, np.array([[0, 0, 0, 0], [0, np.nan, 0, 0]]))
+    assert localize(SQUARE, np.zeros((0, 4))).shape == (0, 3)
+
+
+def test_speed_of_sound_overrides_temperature() -> None:
+    rx = np.array([[0, 0], [0, 20], [20, 20], [20, 0], [7, 3.0]])
+    src = np.array([5.0, 12.0])
+    times = np.linalg.norm(rx - src, axis=1) / 330.0  # sound at 330 m/s, whatever the air
+    for alg in ("gps", "lstsq", "gillette"):
+        out = localize(rx, times, temperature=35, invert_alg=alg, speed_of_sound=330.0)
+        assert out[:2] == pytest.approx(src, abs=1e-6)
+    assert np.linalg.norm(localize(rx, times)[:2] - src) > 0.05  # 343 m/s at 20 °C is wrong
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="speed_of_sound must be a finite number > 0"):
+            localize(rx, times, speed_of_sound=bad)

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import optimize
 
 from opso import LocalizationError, ReceiverArray, calc_speed_of_sound, localize
 from opso.domain.receivers import error_ellipses
@@ -58,8 +59,100 @@ def test_vectorised_lstsq_matches_scipy_per_event() -> None:
     arr = ReceiverArray(RX3)
     _, times = _noisy(arr, 60, 1e-4, seed=3)
     batch = arr.localize(times, algorithm="lstsq")
+    c = calc_speed_of_sound(20)
+
+    def residuals(u: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return np.asarray(np.linalg.norm(u[:3] - RX3, axis=1) - rho + u[3])
+
+    for k, t in enumerate(times):
+        start = np.append(batch.positions[k] + 2.0, np.mean(c * t))  # from 3.5 m away
+        fit = optimize.least_squares(residuals, start, args=(c * t,), xtol=1e-12, ftol=1e-12)
+        np.testing.assert_allclose(batch.positions[k], fit.x[:3], atol=1e-4)
     loop = np.array([localize(RX3, t, invert_alg="lstsq")[:3] for t in times])
-    np.testing.assert_allclose(batch.positions, loop, atol=1e-4)
+    np.testing.assert_allclose(batch.positions, loop, atol=1e-6)
+
+
+def _sound_finder(positions: np.ndarray, times: np.ndarray, c: float) -> np.ndarray:
+    """Sound Finder by the book, one event at a time: pseudo-inverse and the better root.
+
+    Centred as opso centres (decision 0031): receivers about their centroid, pseudoranges moved
+    so that the smallest equals the array's radius.
+    """
+    pos = positions - positions.mean(axis=0)
+    radius = math.sqrt(np.mean(np.sum(pos**2, axis=1)))
+    out = []
+    for t in times:
+        rho = c * (t - t.min()) + radius
+        big_b = np.column_stack([pos, -rho])
+        a = 0.5 * (np.sum(pos**2, axis=1) - rho**2)
+        pinv = np.linalg.pinv(big_b)
+        ba, be = pinv @ a, pinv @ np.ones(len(rho))
+
+        def lor(u: np.ndarray, v: np.ndarray) -> float:
+            return float(u[:-1] @ v[:-1] - u[-1] * v[-1])
+
+        qa, qb, qc = lor(be, be), 2 * (lor(ba, be) - 1), lor(ba, ba)
+        roots = [
+            (-qb + sign * math.sqrt(max(qb**2 - 4 * qa * qc, 0))) / (2 * qa) for sign in (1, -1)
+        ]
+        cands = [ba + lam * be for lam in roots]
+        cost = [np.sum((np.linalg.norm(u[:-1] - pos, axis=1) - rho + u[-1]) ** 2) for u in cands]
+        out.append(cands[int(np.argmin(cost))][:-1] + positions.mean(axis=0))
+    return np.array(out)
+
+
+def test_closed_form_matches_sound_finder_by_the_book() -> None:
+    arr = ReceiverArray(RX3)
+    _, times = _noisy(arr, 300, 1e-4, seed=9)
+    np.testing.assert_allclose(
+        arr.localize(times).positions, _sound_finder(RX3, times, calc_speed_of_sound(20)), atol=1e-6
+    )
+
+
+def test_covariances_are_the_inverse_of_the_normal_matrix() -> None:
+    arr = ReceiverArray(RX3)
+    _, times = _noisy(arr, 200, 1e-4, seed=4)
+    loc = arr.localize(times, algorithm="lstsq")
+    c = calc_speed_of_sound(20)
+    for k in range(0, 200, 17):
+        diff = loc.positions[k] - RX3
+        jac = np.column_stack([diff / np.linalg.norm(diff, axis=1, keepdims=True), np.ones(6)])
+        rss = float(np.sum(loc.residuals[k] ** 2))
+        sigma2 = max(rss / (6 - 4), (c * 1e-4) ** 2)
+        expected = sigma2 * np.linalg.inv(jac.T @ jac)[:3, :3]
+        np.testing.assert_allclose(loc.covariances[k], expected, rtol=1e-6, atol=1e-12)
+
+
+def test_gillette_with_missing_receivers_and_too_few() -> None:
+    arr = ReceiverArray(RX3)
+    src, times = _noisy(arr, 5, 0.0, seed=2)
+    times[0, 5] = np.nan  # 5 receivers: enough for 3-D (d + 2)
+    times[1, [4, 5]] = np.nan  # 4: too few for the linear solver
+    loc = arr.localize(times, algorithm="gillette")
+    assert list(loc.localized) == [True, False, True, True, True]
+    assert loc.reasons[1] == (
+        "4 receivers cannot fix a position in 3-D with the gillette solver (need at least 5)"
+    )
+    np.testing.assert_allclose(loc.positions[loc.localized], src[loc.localized], atol=1e-6)
+    np.testing.assert_allclose(loc.residual_rms[loc.localized], 0.0, atol=1e-6)
+    assert np.all(loc.uncertainty[loc.localized] > 0)
+    with pytest.raises(ValueError, match="'gps', 'lstsq' or 'gillette'"):
+        arr.localize(times, algorithm="sound-finder")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alg", ["gps", "lstsq", "gillette"])
+def test_speed_of_sound_can_be_given_directly(alg: str) -> None:
+    arr = ReceiverArray(RX3)
+    src = np.array([[20.0, 30.0, 4.0], [5.0, 45.0, 10.0]])
+    times = arr.arrival_times(src, speed_of_sound=330.0)
+    loc = arr.localize(times, speed_of_sound=330.0, temperature=35, algorithm=alg)  # type: ignore[arg-type]
+    np.testing.assert_allclose(loc.positions, src, atol=1e-6)
+    assert arr.max_delays(speed_of_sound=330.0)[0, 1] == pytest.approx(
+        np.linalg.norm(RX3[0] - RX3[1]) / 330.0
+    )
+    assert np.abs(arr.residuals(src, times, speed_of_sound=330.0)).max() < 1e-9
+    with pytest.raises(ValueError, match="speed_of_sound"):
+        arr.localize(times, speed_of_sound=-1.0)
 
 
 def test_exact_times_give_exact_positions_and_zero_residuals() -> None:

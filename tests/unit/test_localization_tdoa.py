@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from opso.domain.tdoa import cross_correlation, estimate_delay
+from opso.domain.tdoa import cross_correlation, estimate_delay, estimate_delays
 
 SR = 16000
 
@@ -112,3 +112,92 @@ def test_empty_or_nan_signals_raise() -> None:
 def test_windows_that_cannot_reach_the_plausible_lags_raise() -> None:
     with pytest.raises(ValueError, match="no lag"):
         estimate_delay(np.ones(10), np.ones(10), sample_rate=SR, offset=1.0, max_delay=0.01)
+
+
+Settings = tuple[
+    list[np.ndarray],
+    list[tuple[int, int]],
+    list[tuple[float, float] | None],
+    list[float | None],
+    list[float],
+]
+
+
+def _pairs(seed: int) -> Settings:
+    """Events of one reference and 1-5 delayed, noisy copies, with varied settings."""
+    rng = np.random.default_rng(seed)
+    segments: list[np.ndarray] = []
+    pairs: list[tuple[int, int]] = []
+    bands: list[tuple[float, float] | None] = []
+    limits: list[float | None] = []
+    offsets: list[float] = []
+    for event in range(30):
+        x = rng.normal(size=int(rng.integers(1, 3000)))
+        segments.append(x)
+        ref = len(segments) - 1
+        for k in range(int(rng.integers(1, 6))):
+            lead, tail = rng.integers(0, 400, size=2)
+            y = np.concatenate([rng.normal(size=lead), x, rng.normal(size=tail)])
+            segments.append(y + 0.5 * rng.normal(size=len(y)))
+            pairs.append((ref, len(segments) - 1))
+            bands.append([None, (1000.0, 5000.0), (2000.0, 7900.0)][event % 3])
+            limits.append([None, float(rng.uniform(0, 0.05)), 0.0, 1e6, 0.5 / SR][k % 5])
+            offsets.append(float(rng.choice([0.0, rng.uniform(-0.03, 0.03), -lead / SR])))
+    return segments, pairs, bands, limits, offsets
+
+
+@pytest.mark.parametrize("method", ["phat", "cc"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batched_delays_are_those_of_each_pair(method: str, seed: int) -> None:
+    segments, pairs, bands, limits, offsets = _pairs(seed)
+    batch = estimate_delays(
+        segments,
+        pairs,
+        sample_rate=SR,
+        method=method,  # type: ignore[arg-type]
+        bands=bands,
+        max_delays=limits,
+        offsets=offsets,
+    )
+    measured = 0
+    for p, (ref, sig) in enumerate(pairs):
+        try:
+            one = estimate_delay(
+                segments[ref],
+                segments[sig],
+                sample_rate=SR,
+                method=method,  # type: ignore[arg-type]
+                band=bands[p],
+                max_delay=limits[p],
+                offset=offsets[p],
+            )
+        except ValueError as e:  # the same reason, word for word
+            assert batch.errors[p] == str(e)
+            assert np.isnan(batch.delays[p]) and np.isnan(batch.scores[p])
+            continue
+        measured += 1
+        assert batch.errors[p] == ""
+        assert batch.delays[p] == pytest.approx(one.delay, abs=1e-9)
+        assert batch.scores[p] == pytest.approx(one.score, rel=1e-4, abs=1e-4)  # single precision
+    assert measured > 0.8 * len(pairs)
+
+
+def test_batched_delays_name_bad_segments_and_measure_the_rest() -> None:
+    x = _burst()[:4000]
+    y = _delayed(_burst(), 0.002)[:4000]
+    batch = estimate_delays(
+        [x, y, np.array([]), np.array([1.0, np.nan])],
+        [(0, 1), (0, 2), (3, 1), (0, 1)],
+        sample_rate=SR,
+        bands=[(2000, 5000), None, None, (9000, 9500)],
+        max_delays=[0.01, 0.01, 0.01, 0.01],
+    )
+    assert batch.delays[0] == pytest.approx(0.002, abs=0.15 / SR)
+    assert batch.errors[0] == ""
+    assert batch.errors[1] == "signal must be a non-empty 1-D array, got shape (0,)"
+    assert batch.errors[2] == "reference holds NaN or infinite samples"
+    assert batch.errors[3].startswith("band must satisfy")
+    with pytest.raises(ValueError, match="one value per pair"):
+        estimate_delays([x, y], [(0, 1)], sample_rate=SR, offsets=[0.0, 1.0])
+    with pytest.raises(ValueError, match="sample_rate"):
+        estimate_delays([x, y], [(0, 1)], sample_rate=0)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import signal
 
 from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
 from opso.app.localize import (
@@ -269,8 +270,12 @@ def test_unreadable_audio_drops_the_receiver_not_the_run() -> None:
         audio_dir=Path("/rec"),
         bandpass={"bird": (3000, 6000)},
     )
-    assert report.events[3].reason.startswith("reference audio:")
-    assert any(d.startswith("d.wav:") for d in report.events[0].dropped)
+    assert report.events[3].reason == (
+        "reference audio: /rec/d.wav: offset 0.3 s is past the end of the audio"
+    )
+    assert report.events[0].dropped == (
+        "d.wav: /rec/d.wav: offset 0.18332984907560257 s is past the end of the audio",
+    )
     assert report.events[0].localized and len(report.events[0].receivers) == 4
 
 
@@ -392,3 +397,110 @@ def test_uncertainty_is_nan_for_events_that_were_not_localized() -> None:
         coordinates=_coords(), detections=_detections(), audio_dir=Path("/rec"), cc_threshold=5
     )
     assert all(math.isnan(e.uncertainty) and not e.localized for e in report.events)
+
+
+class CountingAudioIO(InMemoryAudioIO):
+    """The in-memory store, counting the reads of each recording."""
+
+    def __init__(self, files: dict[Path, Audio]) -> None:
+        super().__init__(files)
+        self.reads: dict[Path, int] = {}
+
+    def read(self, source, **kw):  # type: ignore[no-untyped-def]
+        self.reads[source] = self.reads.get(source, 0) + 1
+        return super().read(source, **kw)
+
+
+def test_each_recording_is_read_once_per_run() -> None:
+    io = CountingAudioIO(_scene().files)
+    uc, _, _ = _usecase(io)
+    # two windows (a call, then noise): ten events, each correlating five recordings
+    det = pd.concat([_detections(), _detections(start=0.6, end=0.95)], ignore_index=True)
+    report = uc.run(
+        coordinates=_coords(),
+        detections=det,
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 6000)},
+    )
+    assert len(report.events) == 10 and len(report.calls) == 2
+    assert io.reads == {Path("/rec") / name: 1 for name in RX}  # was 5 (or 10) reads per file
+
+
+@pytest.mark.parametrize("start", [0.3, 0.30003, 0.29998])
+def test_delays_are_measured_between_the_samples_read(start: float) -> None:
+    # A window starting between two samples is read from the nearest sample; the delay must
+    # be measured from the samples' own times (it was up to 0.8 samples off).
+    uc, _, _ = _usecase(_scene())
+    report = uc.run(
+        coordinates=_coords(),
+        detections=_detections(start=start, end=start + 0.4),
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 6000)},
+    )
+    c = calc_speed_of_sound(20)
+    for e in report.events:
+        here = np.linalg.norm(SOURCE - RX[e.reference])
+        truth = [(np.linalg.norm(SOURCE - RX[n]) - here) / c for n in e.receivers]
+        np.testing.assert_allclose(e.tdoas, truth, atol=0.15 / SR)
+
+
+@pytest.mark.parametrize("algorithm", ["gps", "lstsq", "gillette"])
+def test_speed_of_sound_overrides_the_temperature(algorithm: str) -> None:
+    uc, _, _ = _usecase(_scene())
+    kw = {
+        "coordinates": _coords(),
+        "detections": _detections(),
+        "audio_dir": Path("/rec"),
+        "bandpass": {"bird": (3000, 6000)},
+        "algorithm": algorithm,
+    }
+    at_20 = uc.run(**kw)  # type: ignore[arg-type]
+    given = uc.run(**kw, temperature=-10, speed_of_sound=calc_speed_of_sound(20))  # type: ignore[arg-type]
+    cold = uc.run(**kw, temperature=-10)  # type: ignore[arg-type]
+    assert given.calls[0].position is not None and at_20.calls[0].position is not None
+    np.testing.assert_allclose(given.calls[0].position, at_20.calls[0].position, atol=1e-9)
+    assert np.linalg.norm(at_20.calls[0].position - SOURCE) < 0.5
+    assert cold.calls[0].position is not None
+    assert np.linalg.norm(cold.calls[0].position - SOURCE) > np.linalg.norm(
+        at_20.calls[0].position - SOURCE
+    )
+    with pytest.raises(ValueError, match="speed_of_sound must be a finite number > 0"):
+        uc.run(**kw, speed_of_sound=0)  # type: ignore[arg-type]
+
+
+def test_recordings_at_other_rates_are_read_at_the_highest() -> None:
+    io = _scene()
+    slow = io.files[Path("/rec/b.wav")]
+    g = math.gcd(SR, 12000)
+    resampled = signal.resample_poly(slow.samples, 12000 // g, SR // g)
+    io.files[Path("/rec/b.wav")] = Audio(np.asarray(resampled, dtype=np.float32), 12000)
+    uc, _, _ = _usecase(io)
+    report = uc.run(
+        coordinates=_coords(),
+        detections=_detections(),
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 5500)},
+    )
+    assert sum(e.localized for e in report.events) == 5
+    for e in report.events:
+        assert e.position is not None and np.linalg.norm(e.position - SOURCE) < 0.5
+
+
+def test_cli_takes_the_speed_of_sound_and_gillette(tmp_path: Path) -> None:
+    coords, detections = tmp_path / "coords.csv", tmp_path / "det.csv"
+    _coords().to_csv(coords, index=False)
+    _detections().to_csv(detections, index=False)
+    container = Container()
+    container.audio_io.override(_scene(root=tmp_path))
+    args = [
+        *("localize", "--coords", str(coords), "--detections", str(detections)),
+        *("--audio-dir", str(tmp_path), "-o", str(tmp_path / "out.csv")),
+        *("--bandpass", "bird:3000:6000", "--algorithm", "gillette"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--speed-of-sound", "343.2"], obj=container)
+    assert result.exit_code == 0, result.output
+    assert "5 detection(s) are 1 call(s): 1 localized, 0 flagged" in result.output
+    table = pd.read_csv(tmp_path / "out.csv")
+    assert abs(table.loc[0, "x"] - SOURCE[0]) < 0.5 and abs(table.loc[0, "y"] - SOURCE[1]) < 0.5
+    bad = CliRunner().invoke(main, [*args, "--speed-of-sound", "-3"], obj=container)
+    assert bad.exit_code == 2 and "speed_of_sound must be a finite number > 0" in bad.output

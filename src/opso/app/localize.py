@@ -22,9 +22,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from opso.domain.errors import LocalizationError, OpsoError, ParameterError
-from opso.domain.localization import InvertAlg, calc_speed_of_sound
+from opso.domain.localization import InvertAlg, speed_of_sound_for
 from opso.domain.receivers import ReceiverArray
-from opso.domain.tdoa import CCMethod, estimate_delay
+from opso.domain.tdoa import CCMethod, estimate_delays
 from opso.ports.audio_io import AudioReader
 from opso.ports.maps import MapPlotter
 from opso.ports.progress import Progress, no_progress
@@ -341,6 +341,7 @@ class LocalizeEvents:
         plot: Path | None = None,
         audio_dir: Path | None = None,
         temperature: float = 20.0,
+        speed_of_sound: float | None = None,
         algorithm: InvertAlg = "gps",
         min_receivers: int = 4,
         max_receiver_dist: float | None = None,
@@ -351,6 +352,10 @@ class LocalizeEvents:
         progress: Progress = no_progress,
     ) -> LocalizationReport:
         """Estimate the position of every detection; write a table and a map if asked.
+
+        Each recording is decoded once (the stretches the detections need, at one sample
+        rate), every event's delays come from one FFT per recording segment, and all events are
+        solved in one vectorised call.
 
         Parameters
         ----------
@@ -367,8 +372,10 @@ class LocalizeEvents:
             ignored); None opens the ``file`` values as paths.
         temperature
             Air temperature in °C.
+        speed_of_sound
+            Speed of sound in m/s; overrides ``temperature`` when given.
         algorithm
-            ``"gps"`` or ``"lstsq"`` (see :meth:`ReceiverArray.localize`).
+            ``"gps"``, ``"lstsq"`` or ``"gillette"`` (see :meth:`ReceiverArray.localize`).
         min_receivers
             Fewest receivers (the reference included) an event needs, at least ``d + 1``.
         max_receiver_dist
@@ -396,6 +403,7 @@ class LocalizeEvents:
         ValueError
             If a setting is invalid.
         """
+        speed = speed_of_sound_for(temperature, speed_of_sound)
         table = read_coordinates(*self._table(coordinates, "coordinates"))
         array = table.array
         found = read_detections(*self._table(detections, "detections"))
@@ -406,7 +414,6 @@ class LocalizeEvents:
             )
         if max_receiver_dist is not None and not max_receiver_dist > 0:
             raise ParameterError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
-        speed = calc_speed_of_sound(temperature)
         offsets = _file_offsets(
             found,
             table.start_offsets,
@@ -414,31 +421,23 @@ class LocalizeEvents:
         )
         bands = dict(bandpass or {})
         problems = [f"{n}: {why}" for n, why in table.invalid.items()]
-        distances = array.distances()
-        events: list[EventLocation] = []
-        for i, det in enumerate(found):
-            events.append(
-                self._measure(
-                    i,
-                    det,
-                    found,
-                    table,
-                    offsets,
-                    distances,
-                    audio_dir=audio_dir,
-                    speed=speed,
-                    min_receivers=min_receivers,
-                    max_receiver_dist=max_receiver_dist,
-                    cc_threshold=cc_threshold,
-                    cc_method=cc_method,
-                    band=bands.get(det.class_name),
-                )
-            )
-            progress(i + 1, len(found), f"{det.file} {det.start_time}-{det.end_time}s")
+        events = self._measure(
+            found,
+            table,
+            offsets,
+            audio_dir=audio_dir,
+            speed=speed,
+            min_receivers=min_receivers,
+            max_receiver_dist=max_receiver_dist,
+            cc_threshold=cc_threshold,
+            cc_method=cc_method,
+            bands=bands,
+            progress=progress,
+        )
         events = _solve(
             events,
             array,
-            temperature=temperature,
+            speed=speed,
             algorithm=algorithm,
             timing_sigma=timing_sigma,
         )
@@ -458,12 +457,9 @@ class LocalizeEvents:
 
     def _measure(
         self,
-        event: int,
-        det: Detection,
         found: Sequence[Detection],
         table: ReceiverTable,
         offsets: Mapping[str, float],
-        distances: NDArray[np.float64],
         *,
         audio_dir: Path | None,
         speed: float,
@@ -471,97 +467,66 @@ class LocalizeEvents:
         max_receiver_dist: float | None,
         cc_threshold: float,
         cc_method: CCMethod,
-        band: tuple[float, float] | None,
-    ) -> EventLocation:
-        """Find an event's receivers and measure their delays relative to the reference."""
-        base = EventLocation(event, det.class_name, det.file, det.start_time, det.end_time)
-        array = table.array
+        bands: Mapping[str, tuple[float, float]],
+        progress: Progress,
+    ) -> list[EventLocation]:
+        """Find each event's receivers and measure their delays relative to the reference.
 
-        def failed(reason: str, **kw: Any) -> EventLocation:
-            return _replace(base, reason=reason, **kw)
+        Plans every event first (receivers within reach, windows on the common clock), reads
+        each recording once (:class:`_Recordings`), then measures the delays of a batch of
+        events at a time with :func:`estimate_delays`.
+        """
+        plans = _plan_events(
+            found,
+            table,
+            offsets,
+            min_receivers=min_receivers,
+            max_receiver_dist=max_receiver_dist,
+        )
+        ready = [p for p in plans if isinstance(p, _Plan)]
+        wanted = {f for p in ready for f in (p.base.reference, *(n for n, _ in p.partners))}
+        audio = _Recordings.open(self.reader, wanted, audio_dir)
+        if audio.rate:
+            for plan in ready:
+                plan.place(audio.rate, speed, offsets)
+            audio.load([w for p in ready for w in p.stretches()])
+        events: list[EventLocation] = []
+        batch: list[_Plan] = []
+        held = 0
 
-        if det.file not in array.names:
-            why = table.invalid.get(det.file, "not in the coordinates table")
-            return failed(f"reference receiver {det.file}: {why}")
-        ref = array.index(det.file)
-        dist = distances[ref]
-        t0 = offsets.get(det.file, 0.0) + det.start_time
-        t1 = offsets.get(det.file, 0.0) + det.end_time
-        dropped: list[str] = []
-        partners: list[str] = []
-        for name in dict.fromkeys(
-            d.file
-            for d in found
-            if d.class_name == det.class_name
-            and d.file != det.file
-            and _overlaps(d, t0, t1, offsets)
-        ):
-            if name not in array.names:
-                dropped.append(f"{name}: {table.invalid.get(name, 'not in the coordinates table')}")
-            elif max_receiver_dist is not None and dist[array.index(name)] > max_receiver_dist:
-                continue
-            else:
-                partners.append(name)
-        if len(partners) + 1 < min_receivers:
-            return failed(
-                f"{len(partners) + 1} receiver(s) detected it within reach "
-                f"(need min_receivers={min_receivers})",
-                dropped=tuple(dropped),
+        def flush() -> None:
+            nonlocal held
+            measured = _delays(
+                batch,
+                audio,
+                offsets,
+                min_receivers=min_receivers,
+                cc_threshold=cc_threshold,
+                cc_method=cc_method,
+                bands=bands,
             )
-        try:
-            ref_audio = self.reader.read(
-                _path(det.file, audio_dir), offset=det.start_time, duration=t1 - t0
-            )
-        except (OpsoError, OSError, ValueError) as e:
-            return failed(f"reference audio: {e}", dropped=tuple(dropped))
-        sr = ref_audio.sample_rate
-        names, tdoas, scores = [det.file], [0.0], [1.0]
-        for name in partners:
-            max_delay = dist[array.index(name)] / speed + 2.0 / sr
-            off = offsets.get(name, 0.0)
-            local_start = t0 - off - max_delay
-            local_end = t1 - off + max_delay
-            read_start = max(local_start, 0.0)
-            try:
-                if local_end <= read_start:
-                    raise ParameterError("the detection window is before the recording started")
-                audio = self.reader.read(
-                    _path(name, audio_dir),
-                    sample_rate=sr,
-                    offset=read_start,
-                    duration=local_end - read_start,
-                )
-                est = estimate_delay(
-                    ref_audio.samples,
-                    audio.samples,
-                    sample_rate=sr,
-                    method=cc_method,
-                    band=band,
-                    max_delay=max_delay,
-                    offset=(off + read_start) - t0,
-                )
-            except (OpsoError, OSError, ValueError) as e:
-                dropped.append(f"{name}: {e}")
+            for event in measured:
+                events.append(event)
+                det = found[event.event]
+                progress(len(events), len(found), f"{det.file} {det.start_time}-{det.end_time}s")
+            batch.clear()
+            held = 0
+
+        for item in plans:
+            if isinstance(item, EventLocation):
+                if batch:
+                    flush()
+                events.append(item)
+                det = found[item.event]
+                progress(len(events), len(found), f"{det.file} {det.start_time}-{det.end_time}s")
                 continue
-            if not est.score > cc_threshold:
-                dropped.append(f"{name}: cc score {est.score:.3f} <= cc_threshold {cc_threshold}")
-                continue
-            names.append(name)
-            tdoas.append(est.delay)
-            scores.append(est.score)
-        kept = {
-            "receivers": tuple(names),
-            "tdoas": tuple(tdoas),
-            "cc_scores": tuple(scores),
-            "dropped": tuple(dropped),
-        }
-        if len(names) < min_receivers:
-            return failed(
-                f"{len(names)} receiver(s) above cc_threshold={cc_threshold} "
-                f"(need min_receivers={min_receivers})",
-                **kept,
-            )
-        return _replace(base, **kept)
+            batch.append(item)
+            held += item.size()
+            if held >= _BATCH_SAMPLES:
+                flush()
+        if batch:
+            flush()
+        return events
 
     def _plot(self, report: LocalizationReport, path: Path) -> None:
         d = report.receivers.dim
@@ -677,11 +642,326 @@ def _path(name: str, audio_dir: Path | None) -> Path:
     return Path(name) if audio_dir is None else audio_dir / Path(name).name
 
 
+#: Samples of audio measured per batch of events (about 100 MB of spectra at most).
+_BATCH_SAMPLES = 2_000_000
+#: Windows of one recording closer than this (s) are read as one stretch.
+_MERGE_GAP = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A stretch of one recording: as seconds (what a per-window read asks) and as samples."""
+
+    file: str
+    offset: float
+    duration: float
+    start: int
+    stop: int
+
+    @classmethod
+    def at(cls, file: str, offset: float, duration: float, rate: int) -> _Window:
+        start = round(offset * rate)
+        return cls(file, offset, duration, start, start + round(duration * rate))
+
+
+@dataclass(slots=True)
+class _Plan:
+    """An event whose receivers are known, before its audio is read."""
+
+    base: EventLocation
+    t0: float
+    t1: float
+    partners: list[tuple[str, float]]
+    dropped: list[str]
+    ref: _Window | None = None
+    windows: list[tuple[str, float, _Window | str]] = field(default_factory=list)
+
+    def place(self, rate: int, speed: float, offsets: Mapping[str, float]) -> None:
+        """Set the reference window and each partner's, widened by its largest delay."""
+        det = self.base
+        self.ref = _Window.at(det.reference, det.start_time, self.t1 - self.t0, rate)
+        for name, distance in self.partners:
+            max_delay = distance / speed + 2.0 / rate
+            off = offsets.get(name, 0.0)
+            read_start = max(self.t0 - off - max_delay, 0.0)
+            local_end = self.t1 - off + max_delay
+            if local_end <= read_start:
+                window: _Window | str = "the detection window is before the recording started"
+            else:
+                window = _Window.at(name, read_start, local_end - read_start, rate)
+            self.windows.append((name, max_delay, window))
+
+    def stretches(self) -> list[_Window]:
+        """Return the windows of audio this event needs (none before :meth:`place`)."""
+        spans = [w for _, _, w in self.windows if isinstance(w, _Window)]
+        return spans if self.ref is None else [self.ref, *spans]
+
+    def size(self) -> int:
+        """Return how many samples this event correlates."""
+        return sum(w.stop - w.start for w in self.stretches())
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A stretch of a recording read once: samples from ``start``, or why it failed."""
+
+    start: int
+    stop: int
+    samples: NDArray[np.float32] | None
+    time: float
+    error: Exception | None = None
+
+
+@dataclass(slots=True)
+class _Recordings:
+    """The recordings of a run, each read once at one common sample rate.
+
+    The rate is the highest native rate among the recordings, so no recording loses
+    bandwidth. Only the stretches the windows need are read (windows of a file closer than
+    :data:`_MERGE_GAP` are read as one). A window that no stretch can serve (past the end of
+    its file, or in a stretch that failed) is read on its own, so its error is the one a
+    per-window read gives.
+    """
+
+    reader: AudioReader
+    paths: dict[str, Path]
+    native: dict[str, int]
+    failed: dict[str, Exception]
+    rate: int = 0
+    spans: dict[str, list[_Span]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, reader: AudioReader, files: set[str], audio_dir: Path | None) -> _Recordings:
+        """Read the headers of ``files``; unreadable ones are remembered with their error."""
+        paths = {f: _path(f, audio_dir) for f in sorted(files)}
+        native: dict[str, int] = {}
+        failed: dict[str, Exception] = {}
+        for name, path in paths.items():
+            try:
+                native[name] = reader.info(path).sample_rate
+            except (OpsoError, OSError, ValueError) as e:
+                failed[name] = e
+        rate = max(native.values(), default=0)
+        return cls(reader, paths, native, failed, rate)
+
+    def load(self, windows: Sequence[_Window]) -> None:
+        """Read the stretches of each recording that ``windows`` cover, once each."""
+        by_file: dict[str, list[tuple[int, int]]] = {}
+        for w in windows:
+            if w.file not in self.failed:
+                by_file.setdefault(w.file, []).append((w.start, w.stop))
+        gap = round(_MERGE_GAP * self.rate)
+        for name, ranges in by_file.items():
+            merged: list[list[int]] = []
+            for start, stop in sorted(ranges):
+                if merged and start <= merged[-1][1] + gap:
+                    merged[-1][1] = max(merged[-1][1], stop)
+                else:
+                    merged.append([start, stop])
+            self.spans[name] = [self._read(name, start, stop) for start, stop in merged]
+
+    def _read(self, name: str, start: int, stop: int) -> _Span:
+        rate, native = self.rate, self.native[name]
+        offset = start / rate
+        try:
+            audio = self.reader.read(
+                self.paths[name], sample_rate=rate, offset=offset, duration=(stop - start) / rate
+            )
+        except (OpsoError, OSError, ValueError) as e:
+            return _Span(start, stop, None, math.nan, e)
+        return _Span(start, stop, audio.samples, round(offset * native) / native)
+
+    def segment(self, window: _Window) -> tuple[NDArray[np.float32], float]:
+        """Return a window's samples and the time of its first (s from the file's start).
+
+        Raises
+        ------
+        OpsoError, OSError, ValueError
+            As the reader does for this window.
+        """
+        name = window.file
+        if name in self.failed:
+            raise self.failed[name]
+        for span in self.spans.get(name, ()):
+            if span.start <= window.start and window.stop <= span.stop:
+                if span.samples is not None and window.start - span.start < len(span.samples):
+                    k = window.start - span.start
+                    piece = span.samples[k : window.stop - span.start]
+                    return piece, span.time + k / self.rate
+                break
+        audio = self.reader.read(
+            self.paths[name],
+            sample_rate=self.rate,
+            offset=window.offset,
+            duration=window.duration,
+        )
+        native = self.native[name]
+        return audio.samples, round(window.offset * native) / native
+
+
+def _plan_events(
+    found: Sequence[Detection],
+    table: ReceiverTable,
+    offsets: Mapping[str, float],
+    *,
+    min_receivers: int,
+    max_receiver_dist: float | None,
+) -> list[EventLocation | _Plan]:
+    """Find each event's partners: receivers within reach that detected it (or why not).
+
+    A partner is a file other than the reference that detected the same class in a window
+    covering at least half of the reference's on the common clock (:func:`_overlaps`, here for
+    all detections at once).
+    """
+    array = table.array
+    rows = {name: k for k, name in enumerate(array.names)}
+    distances = array.distances()
+    starts = np.array([offsets.get(d.file, 0.0) + d.start_time for d in found])
+    ends = np.array([offsets.get(d.file, 0.0) + d.end_time for d in found])
+    class_ids = _codes([d.class_name for d in found])
+    file_ids = _codes([d.file for d in found])
+    out: list[EventLocation | _Plan] = []
+    for i, det in enumerate(found):
+        base = EventLocation(i, det.class_name, det.file, det.start_time, det.end_time)
+        if det.file not in rows:
+            why = table.invalid.get(det.file, "not in the coordinates table")
+            out.append(_replace(base, reason=f"reference receiver {det.file}: {why}"))
+            continue
+        t0, t1 = starts[i], ends[i]
+        cover = (class_ids == class_ids[i]) & (file_ids != file_ids[i])
+        cover &= np.minimum(ends, t1) - np.maximum(starts, t0) >= 0.5 * (t1 - t0) - 1e-9
+        dist = distances[rows[det.file]]
+        dropped: list[str] = []
+        partners: list[tuple[str, float]] = []
+        for name in dict.fromkeys(found[int(j)].file for j in np.flatnonzero(cover)):
+            if name not in rows:
+                dropped.append(f"{name}: {table.invalid.get(name, 'not in the coordinates table')}")
+            elif max_receiver_dist is not None and dist[rows[name]] > max_receiver_dist:
+                continue
+            else:
+                partners.append((name, float(dist[rows[name]])))
+        if len(partners) + 1 < min_receivers:
+            out.append(
+                _replace(
+                    base,
+                    reason=f"{len(partners) + 1} receiver(s) detected it within reach "
+                    f"(need min_receivers={min_receivers})",
+                    dropped=tuple(dropped),
+                )
+            )
+            continue
+        out.append(_Plan(base, float(t0), float(t1), partners, dropped))
+    return out
+
+
+def _codes(values: Sequence[str]) -> NDArray[np.int64]:
+    """Give equal strings equal numbers."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)
+
+
+def _delays(
+    batch: Sequence[_Plan],
+    audio: _Recordings,
+    offsets: Mapping[str, float],
+    *,
+    min_receivers: int,
+    cc_threshold: float,
+    cc_method: CCMethod,
+    bands: Mapping[str, tuple[float, float]],
+) -> list[EventLocation]:
+    """Measure the delays of a batch of planned events in one :func:`estimate_delays` call."""
+    segments: list[NDArray[np.float32]] = []
+    pairs: list[tuple[int, int]] = []
+    pair_bands: list[tuple[float, float] | None] = []
+    limits: list[float | None] = []
+    shifts: list[float] = []
+    outcomes: list[str | list[tuple[str, int | str]]] = []
+    for plan in batch:
+        det = plan.base
+        try:
+            if plan.ref is None:
+                raise audio.failed[det.reference]
+            ref_samples, ref_time = audio.segment(plan.ref)
+        except (OpsoError, OSError, ValueError) as e:
+            outcomes.append(f"reference audio: {e}")
+            continue
+        ref = len(segments)
+        segments.append(ref_samples)
+        ref_clock = offsets.get(det.reference, 0.0) + ref_time
+        measured: list[tuple[str, int | str]] = []
+        for name, max_delay, window in plan.windows:
+            if isinstance(window, str):
+                measured.append((name, window))
+                continue
+            try:
+                samples, time = audio.segment(window)
+            except (OpsoError, OSError, ValueError) as e:
+                measured.append((name, str(e)))
+                continue
+            segments.append(samples)
+            pairs.append((ref, len(segments) - 1))
+            pair_bands.append(bands.get(det.class_name))
+            limits.append(max_delay)
+            shifts.append(offsets.get(name, 0.0) + time - ref_clock)
+            measured.append((name, len(pairs) - 1))
+        outcomes.append(measured)
+    errors: tuple[str, ...] = ()
+    delays = scores = np.zeros(0)
+    if pairs:
+        result = estimate_delays(
+            segments,
+            pairs,
+            sample_rate=audio.rate,
+            method=cc_method,
+            bands=pair_bands,
+            max_delays=limits,
+            offsets=shifts,
+        )
+        errors, delays, scores = result.errors, result.delays, result.scores
+    events: list[EventLocation] = []
+    for plan, outcome in zip(batch, outcomes, strict=True):
+        base, dropped = plan.base, list(plan.dropped)
+        if isinstance(outcome, str):
+            events.append(_replace(base, reason=outcome, dropped=tuple(dropped)))
+            continue
+        names, tdoas, kept_scores = [base.reference], [0.0], [1.0]
+        for name, p in outcome:
+            if isinstance(p, str):
+                dropped.append(f"{name}: {p}")
+            elif errors[p]:
+                dropped.append(f"{name}: {errors[p]}")
+            elif not scores[p] > cc_threshold:
+                dropped.append(f"{name}: cc score {scores[p]:.3f} <= cc_threshold {cc_threshold}")
+            else:
+                names.append(name)
+                tdoas.append(float(delays[p]))
+                kept_scores.append(float(scores[p]))
+        kept = {
+            "receivers": tuple(names),
+            "tdoas": tuple(tdoas),
+            "cc_scores": tuple(kept_scores),
+            "dropped": tuple(dropped),
+        }
+        if len(names) < min_receivers:
+            events.append(
+                _replace(
+                    base,
+                    reason=f"{len(names)} receiver(s) above cc_threshold={cc_threshold} "
+                    f"(need min_receivers={min_receivers})",
+                    **kept,
+                )
+            )
+        else:
+            events.append(_replace(base, **kept))
+    return events
+
+
 def _solve(
     events: list[EventLocation],
     array: ReceiverArray,
     *,
-    temperature: float,
+    speed: float,
     algorithm: InvertAlg,
     timing_sigma: float,
 ) -> list[EventLocation]:
@@ -689,12 +969,13 @@ def _solve(
     todo = [k for k, e in enumerate(events) if not e.reason]
     if not todo:
         return events
+    rows = {name: k for k, name in enumerate(array.names)}
     times = np.full((len(todo), len(array)), np.nan)
     for row, k in enumerate(todo):
-        for name, t in zip(events[k].receivers, events[k].tdoas, strict=True):
-            times[row, array.index(name)] = t
+        cols = [rows[name] for name in events[k].receivers]
+        times[row, cols] = events[k].tdoas
     result = array.localize(
-        times, temperature=temperature, algorithm=algorithm, timing_sigma=timing_sigma
+        times, speed_of_sound=speed, algorithm=algorithm, timing_sigma=timing_sigma
     )
     out = list(events)
     for row, k in enumerate(todo):

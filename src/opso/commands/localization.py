@@ -62,11 +62,18 @@ def _parse_bands(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
 )
 @click.option("--temperature", type=float, default=20.0, show_default=True, help="Air °C.")
 @click.option(
+    "--speed-of-sound",
+    type=float,
+    default=None,
+    help="Speed of sound in m/s, if measured; overrides --temperature.",
+)
+@click.option(
     "--algorithm",
-    type=click.Choice(["gps", "lstsq"]),
+    type=click.Choice(["gps", "lstsq", "gillette"]),
     default="gps",
     show_default=True,
-    help="Closed form (gps) or nonlinear least squares (lstsq).",
+    help="Sound Finder closed form (gps), nonlinear least squares (lstsq) or the linear "
+    "Gillette-Silverman closed form (gillette, needs one receiver more).",
 )
 @click.option(
     "--min-receivers",
@@ -122,6 +129,7 @@ def localize(
     output: Path,
     audio_dir: Path | None,
     temperature: float,
+    speed_of_sound: float | None,
     algorithm: str,
     min_receivers: int,
     max_receiver_dist: float | None,
@@ -141,6 +149,7 @@ def localize(
             plot=plot,
             audio_dir=audio_dir,
             temperature=temperature,
+            speed_of_sound=speed_of_sound,
             algorithm=algorithm,  # type: ignore[arg-type]
             min_receivers=min_receivers,
             max_receiver_dist=max_receiver_dist,

@@ -2,16 +2,19 @@
 
 A source at ``x`` emits at an unknown time; receiver ``i`` at ``s_i`` hears it at ``t_i``. With
 pseudoranges ``rho_i = c * t_i`` the unknowns ``u = (x, b)`` satisfy ``|x - s_i| = rho_i - b``
-(``b = c * t_emit``, in metres). Two solvers:
+(``b = c * t_emit``, in metres). Three solvers:
 
 * ``gps``: the closed form of Bancroft's GPS algorithm as used by Sound Finder (Wilson et al.
   2014): a linear least-squares solve in Lorentz space and a quadratic for the scale, whose two
   roots are the two candidate positions.
 * ``lstsq``: nonlinear least squares on the pseudorange residuals
   ``r_i = |x - s_i| - (rho_i - b)``, started from the closed-form roots.
+* ``gillette``: the linear closed form of Gillette and Silverman (2008), as offered by
+  OpenSoundscape 0.13: a least-squares solve in ``(x, range to the reference receiver)``; it
+  needs ``d + 2`` receivers.
 
 Every solver works on a batch of events that share a receiver set (arrays ``[shape=(E, n)]``);
-the spec's :func:`localize` is the one-event case. See ``docs/guide/localization.md``.
+the spec's :func:`localize` takes one event or many. See ``docs/guide/localization.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from opso.domain.errors import LocalizationError, ParameterError
 
-InvertAlg = Literal["gps", "lstsq"]
+InvertAlg = Literal["gps", "lstsq", "gillette"]
+ALGORITHMS: tuple[InvertAlg, ...] = ("gps", "lstsq", "gillette")
 F64 = NDArray[np.float64]
 
 #: Receivers whose spread across their smallest principal axis is below this fraction of the
@@ -32,6 +36,10 @@ F64 = NDArray[np.float64]
 PLANARITY_RTOL = 1e-3
 _SINGULAR_RTOL = 1e-10
 AMBIGUOUS = "two positions fit these times exactly (add a receiver to tell them apart)"
+SINGULAR = "the system is singular for these arrival times"
+
+#: Status of each event solved by :func:`solve_events`.
+SOLVED, SINGULAR_SYSTEM, TWOFOLD = 0, 1, 2
 
 
 def calc_speed_of_sound(temperature: float = 20.0) -> float:
@@ -58,6 +66,32 @@ def calc_speed_of_sound(temperature: float = 20.0) -> float:
     if not math.isfinite(t) or t <= -273.15:
         raise ParameterError(f"temperature must be a finite number of °C above -273.15, got {t!r}")
     return 331.3 * math.sqrt(1.0 + t / 273.15)
+
+
+def speed_of_sound_for(temperature: float = 20.0, speed: float | None = None) -> float:
+    """Return the speed of sound in m/s: ``speed`` when given, else the speed at ``temperature``.
+
+    A measured speed of sound overrides the temperature (see
+    ``docs/decisions/0096-speed-of-sound-overrides-temperature.md``).
+
+    Parameters
+    ----------
+    temperature
+        Ambient temperature in degrees Celsius, used when ``speed`` is None.
+    speed
+        Speed of sound in m/s, or None.
+
+    Raises
+    ------
+    ValueError
+        If ``speed`` is not a finite number > 0, or the temperature is invalid.
+    """
+    if speed is None:
+        return calc_speed_of_sound(temperature)
+    value = float(speed)
+    if not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"speed_of_sound must be a finite number > 0 m/s, got {speed!r}")
+    return value
 
 
 def travel_time(source: ArrayLike, receiver: ArrayLike, speed_of_sound: float) -> float:
@@ -180,6 +214,142 @@ def pseudorange_residuals(positions: F64, pseudoranges: F64, solutions: F64) -> 
     return np.asarray(dist - pseudoranges + solutions[..., d : d + 1], dtype=np.float64)
 
 
+def _shared_lstsq(shared: F64, column: F64, rhs: F64) -> tuple[F64, NDArray[np.bool_]]:
+    """Solve ``[shared | column_e] @ u_e = rhs_e`` by least squares for a batch of events.
+
+    The first ``d`` columns are the same for every event, so they are factored once (QR); each
+    event's last column is orthogonalised against them (twice, for accuracy), which costs a few
+    matrix products for the whole batch instead of one factorisation per event.
+
+    Parameters
+    ----------
+    shared
+        The columns common to all events [shape=(m, d)].
+    column
+        Each event's last column [shape=(E, m)].
+    rhs
+        Right-hand sides [shape=(E, m, k)].
+
+    Returns
+    -------
+    u : numpy.ndarray
+        Solutions [shape=(E, d + 1, k)]. Where the last column is (nearly) a combination of the
+        shared ones its unknown is set to 0 and the others fit the shared columns alone; NaN
+        everywhere if the shared columns are themselves rank-deficient.
+    dependent : numpy.ndarray
+        True where the last column is (nearly) a combination of the shared ones [shape=(E,)].
+    """
+    d = shared.shape[1]
+    e_count, k = len(column), rhs.shape[-1]
+    q0, r0 = np.linalg.qr(shared)
+    diag = np.abs(np.diag(r0))
+    if not diag.min() > _SINGULAR_RTOL * diag.max():
+        return np.full((e_count, d + 1, k), np.nan), np.ones(e_count, dtype=np.bool_)
+    coef = column @ q0
+    w = column - coef @ q0.T
+    again = w @ q0
+    w -= again @ q0.T
+    coef += again
+    norm2 = np.einsum("em,em->e", w, w)
+    scale = np.sqrt(float(np.sum(shared**2)) + np.einsum("em,em->e", column, column))
+    dependent = ~(np.sqrt(norm2) > _SINGULAR_RTOL * scale)
+    wty = np.einsum("em,emk->ek", w, rhs)
+    last = np.divide(wty, norm2[:, None], out=np.zeros_like(wty), where=~dependent[:, None])
+    u = np.empty((e_count, d + 1, k))
+    u[:, d, :] = last
+    u[:, :d, :] = np.linalg.inv(r0) @ (q0.T @ rhs - coef[:, :, None] * last[:, None, :])
+    return u, np.asarray(dependent, dtype=np.bool_)
+
+
+def _cholesky(a: F64) -> tuple[list[list[F64]], F64]:
+    """Cholesky factors of symmetric positive definite ``p x p`` matrices, elementwise.
+
+    For the small systems here (``p <= 4``) a few array operations over the whole batch are far
+    cheaper than one LAPACK call per matrix. Returns the lower factor as nested lists of
+    [shape=(E,)] arrays and the pivots ``L_jj**2`` [shape=(E, p)]; a pivot <= 0 marks a matrix
+    that is not positive definite (its factor then holds placeholders).
+    """
+    p = a.shape[-1]
+    low = [[np.zeros(len(a)) for _ in range(p)] for _ in range(p)]
+    pivots = np.empty((len(a), p))
+    for j in range(p):
+        s = a[:, j, j] - sum((low[j][k] ** 2 for k in range(j)), np.zeros(len(a)))
+        pivots[:, j] = s
+        ljj = np.sqrt(np.where(s > 0, s, 1.0))
+        low[j][j] = ljj
+        for i in range(j + 1, p):
+            dot = sum((low[i][k] * low[j][k] for k in range(j)), np.zeros(len(a)))
+            low[i][j] = (a[:, i, j] - dot) / ljj
+    return low, pivots
+
+
+def spd_solve(a: F64, b: F64) -> F64:
+    """Solve symmetric positive definite systems ``a @ x = b`` for a batch.
+
+    Parameters
+    ----------
+    a
+        Matrices [shape=(E, p, p)], positive definite (e.g. damped normal equations).
+    b
+        Right-hand sides [shape=(E, p)].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x`` [shape=(E, p)].
+    """
+    p = a.shape[-1]
+    low, _ = _cholesky(a)
+    y: list[F64] = []
+    for i in range(p):
+        y.append(
+            (b[:, i] - sum((low[i][k] * y[k] for k in range(i)), np.zeros(len(a)))) / low[i][i]
+        )
+    x: list[F64] = [np.zeros(len(a))] * p
+    for i in reversed(range(p)):
+        rest = sum((low[k][i] * x[k] for k in range(i + 1, p)), np.zeros(len(a)))
+        x[i] = (y[i] - rest) / low[i][i]
+    return np.stack(x, axis=1)
+
+
+def spd_inverse(a: F64, *, condition_limit: float) -> tuple[F64, NDArray[np.bool_]]:
+    """Invert symmetric positive semi-definite ``p x p`` matrices for a batch.
+
+    Parameters
+    ----------
+    a
+        Matrices [shape=(E, p, p)].
+    condition_limit
+        A matrix whose smallest Cholesky pivot is below its largest diagonal entry divided by
+        this is reported as singular (its condition number is then at least this large).
+
+    Returns
+    -------
+    inverse : numpy.ndarray
+        ``inv(a)`` [shape=(E, p, p)], unreliable where ``singular``.
+    singular : numpy.ndarray
+        True for matrices that are singular or too badly conditioned [shape=(E,)].
+    """
+    p = a.shape[-1]
+    low, pivots = _cholesky(a)
+    biggest = np.max(np.einsum("ekk->ek", a), axis=1)
+    singular = ~(np.min(pivots, axis=1) > biggest / condition_limit)
+    # m = inv(L), lower triangular; inv(a) = m.T @ m
+    m = [[np.zeros(len(a)) for _ in range(p)] for _ in range(p)]
+    for i in range(p):
+        m[i][i] = 1.0 / low[i][i]
+        for j in range(i):
+            acc = sum((low[i][k] * m[k][j] for k in range(j, i)), np.zeros(len(a)))
+            m[i][j] = -acc / low[i][i]
+    inv = np.empty_like(a)
+    for i in range(p):
+        for j in range(i + 1):
+            v = sum((m[k][i] * m[k][j] for k in range(i, p)), np.zeros(len(a)))
+            inv[:, i, j] = v
+            inv[:, j, i] = v
+    return inv, np.asarray(singular, dtype=np.bool_)
+
+
 def gps_roots(
     positions: F64, pseudoranges: F64, *, center: bool = True, pseudo: bool = True
 ) -> tuple[F64, NDArray[np.bool_]]:
@@ -209,7 +379,7 @@ def gps_roots(
     singular : numpy.ndarray
         True where the linear system was rank-deficient or gave no finite root [shape=(E,)].
     """
-    n, d = positions.shape
+    d = positions.shape[1]
     e_count = pseudoranges.shape[0]
     if center:
         p_mean = positions.mean(axis=0)
@@ -221,15 +391,10 @@ def gps_roots(
         pos = positions
         shift = np.zeros(e_count)
     rho = pseudoranges + shift[:, None]
-    big_b = np.empty((e_count, n, d + 1))
-    big_b[..., :d] = pos
-    big_b[..., d] = -rho
-    a = 0.5 * _lorentz(big_b, big_b)
-    u_mat, s, vt = np.linalg.svd(big_b, full_matrices=False)
-    singular = ~(s[:, -1] > _SINGULAR_RTOL * s[:, 0])
-    inv_s = np.divide(1.0, s, out=np.zeros_like(s), where=s > _SINGULAR_RTOL * s[:, :1])
-    ba = np.einsum("ekj,ek->ej", vt, inv_s * np.einsum("enk,en->ek", u_mat, a))
-    be = np.einsum("ekj,ek->ej", vt, inv_s * u_mat.sum(axis=1))
+    # Rows of B are (s_i, -rho_i); a_i = <B_i, B_i> / 2 in the Lorentz metric.
+    a = 0.5 * (np.sum(pos**2, axis=1) - rho**2)
+    u, singular = _shared_lstsq(pos, -rho, np.stack([a, np.ones_like(a)], axis=2))
+    ba, be = u[..., 0], u[..., 1]
     c_a = _lorentz(be, be)
     c_b = 2.0 * (_lorentz(ba, be) - 1.0)
     c_c = _lorentz(ba, ba)
@@ -244,14 +409,15 @@ def gps_roots(
     res = pseudorange_residuals(pos, rho[:, None, :], cand)
     score = np.sum(res**2, axis=-1)
     if not pseudo:
-        fit = np.einsum("enk,erk->ern", big_b, cand) - (a[:, None, :] + lam[..., None])
+        fit = np.einsum("nk,erk->ern", pos, cand[..., :d]) - rho[:, None, :] * cand[..., d:]
+        fit -= a[:, None, :] + lam[..., None]
         discrepancy = np.sum(fit**2, axis=-1)
         gap = np.abs(discrepancy[:, 0] - discrepancy[:, 1])
         tie = gap <= 1e-9 * (1.0 + np.max(np.abs(discrepancy), axis=1))
         score = np.where(tie[:, None], score, discrepancy)
     score = np.where(np.isfinite(score), score, np.inf)
-    order = np.argsort(score, axis=1, kind="stable")
-    roots = np.take_along_axis(cand, order[..., None], axis=1)
+    swap = score[:, 1] < score[:, 0]
+    roots = np.where(swap[:, None, None], cand[:, ::-1], cand)
     roots[..., :d] += p_mean
     roots[..., d] -= shift[:, None]
     bad = singular | ~np.all(np.isfinite(roots[:, 0]), axis=1)
@@ -277,6 +443,63 @@ def gps_solve(
     return np.ascontiguousarray(roots[:, 0]), bad
 
 
+def gillette_solve(positions: F64, pseudoranges: F64) -> tuple[F64, NDArray[np.bool_]]:
+    """Solve a batch of events with the linear closed form of Gillette and Silverman (2008).
+
+    Each event's reference is the receiver whose pseudorange is nearest zero: the reference
+    receiver when the times are delays relative to it (as OpenSoundscape 0.13 requires), the
+    earliest when all times are positive. With ``d_m = rho_m - rho_ref`` and ``r`` the range
+    from the source to the reference, each other receiver gives one linear equation::
+
+        (s_ref - s_m) . x - d_m * r = (d_m**2 - |s_m|**2 + |s_ref|**2) / 2
+
+    solved for ``(x, r)`` by least squares, with the receivers moved to their centroid first.
+    ``b`` is then the value that fits the position best. OpenSoundscape 0.13 writes ``d_m``
+    where the equation has ``d_m**2``; see ``docs/decisions/0097-gillette-silverman-solver.md``.
+
+    Parameters
+    ----------
+    positions
+        Receiver positions in metres [shape=(n, d)], ``n >= d + 2``.
+    pseudoranges
+        ``c * t_i`` in metres [shape=(E, n)], all finite.
+
+    Returns
+    -------
+    solutions : numpy.ndarray
+        ``(x, b)`` per event [shape=(E, d + 1)], NaN where the system is singular.
+    singular : numpy.ndarray
+        True where the event could not be solved [shape=(E,)].
+    """
+    n, d = positions.shape
+    e_count = len(pseudoranges)
+    p_mean = positions.mean(axis=0)
+    pos = positions - p_mean
+    sq = np.sum(pos**2, axis=1)
+    sol = np.full((e_count, d + 1), np.nan)
+    bad = np.zeros(e_count, dtype=np.bool_)
+    ref = np.argmin(np.abs(pseudoranges), axis=1)
+    for k in np.unique(ref):
+        rows = np.flatnonzero(ref == k)
+        others = np.delete(np.arange(n), k)
+        rho = pseudoranges[rows]
+        diff = rho[:, others] - rho[:, k : k + 1]
+        shared = pos[k] - pos[others]
+        rhs = 0.5 * (diff**2 - sq[others] + sq[k])
+        u, dependent = _shared_lstsq(shared, -diff, rhs[..., None])
+        # A delay column that is a combination of the geometry's leaves x undetermined, unless
+        # it is zero (every delay 0): then x fits the geometry alone and only r is unknown.
+        size = np.sqrt(np.sum(diff**2, axis=1))
+        singular = dependent & (size > _SINGULAR_RTOL * np.sqrt(float(np.sum(shared**2))))
+        x = u[:, :d, 0]
+        dist = np.sqrt(np.sum((x[:, None, :] - pos) ** 2, axis=-1))
+        sol[rows, :d] = x + p_mean
+        sol[rows, d] = np.mean(rho - dist, axis=1)
+        bad[rows] = singular | ~np.all(np.isfinite(sol[rows]), axis=1)
+    sol[bad] = np.nan
+    return sol, bad
+
+
 def _jacobian(positions: F64, solutions: F64) -> F64:
     """Jacobian of the pseudorange residuals [shape=(E, n, d + 1)]."""
     d = positions.shape[1]
@@ -297,12 +520,20 @@ def centroid_start(positions: F64, pseudoranges: F64) -> F64:
     return np.concatenate([x0, b0[:, None]], axis=1)
 
 
+def _cost(positions: F64, pseudoranges: F64, solutions: F64) -> F64:
+    """``sum(r_i**2)`` per event [shape=(E,)]."""
+    r = pseudorange_residuals(positions, pseudoranges, solutions)
+    return np.asarray(np.einsum("en,en->e", r, r), dtype=np.float64)
+
+
 def lm_solve(
     positions: F64, pseudoranges: F64, start: F64, *, max_iter: int = 50
 ) -> tuple[F64, F64]:
     """Minimise ``sum(r_i**2)`` for a batch of events by Levenberg-Marquardt.
 
-    Each event keeps its own damping, so one hard event never slows or spoils another.
+    Each event keeps its own damping, so one hard event never slows or spoils another. An
+    event stops when a step gains (or, if rejected, would gain) less than ``1e-12`` of its cost,
+    when its step is below 1 nm, or when its damping exceeds ``1e12``.
 
     Parameters
     ----------
@@ -324,39 +555,85 @@ def lm_solve(
     """
     u = np.array(start, dtype=np.float64)
     p = u.shape[1]
-    cost = np.sum(pseudorange_residuals(positions, pseudoranges, u) ** 2, axis=1)
-    mu = np.full(len(u), 1e-3)
+    cost = _cost(positions, pseudoranges, u)
     active = np.flatnonzero(np.isfinite(cost))
-    eye = np.eye(p)
+    # State of the active rows, compressed as rows converge.
+    ua, rho, ca = u[active], pseudoranges[active], cost[active]
+    mu = np.full(len(active), 1e-3)
+    r, jac = _residuals_and_jacobian(positions, rho, ua)
+    diagonal = (slice(None), np.arange(p), np.arange(p))
     for _ in range(max_iter):
         if active.size == 0:
             break
-        ua, rho = u[active], pseudoranges[active]
-        r = pseudorange_residuals(positions, rho, ua)
-        jac = _jacobian(positions, ua)
-        jtj = np.einsum("enk,enl->ekl", jac, jac)
+        jt = jac.transpose(0, 2, 1)
+        jtj = jt @ jac
         g = np.einsum("enk,en->ek", jac, r)
-        diag = np.einsum("ekk->ek", jtj)
-        damped = (
-            jtj
-            + (mu[active, None] * diag + 1e-12 * (1.0 + diag.max(axis=1, keepdims=True)))[
-                :, :, None
-            ]
-            * eye
-        )
-        step = -np.linalg.solve(damped, g[..., None])[..., 0]
+        diag = jtj[diagonal]
+        damped = jtj.copy()
+        damped[diagonal] += mu[:, None] * diag + 1e-12 * (1.0 + diag.max(axis=1, keepdims=True))
+        step = -spd_solve(damped, g)
         trial = ua + step
-        new_cost = np.sum(pseudorange_residuals(positions, rho, trial) ** 2, axis=1)
-        better = new_cost < cost[active]
-        gain = cost[active] - np.where(better, new_cost, cost[active])
-        u[active[better]] = trial[better]
-        cost[active[better]] = new_cost[better]
-        mu[active] = np.where(better, np.maximum(mu[active] / 3.0, 1e-12), mu[active] * 4.0)
-        small_step = np.linalg.norm(step, axis=1) <= 1e-9
-        converged = (better & (gain <= 1e-12 * (1.0 + cost[active]))) | small_step
-        converged |= mu[active] > 1e12
-        active = active[~converged]
+        r_t, jac_t = _residuals_and_jacobian(positions, rho, trial)
+        new_cost = np.einsum("en,en->e", r_t, r_t)
+        better = new_cost < ca
+        gain = np.where(better, ca - new_cost, 0.0)
+        # The decrease the linear model promised; ~0 at a minimum, where rounding rejects steps.
+        promised = -np.einsum("ek,ek->e", step, 2.0 * g + np.einsum("ekl,el->ek", jtj, step))
+        ua = np.where(better[:, None], trial, ua)
+        ca = np.where(better, new_cost, ca)
+        r = np.where(better[:, None], r_t, r)
+        jac = np.where(better[:, None, None], jac_t, jac)
+        converged = (better & (gain <= 1e-12 * (1.0 + ca))) | (
+            ~better & (promised <= 1e-12 * (1.0 + ca))
+        )
+        mu = np.where(better, np.maximum(mu / 3.0, 1e-12), mu * 4.0)
+        converged |= (np.einsum("ek,ek->e", step, step) <= 1e-18) | (mu > 1e12)
+        if converged.any():
+            u[active] = ua
+            cost[active] = ca
+            keep = ~converged
+            active, ua, rho, ca, mu, r, jac = (
+                active[keep],
+                ua[keep],
+                rho[keep],
+                ca[keep],
+                mu[keep],
+                r[keep],
+                jac[keep],
+            )
+    u[active] = ua
+    cost[active] = ca
     return u, cost
+
+
+def _residuals_and_jacobian(positions: F64, pseudoranges: F64, solutions: F64) -> tuple[F64, F64]:
+    """Pseudorange residuals [shape=(E, n)] and their Jacobian [shape=(E, n, d + 1)]."""
+    d = positions.shape[1]
+    diff = solutions[:, None, :d] - positions
+    dist = np.sqrt(np.einsum("enk,enk->en", diff, diff))
+    r = dist - pseudoranges + solutions[:, d:]
+    jac = np.empty((*diff.shape[:2], d + 1))
+    jac[..., :d] = diff / np.where(dist > 0, dist, 1.0)[..., None]
+    jac[..., d] = 1.0
+    return r, jac
+
+
+def _refine(positions: F64, pseudoranges: F64, roots: F64) -> tuple[F64, NDArray[np.bool_]]:
+    """Least squares from the closed-form roots (see :func:`lstsq_solve`)."""
+    e_count = len(pseudoranges)
+    first = np.where(np.isfinite(roots[:, 0]), roots[:, 0], centroid_start(positions, pseudoranges))
+    second = plausible_roots(positions, pseudoranges, roots[:, 1])
+    # Both starts in one batch: each row keeps its own damping, so this equals two runs.
+    starts = np.concatenate([first, roots[second, 1]])
+    sol_all, cost_all = lm_solve(
+        positions, np.concatenate([pseudoranges, pseudoranges[second]]), starts
+    )
+    sol = sol_all[:e_count]
+    won = cost_all[e_count:] < cost_all[second]
+    sol[second[won]] = sol_all[e_count:][won]
+    bad = ~np.all(np.isfinite(sol), axis=1)
+    sol[bad] = np.nan
+    return np.asarray(sol, dtype=np.float64), np.asarray(bad, dtype=np.bool_)
 
 
 def lstsq_solve(
@@ -370,31 +647,20 @@ def lstsq_solve(
     Parameters and returns as :func:`gps_solve` (``center`` and ``pseudo`` steer the start).
     """
     roots, _ = gps_roots(positions, pseudoranges, center=center, pseudo=pseudo)
-    first = np.where(np.isfinite(roots[:, 0]), roots[:, 0], centroid_start(positions, pseudoranges))
-    sol, cost = lm_solve(positions, pseudoranges, first)
-    second = plausible_roots(positions, pseudoranges, roots[:, 1])
-    if second.size:
-        alt, alt_cost = lm_solve(positions, pseudoranges[second], roots[second, 1])
-        won = alt_cost < cost[second]
-        sol[second[won]] = alt[won]
-    bad = ~np.all(np.isfinite(sol), axis=1)
-    sol[bad] = np.nan
-    return np.asarray(sol, dtype=np.float64), np.asarray(bad, dtype=np.bool_)
+    return _refine(positions, pseudoranges, roots)
 
 
-def ambiguous_events(
-    positions: F64, pseudoranges: F64, *, center: bool = True, pseudo: bool = True
-) -> NDArray[np.bool_]:
+def ambiguous_events(positions: F64, pseudoranges: F64, roots: F64) -> NDArray[np.bool_]:
     """Flag events that two distinct, causal positions fit exactly [shape=(E,)].
 
-    With exactly ``d + 1`` receivers both roots of the closed form fit every time, so when both
-    are causal nothing in the data says which is the source. More receivers break the tie.
+    With exactly ``d + 1`` receivers both roots of the closed form (``roots`` from
+    :func:`gps_roots`) fit every time, so when both are causal nothing in the data says which
+    is the source. More receivers break the tie.
     """
     n, d = positions.shape
     out = np.zeros(pseudoranges.shape[0], dtype=np.bool_)
     if n != d + 1:
         return out
-    roots, _ = gps_roots(positions, pseudoranges, center=center, pseudo=pseudo)
     both = plausible_roots(positions, pseudoranges, roots[:, 1])
     spread = positions - positions.mean(axis=0)
     scale = 1.0 + float(np.sqrt(np.mean(np.sum(spread**2, axis=1))))
@@ -413,35 +679,69 @@ def plausible_roots(positions: F64, pseudoranges: F64, roots: F64) -> NDArray[np
     return np.flatnonzero(causal & np.all(np.isfinite(roots), axis=1))
 
 
-def _scipy_lstsq(positions: F64, pseudoranges: F64, starts: list[F64]) -> F64:
-    """One event by :func:`scipy.optimize.least_squares`, best end point of several starts."""
-    from scipy import optimize  # only this path needs it; keeps ``import opso`` light
+def solver_problem(positions: F64, algorithm: InvertAlg) -> str:
+    """Return why ``algorithm`` cannot localize with these receivers, or ``""``.
 
-    def fun(u: F64) -> F64:
-        return np.asarray(
-            pseudorange_residuals(positions, pseudoranges[None, :], u[None, :])[0], np.float64
+    :func:`geometry_problem`, and for ``"gillette"`` fewer than ``d + 2`` receivers.
+    """
+    problem = geometry_problem(positions)
+    n, d = positions.shape
+    if not problem and algorithm == "gillette" and n < d + 2:
+        problem = (
+            f"{n} receivers cannot fix a position in {d}-D with the gillette solver "
+            f"(need at least {d + 2})"
         )
-
-    def jac(u: F64) -> F64:
-        return np.asarray(_jacobian(positions, u[None, :])[0], dtype=np.float64)
-
-    best: F64 | None = None
-    best_cost = math.inf
-    method: Literal["lm", "trf"] = "lm" if len(positions) >= positions.shape[1] + 1 else "trf"
-    for x0 in starts:
-        if not np.all(np.isfinite(x0)):
-            continue
-        fit = optimize.least_squares(fun, x0, jac=jac, method=method, xtol=1e-12, ftol=1e-12)
-        cost = float(np.sum(np.asarray(fit.fun) ** 2))
-        if cost < best_cost:
-            best, best_cost = np.asarray(fit.x, dtype=np.float64), cost
-    if best is None:
-        return np.full(positions.shape[1] + 1, np.nan)
-    return best
+    return problem
 
 
-def check_event(positions: ArrayLike, arrival_times: ArrayLike) -> tuple[F64, F64]:
-    """Validate one event's receivers and times and return them as float arrays.
+def solve_events(
+    positions: F64,
+    pseudoranges: F64,
+    *,
+    algorithm: InvertAlg,
+    center: bool = True,
+    pseudo: bool = True,
+) -> tuple[F64, NDArray[np.int8]]:
+    """Localize a batch of events heard by the same receivers.
+
+    Parameters
+    ----------
+    positions
+        Receiver positions in metres [shape=(n, d)], free of :func:`solver_problem`.
+    pseudoranges
+        ``c * t_i`` in metres [shape=(E, n)], all finite.
+    algorithm, center, pseudo
+        As in :func:`localize`.
+
+    Returns
+    -------
+    solutions : numpy.ndarray
+        ``(x, b)`` per event [shape=(E, d + 1)], NaN where not solved.
+    status : numpy.ndarray
+        :data:`SOLVED`, :data:`SINGULAR_SYSTEM` or :data:`TWOFOLD` (exactly ``d + 1``
+        receivers and two causal positions fit) per event [shape=(E,)].
+    """
+    status = np.zeros(len(pseudoranges), dtype=np.int8)
+    if algorithm == "gillette":
+        sol, bad = gillette_solve(positions, pseudoranges)
+        status[bad] = SINGULAR_SYSTEM
+        return sol, status
+    roots, bad = gps_roots(positions, pseudoranges, center=center, pseudo=pseudo)
+    if algorithm == "gps":
+        sol = np.ascontiguousarray(roots[:, 0])
+    else:
+        sol, bad = _refine(positions, pseudoranges, roots)
+    status[bad] = SINGULAR_SYSTEM
+    twofold = ambiguous_events(positions, pseudoranges, roots)
+    status[twofold & ~bad] = TWOFOLD
+    sol[twofold] = np.nan
+    return sol, status
+
+
+def check_events(positions: ArrayLike, arrival_times: ArrayLike) -> tuple[F64, F64]:
+    """Validate receivers and the times of one event [shape=(n,)] or many [shape=(E, n)].
+
+    Returns the positions [shape=(n, d)] and the times as a float array [shape=(E, n)].
 
     Raises
     ------
@@ -449,15 +749,22 @@ def check_event(positions: ArrayLike, arrival_times: ArrayLike) -> tuple[F64, F6
         If the shapes disagree, a value is not finite, or the geometry cannot fix a source.
     """
     pos = np.asarray(receiver_positions_array(positions), dtype=np.float64)
-    times = np.asarray(arrival_times, dtype=np.float64).reshape(-1)
-    if times.shape[0] != pos.shape[0]:
+    given = np.asarray(arrival_times, dtype=np.float64)
+    times = given.reshape(1, -1) if given.ndim <= 1 else given
+    if times.ndim != 2 or times.shape[1] != pos.shape[0]:
+        count = given.size if given.ndim <= 1 else f"shape {given.shape}"
+        raise LocalizationError(f"got {pos.shape[0]} receiver positions but {count} arrival times")
+    bad = ~np.isfinite(times)
+    if bad.any():
+        if given.ndim <= 1:
+            cols = np.flatnonzero(bad[0])
+            raise LocalizationError(
+                f"arrival times of receivers {cols.tolist()} are not finite: "
+                f"{times[0, cols].tolist()}"
+            )
+        rows = np.flatnonzero(bad.any(axis=1))
         raise LocalizationError(
-            f"got {pos.shape[0]} receiver positions but {times.shape[0]} arrival times"
-        )
-    bad = np.flatnonzero(~np.isfinite(times))
-    if bad.size:
-        raise LocalizationError(
-            f"arrival times of receivers {bad.tolist()} are not finite: {times[bad].tolist()}"
+            f"arrival times of {rows.size} event(s) are not finite, first event {int(rows[0])}"
         )
     problem = geometry_problem(pos)
     if problem:
@@ -484,6 +791,22 @@ def receiver_positions_array(positions: ArrayLike) -> F64:
     return pos
 
 
+def _failure(
+    positions: F64, pseudoranges: F64, status: int, algorithm: InvertAlg, center: bool, pseudo: bool
+) -> str:
+    """Say why one event (pseudoranges [shape=(n,)]) was not solved."""
+    if status == TWOFOLD:
+        roots, _ = gps_roots(positions, pseudoranges[None, :], center=center, pseudo=pseudo)
+        return (
+            f"{AMBIGUOUS}: {roots[0, 0, :-1].round(3).tolist()} and "
+            f"{roots[0, 1, :-1].round(3).tolist()}"
+        )
+    if algorithm == "lstsq":
+        return "least squares found no finite solution"
+    name = "closed-form" if algorithm == "gps" else "linear (gillette)"
+    return f"the {name} system is singular for these receivers and times; try invert_alg='lstsq'"
+
+
 def localize(
     receiver_positions: ArrayLike,
     arrival_times: ArrayLike,
@@ -491,66 +814,73 @@ def localize(
     invert_alg: InvertAlg = "gps",
     center: bool = True,
     pseudo: bool = True,
+    *,
+    speed_of_sound: float | None = None,
 ) -> F64:
-    """Localize one sound event from its arrival times at several receivers (TDOA).
+    """Localize a sound event from its arrival times at several receivers (TDOA).
+
+    One event, as in OpenSoundscape, or many at once (one vectorised solve: thousands of
+    events in milliseconds; :meth:`opso.ReceiverArray.localize` adds missing receivers,
+    per-event reasons and uncertainties).
 
     Parameters
     ----------
     receiver_positions
         ``[x, y]`` or ``[x, y, z]`` per receiver, in metres (e.g. UTM) [shape=(n, d)].
     arrival_times
-        Arrival (onset) time at each receiver, in seconds, any common origin [shape=(n,)].
+        Arrival (onset) time at each receiver, in seconds, any common origin [shape=(n,)], or
+        one row per event [shape=(E, n)].
     temperature
         Ambient temperature in °C (sets the speed of sound).
     invert_alg
         ``"gps"``: the Sound Finder closed form; ``"lstsq"``: nonlinear least squares on the
-        pseudorange residuals (:func:`scipy.optimize.least_squares`), started from the
-        closed-form root and, if it is causal too, the other root.
+        pseudorange residuals (Levenberg-Marquardt), started from the closed-form root and, if
+        it is causal too, the other root; ``"gillette"``: the linear closed form of Gillette
+        and Silverman (needs ``d + 2`` receivers).
     center
         Solve relative to the receivers' centroid (and a shifted time origin), then translate
-        back. True is the behaviour of the original Sound Finder.
+        back. True is the behaviour of the original Sound Finder. (gps and lstsq.)
     pseudo
         Choose between the two closed-form roots by the pseudorange residual (True) or by the
-        original Sound Finder's sum-of-squares discrepancy (False).
+        original Sound Finder's sum-of-squares discrepancy (False). (gps and lstsq.)
+    speed_of_sound
+        Speed of sound in m/s; overrides ``temperature`` when given.
 
     Returns
     -------
     numpy.ndarray
-        The solution ``(x, y[, z], b)`` [shape=(d + 1,)]: the position in metres and
-        ``b = c * t_emit``, the pseudorange offset in metres (``|x - s_i| = c * t_i - b``).
+        The solution ``(x, y[, z], b)`` [shape=(d + 1,)], or one row per event
+        [shape=(E, d + 1)]: the position in metres and ``b = c * t_emit``, the pseudorange
+        offset in metres (``|x - s_i| = c * t_i - b``).
 
     Raises
     ------
     LocalizationError
-        If there are fewer than ``d + 1`` receivers, the receivers are collinear (2-D) or
-        coplanar (3-D), a time or position is not finite, the system is singular, or (with
-        exactly ``d + 1`` receivers) two causal positions fit the times equally well.
+        If there are fewer than ``d + 1`` receivers (``d + 2`` for gillette), the receivers are
+        collinear (2-D) or coplanar (3-D), a time or position is not finite, the system is
+        singular, or (with exactly ``d + 1`` receivers) two causal positions fit the times
+        equally well. With many events the message names the first event that failed.
     ValueError
-        If ``invert_alg`` is unknown or the temperature invalid.
+        If ``invert_alg`` is unknown, or the temperature or speed of sound invalid.
     """
-    if invert_alg not in ("gps", "lstsq"):
-        raise ParameterError(f"invert_alg must be 'gps' or 'lstsq', got {invert_alg!r}")
-    pos, times = check_event(receiver_positions, arrival_times)
-    rho = times[None, :] * calc_speed_of_sound(temperature)
-    if ambiguous_events(pos, rho, center=center, pseudo=pseudo)[0]:
-        roots, _ = gps_roots(pos, rho, center=center, pseudo=pseudo)
+    if invert_alg not in ALGORITHMS:
+        raise ParameterError(f"invert_alg must be 'gps', 'lstsq' or 'gillette', got {invert_alg!r}")
+    c = speed_of_sound_for(temperature, speed_of_sound)
+    pos, times = check_events(receiver_positions, arrival_times)
+    problem = solver_problem(pos, invert_alg)
+    if problem:
+        raise LocalizationError(problem)
+    rho = times * c
+    sol, status = solve_events(pos, rho, algorithm=invert_alg, center=center, pseudo=pseudo)
+    failed = np.flatnonzero(status != SOLVED)
+    single = np.ndim(arrival_times) <= 1
+    if failed.size:
+        first = int(failed[0])
+        why = _failure(pos, rho[first], int(status[first]), invert_alg, center, pseudo)
+        if single:
+            raise LocalizationError(why)
         raise LocalizationError(
-            f"{AMBIGUOUS}: {roots[0, 0, :-1].round(3).tolist()} and "
-            f"{roots[0, 1, :-1].round(3).tolist()}"
+            f"{failed.size} of {len(rho)} events cannot be localized; event {first}: {why} "
+            "(ReceiverArray.localize gives each event's reason instead of raising)"
         )
-    gps, singular = gps_solve(pos, rho, center=center, pseudo=pseudo)
-    if invert_alg == "gps":
-        if singular[0]:
-            raise LocalizationError(
-                "the closed-form system is singular for these receivers and times; "
-                "try invert_alg='lstsq'"
-            )
-        return np.asarray(gps[0], dtype=np.float64)
-    roots, _ = gps_roots(pos, rho, center=center, pseudo=pseudo)
-    starts = [roots[0, 0] if np.all(np.isfinite(roots[0, 0])) else centroid_start(pos, rho)[0]]
-    if plausible_roots(pos, rho, roots[:, 1]).size:
-        starts.append(roots[0, 1])
-    sol = _scipy_lstsq(pos, rho[0], starts)
-    if not np.all(np.isfinite(sol)):
-        raise LocalizationError("least squares found no finite solution")
-    return sol
+    return np.asarray(sol[0] if single else sol, dtype=np.float64)

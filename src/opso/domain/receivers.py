@@ -11,16 +11,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from opso.domain.errors import LocalizationError, ParameterError
 from opso.domain.localization import (
+    ALGORITHMS,
     AMBIGUOUS,
     F64,
+    SINGULAR,
+    SINGULAR_SYSTEM,
+    SOLVED,
+    TWOFOLD,
     InvertAlg,
-    ambiguous_events,
-    calc_speed_of_sound,
     geometry_problem,
-    gps_solve,
-    lstsq_solve,
     pseudorange_residuals,
     receiver_positions_array,
+    solve_events,
+    solver_problem,
+    spd_inverse,
+    speed_of_sound_for,
 )
 
 #: ``J.T @ J`` worse conditioned than this leaves a position undetermined (infinite covariance).
@@ -195,13 +200,13 @@ class ReceiverArray:
         diff = self.positions[:, None, :] - self.positions[None, :, :]
         return np.asarray(np.linalg.norm(diff, axis=-1), dtype=np.float64)
 
-    def max_delays(self, *, temperature: float = 20.0) -> F64:
+    def max_delays(self, *, temperature: float = 20.0, speed_of_sound: float | None = None) -> F64:
         """Return the largest physically possible time difference of arrival, in seconds.
 
         Sound cannot reach receiver ``j`` more than ``distance(i, j) / c`` after (or before)
-        receiver ``i`` [shape=(n, n)].
+        receiver ``i`` [shape=(n, n)]. ``speed_of_sound`` (m/s) overrides ``temperature`` (°C).
         """
-        return self.distances() / calc_speed_of_sound(temperature)
+        return self.distances() / speed_of_sound_for(temperature, speed_of_sound)
 
     def geometry_problem(self, mask: ArrayLike | None = None) -> str:
         """Return why the receivers in ``mask`` (default: all) cannot fix a source, or ``""``."""
@@ -214,6 +219,7 @@ class ReceiverArray:
         *,
         temperature: float = 20.0,
         emission_times: ArrayLike = 0.0,
+        speed_of_sound: float | None = None,
     ) -> F64:
         """Return when sound from each source reaches each receiver, in seconds.
 
@@ -225,6 +231,8 @@ class ReceiverArray:
             Air temperature in °C.
         emission_times
             When each source emitted, in seconds (scalar or [shape=(E,)]).
+        speed_of_sound
+            Speed of sound in m/s; overrides ``temperature`` when given.
 
         Returns
         -------
@@ -232,18 +240,24 @@ class ReceiverArray:
             Arrival times [shape=(E, n)].
         """
         src = self._sources(sources)
-        c = calc_speed_of_sound(temperature)
+        c = speed_of_sound_for(temperature, speed_of_sound)
         dist = np.linalg.norm(src[:, None, :] - self.positions[None, :, :], axis=-1)
         emit = np.broadcast_to(np.asarray(emission_times, dtype=np.float64), (len(src),))
         return np.asarray(emit[:, None] + dist / c, dtype=np.float64)
 
     def residuals(
-        self, sources: ArrayLike, arrival_times: ArrayLike, *, temperature: float = 20.0
+        self,
+        sources: ArrayLike,
+        arrival_times: ArrayLike,
+        *,
+        temperature: float = 20.0,
+        speed_of_sound: float | None = None,
     ) -> F64:
         """Return each receiver's pseudorange residual for given source positions, in metres.
 
         The emission time of each event is the one that fits best (the mean over its
         receivers), so only the positions are judged. Receivers with a NaN time get NaN.
+        ``speed_of_sound`` (m/s) overrides ``temperature`` (°C).
 
         Returns
         -------
@@ -254,7 +268,7 @@ class ReceiverArray:
         times = self._times(arrival_times)
         if len(times) != len(src):
             raise LocalizationError(f"got {len(src)} sources but {len(times)} rows of times")
-        c = calc_speed_of_sound(temperature)
+        c = speed_of_sound_for(temperature, speed_of_sound)
         dist = np.linalg.norm(src[:, None, :] - self.positions[None, :, :], axis=-1)
         gap = dist - c * times
         return np.asarray(gap - np.nanmean(gap, axis=1, keepdims=True), dtype=np.float64)
@@ -264,12 +278,16 @@ class ReceiverArray:
         arrival_times: ArrayLike,
         *,
         temperature: float = 20.0,
+        speed_of_sound: float | None = None,
         algorithm: InvertAlg = "gps",
         center: bool = True,
         pseudo: bool = True,
         timing_sigma: float = 1e-4,
     ) -> Localization:
         """Localize many events at once from their arrival times.
+
+        Events heard by the same receivers are solved together in one vectorised call, so a
+        batch of thousands takes milliseconds.
 
         Parameters
         ----------
@@ -279,9 +297,13 @@ class ReceiverArray:
             receiver. NaN marks a receiver that did not hear (or was dropped from) an event.
         temperature
             Air temperature in °C (speed of sound).
+        speed_of_sound
+            Speed of sound in m/s; overrides ``temperature`` when given.
         algorithm
             ``"gps"``: the Sound Finder closed form; ``"lstsq"``: nonlinear least squares on the
-            pseudorange residuals (Levenberg-Marquardt per event, from the closed-form roots).
+            pseudorange residuals (Levenberg-Marquardt per event, from the closed-form roots);
+            ``"gillette"``: the linear closed form of Gillette and Silverman (needs ``d + 2``
+            receivers; the reference is each event's time nearest zero).
         center, pseudo
             As in :func:`opso.localize`.
         timing_sigma
@@ -291,24 +313,28 @@ class ReceiverArray:
         Returns
         -------
         Localization
-            One row per event. Events with fewer than ``d + 1`` receivers, collinear (2-D) or
-            coplanar (3-D) receivers, a singular system, or (with exactly ``d + 1`` receivers)
-            two causal positions that fit equally well get NaN and a reason.
+            One row per event. Events with fewer than ``d + 1`` receivers (``d + 2`` for
+            gillette), collinear (2-D) or coplanar (3-D) receivers, a singular system, or (with
+            exactly ``d + 1`` receivers) two causal positions that fit equally well get NaN and
+            a reason.
 
         Raises
         ------
         LocalizationError
             If the times do not have one column per receiver.
         ValueError
-            If ``algorithm``, ``temperature`` or ``timing_sigma`` is invalid.
+            If ``algorithm``, ``temperature``, ``speed_of_sound`` or ``timing_sigma`` is
+            invalid.
         """
-        if algorithm not in ("gps", "lstsq"):
-            raise ParameterError(f"algorithm must be 'gps' or 'lstsq', got {algorithm!r}")
+        if algorithm not in ALGORITHMS:
+            raise ParameterError(
+                f"algorithm must be 'gps', 'lstsq' or 'gillette', got {algorithm!r}"
+            )
         if not timing_sigma >= 0 or not math.isfinite(timing_sigma):
             raise ParameterError(
                 f"timing_sigma must be a finite number >= 0 s, got {timing_sigma!r}"
             )
-        c = calc_speed_of_sound(temperature)
+        c = speed_of_sound_for(temperature, speed_of_sound)
         times = self._times(arrival_times)
         e_count, n = times.shape
         d, p = self.dim, self.dim + 1
@@ -316,31 +342,34 @@ class ReceiverArray:
         residuals = np.full((e_count, n), np.nan)
         cov = np.full((e_count, d, d), np.nan)
         reasons = [""] * e_count
+        failed = np.zeros(e_count, dtype=bool)
         mask = np.isfinite(times)
-        patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
-        for k, pattern in enumerate(patterns):
-            rows = np.flatnonzero(inverse.reshape(-1) == k)
-            problem = geometry_problem(self.positions[pattern])
+        for pattern, rows in _patterns(mask):
+            pos = self.positions[pattern]
+            problem = solver_problem(pos, algorithm)
             if problem:
+                failed[rows] = True
                 for r in rows:
                     reasons[r] = problem
                 continue
-            pos = self.positions[pattern]
-            rho = c * times[np.ix_(rows, pattern)]
-            solve = gps_solve if algorithm == "gps" else lstsq_solve
-            group, bad = solve(pos, rho, center=center, pseudo=pseudo)
-            for r in rows[bad]:
-                reasons[r] = "the system is singular for these arrival times"
-            twofold = ambiguous_events(pos, rho, center=center, pseudo=pseudo)
-            for r in rows[twofold & ~bad]:
+            every = pattern.all() and len(rows) == e_count
+            rho = c * (times if every else times[np.ix_(rows, pattern)])
+            group, status = solve_events(
+                pos, rho, algorithm=algorithm, center=center, pseudo=pseudo
+            )
+            failed[rows] = status != SOLVED
+            for r in rows[status == SINGULAR_SYSTEM]:
+                reasons[r] = SINGULAR
+            for r in rows[status == TWOFOLD]:
                 reasons[r] = AMBIGUOUS
-            group[twofold] = np.nan
-            sol[rows] = group
             res = pseudorange_residuals(pos, rho, group)
-            residuals[np.ix_(rows, pattern)] = res
+            if every:
+                sol, residuals = group, res
+            else:
+                sol[rows] = group
+                residuals[np.ix_(rows, pattern)] = res
             cov[rows] = _covariance(pos, group, res, c * timing_sigma)
         n_used = mask.sum(axis=1).astype(np.int64)
-        failed = np.array([bool(r) for r in reasons], dtype=bool)
         sq = np.where(mask & ~failed[:, None], residuals**2, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             rms = np.sqrt(sq.sum(axis=1) / np.where(failed, 0, n_used))
@@ -382,6 +411,15 @@ class ReceiverArray:
         return ReceiverArray(self.positions[rows], tuple(names))
 
 
+def _patterns(mask: NDArray[np.bool_]) -> list[tuple[NDArray[np.bool_], NDArray[np.intp]]]:
+    """Group events by which receivers heard them: ``(receivers, rows)`` per pattern."""
+    if mask.all():
+        return [(mask[0], np.arange(len(mask)))] if len(mask) else []
+    keys = mask @ (1 << np.arange(mask.shape[1], dtype=np.int64))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return [(mask[f], np.flatnonzero(inverse == k)) for k, f in enumerate(first)]
+
+
 def _covariance(positions: F64, solutions: F64, residuals: F64, sigma_floor: float) -> F64:
     """Position covariances from the Jacobian at each solution [shape=(E, d, d)]."""
     e_count, n = residuals.shape
@@ -392,17 +430,15 @@ def _covariance(positions: F64, solutions: F64, residuals: F64, sigma_floor: flo
     if not ok.any():
         return out
     diff = solutions[ok, None, :d] - positions
-    dist = np.linalg.norm(diff, axis=-1, keepdims=True)
+    dist = np.sqrt(np.einsum("enk,enk->en", diff, diff))[..., None]
     jac = np.empty((int(ok.sum()), n, p))
     jac[..., :d] = np.divide(diff, dist, out=np.zeros_like(diff), where=dist > 0)
     jac[..., d] = 1.0
-    jtj = np.einsum("enk,enl->ekl", jac, jac)
-    rss = np.sum(residuals[ok] ** 2, axis=1)
+    jtj = jac.transpose(0, 2, 1) @ jac
+    rss = np.einsum("en,en->e", residuals[ok], residuals[ok])
     scatter = rss / (n - p) if n > p else np.zeros_like(rss)
     sigma2 = np.maximum(scatter, sigma_floor**2)
-    s = np.linalg.svd(jtj, compute_uv=False)
-    undetermined = ~(s[:, -1] > s[:, 0] / _CONDITION_LIMIT)
-    inv = np.linalg.pinv(jtj)
+    inv, undetermined = spd_inverse(jtj, condition_limit=_CONDITION_LIMIT)
     cov = sigma2[:, None, None] * inv[:, :d, :d]
     cov[undetermined] = np.inf
     out[ok] = cov
