@@ -355,3 +355,36 @@ def test_an_interrupted_table_holds_whole_recordings() -> None:
         ("b.wav", 2.0),
     ]
     assert all(r["error"] == "" and r["loud"] is not None for r in kept)
+
+
+def _windows_table(tmp_path: Path, seconds: float) -> pd.DataFrame:
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"")
+    return pd.DataFrame(
+        {
+            "source": ["a.wav", "a.wav", "b.wav", "b.wav"],
+            "begin_time": [0.0, seconds, 0.0, seconds],
+            "end_time": [seconds, 2 * seconds, seconds, 2 * seconds],
+            "owl": [1, 0, 1, 0],
+            "frog": [0, 0, 0, 0],
+        }
+    )
+
+
+def test_training_takes_the_label_windows_length_and_warns_on_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    table = _windows_table(tmp_path, 2.0)
+    trainer = RecordingTrainer()
+    uc = TrainClassifier(trainer)
+    run = {"save_dir": tmp_path / "run", "audio_root": tmp_path, "valid_fraction": 0.5}
+    with pytest.warns(UserWarning, match="no positive training clip for class\\(es\\) frog"):
+        uc.run(labels=table, **run)  # type: ignore[arg-type]
+    config = trainer.kwargs["config"]
+    assert isinstance(config, ModelConfig) and config.preprocessing.clip_duration == 2.0
+    with pytest.warns(UserWarning) as caught:
+        uc.run(labels=table, clip_duration=5.0, **run)  # type: ignore[arg-type]
+    messages = [str(w.message) for w in caught]
+    assert any("windows are 2 s long but training uses 5 s clips" in m for m in messages)
+    config = trainer.kwargs["config"]
+    assert isinstance(config, ModelConfig) and config.preprocessing.clip_duration == 5.0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +230,18 @@ def _time(table: pd.DataFrame, column: str, i: int) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
+def _window_length(clips: Sequence[LabelledClip]) -> float | None:
+    """Return the one window length (s) of every clip, or None if they have none or several."""
+    lengths = {
+        round(c.end_time - c.start_time, 6)
+        for c in clips
+        if c.start_time is not None and c.end_time is not None
+    }
+    if len(lengths) != 1 or any(c.end_time is None for c in clips):
+        return None
+    return lengths.pop()
+
+
 def split_train_valid(
     clips: Sequence[LabelledClip], valid_fraction: float, *, seed: int = 0
 ) -> tuple[list[LabelledClip], list[LabelledClip]]:
@@ -284,6 +297,7 @@ class TrainClassifier:
         multi_target: bool | None = None,
         architecture: str = "resnet18",
         preprocessing: Preprocessing | None = None,
+        clip_duration: float | None = None,
         pretrained_weights: Path | None = None,
         valid_fraction: float = 0.2,
         epochs: int = 10,
@@ -294,6 +308,12 @@ class TrainClassifier:
         progress: Progress = no_progress,
     ) -> TrainReport:
         """Read the labels, check every file exists, split, train and save the model.
+
+        ``clip_duration`` (seconds) overrides the preprocessing's; None takes the label
+        table's window length when all its windows (``start_time``-``end_time``) have one, so
+        labels made with 2 s clips train on 2 s clips. A given duration that differs from the
+        table's windows, and classes without a single positive training clip, are warned about
+        (``UserWarning``).
 
         Returns
         -------
@@ -332,11 +352,32 @@ class TrainClassifier:
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             raise FileNotFoundError(f"labelled audio not found: {', '.join(missing[:3])}{more}")
+        pre = preprocessing if preprocessing is not None else Preprocessing()
+        window = _window_length(clips)
+        if clip_duration is not None:
+            if window is not None and abs(window - clip_duration) > 1e-6:
+                warnings.warn(
+                    f"the label table's windows are {window:g} s long but training uses "
+                    f"{clip_duration:g} s clips: each window is looped or cut to fit",
+                    stacklevel=2,
+                )
+            pre = replace(pre, clip_duration=clip_duration)
+        elif window is not None:
+            pre = replace(pre, clip_duration=window)
+        empty = [
+            name for k, name in enumerate(class_list) if not any(c.targets[k] > 0 for c in train)
+        ]
+        if empty:
+            warnings.warn(
+                f"no positive training clip for class(es) {', '.join(empty)}: the model cannot "
+                "learn them",
+                stacklevel=2,
+            )
         config = ModelConfig(
             architecture=architecture,
             classes=tuple(class_list),
             multi_target=multi,
-            preprocessing=preprocessing if preprocessing is not None else Preprocessing(),
+            preprocessing=pre,
         )
         return self.trainer.train(
             config=config,

@@ -81,9 +81,9 @@ ARCHITECTURE_CHOICES = [
 @click.option(
     "--clip-duration",
     type=float,
-    default=5.0,
-    show_default=True,
-    help="Seconds per clip; shorter files are looped, longer ones cut.",
+    default=None,
+    help="Seconds per clip; shorter files are looped, longer ones cut [default: the label "
+    "table's window when all its windows have one length, else 5].",
 )
 @click.option("--sample-rate", type=int, default=22050, show_default=True)
 @click.option("--height", type=int, default=224, show_default=True)
@@ -117,7 +117,7 @@ def train(
     learning_rate: float,
     log_every: int,
     valid_fraction: float,
-    clip_duration: float,
+    clip_duration: float | None,
     sample_rate: int,
     height: int,
     width: int,
@@ -131,7 +131,10 @@ def train(
     class_list = [name.strip() for item in classes for name in item.split(",") if name.strip()]
     try:
         preprocessing = Preprocessing(
-            sample_rate=sample_rate, clip_duration=clip_duration, height=height, width=width
+            sample_rate=sample_rate,
+            clip_duration=5.0 if clip_duration is None else clip_duration,
+            height=height,
+            width=width,
         )
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
@@ -155,6 +158,7 @@ def train(
             multi_target=multi_target,
             architecture=architecture,
             preprocessing=preprocessing,
+            clip_duration=clip_duration,
             pretrained_weights=weights,
             valid_fraction=valid_fraction,
             epochs=epochs,
