@@ -116,7 +116,7 @@ _EXPORTS: dict[str, str] = {
     "build_architecture": "opso.torch.models",
     "load_model": "opso.pretrained",
     "PretrainedDetector": "opso.pretrained",
-    "MissingExtraError": "opso.domain.pretrained",
+    "MissingExtraError": "opso.domain.errors",
     "save_model": "opso.torch.models",
     "load_classifier": "opso.torch.models",
     "TorchClassifier": "opso.torch.models",
@@ -225,6 +225,7 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         ImageWriteError as ImageWriteError,
         LabelTableError as LabelTableError,
         LocalizationError as LocalizationError,
+        MissingExtraError as MissingExtraError,
         ModelFileError as ModelFileError,
         OpsoError as OpsoError,
         OpsoLoadAudioInputError as OpsoLoadAudioInputError,
@@ -264,9 +265,6 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
     from opso.domain.metrics import (
         Metrics as Metrics,
         MultiTargetMetrics as MultiTargetMetrics,
-    )
-    from opso.domain.pretrained import (
-        MissingExtraError as MissingExtraError,
     )
     from opso.domain.receivers import (
         ReceiverArray as ReceiverArray,

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.domain.errors import ModelFileError, ParameterError
-from opso.domain.pretrained import MissingExtraError
+from opso.domain.errors import MissingExtraError, ModelFileError, ParameterError
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
 
 INSTALL_HINT = "pip install opso[birdnet]"

@@ -105,3 +105,7 @@ class OutputWriteError(OpsoError, OSError):
 
     The message names the destination; ``errno`` is the operating system's error number.
     """
+
+
+class MissingExtraError(OpsoError, ImportError):
+    """An optional dependency is not installed; the message says what to install."""

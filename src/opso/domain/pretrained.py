@@ -8,14 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.domain.errors import OpsoError, ParameterError
+from opso.domain.errors import ParameterError
 
 #: A final window holding less audio than this (seconds) is dropped, as BirdNET-Analyzer does.
 MIN_WINDOW_SECONDS = 1.0
-
-
-class MissingExtraError(OpsoError, ImportError):
-    """An optional dependency is not installed; the message says what to install."""
 
 
 def pad_windows(
