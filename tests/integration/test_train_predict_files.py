@@ -452,3 +452,15 @@ def test_cli_train_names_a_bad_class_value(
     assert result.exit_code == 1
     assert f"class column 'SW83', row 3: {shown} is not 0 or 1" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_device_this_machine_lacks_is_one_line_naming_the_ones_it_has(
+    tits: list[Path], tmp_path: Path
+) -> None:
+    args = ["predict", str(tmp_path / "m.opso"), str(tits[0]), "-o", str(tmp_path / "s.csv")]
+    result = CliRunner().invoke(main, [*args, "--device", "cuda:99"])
+    assert result.exit_code == 2
+    assert "device 'cuda:99' is not available here; here: cpu" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "s.csv").exists()
+    result = CliRunner().invoke(main, [*args, "--device", "toaster"])
+    assert result.exit_code == 2 and "'toaster' is not a torch device" in result.output

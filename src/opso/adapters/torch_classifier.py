@@ -21,7 +21,7 @@ from opso.adapters.torch_models import (
 )
 from opso.adapters.torch_training import train
 from opso.domain.classifier import EpochSummary, LabelledClip, ModelConfig, TrainReport
-from opso.domain.errors import ClassifierInputError
+from opso.domain.errors import ClassifierInputError, ParameterError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import Classifier, ClassifierStore, ClassifierTrainer
 from opso.ports.progress import Progress
@@ -37,6 +37,39 @@ PROBE_SEED = 0
 
 def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def available_devices() -> list[str]:
+    """Torch devices this machine can run on: ``cpu``, ``cuda:N`` for each GPU, ``mps``."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(device: str | None) -> str:
+    """Return ``device`` (default: a GPU if there is one), refusing one this machine lacks.
+
+    Raises
+    ------
+    ParameterError
+        If the name is not a torch device or that device is not here; the message lists the
+        devices that are.
+    """
+    if device is None:
+        return _default_device()
+    here = available_devices()
+    try:
+        wanted = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ParameterError(f"{device!r} is not a torch device; here: {', '.join(here)}") from e
+    index = wanted.index if wanted.index is not None else 0
+    name = wanted.type if wanted.type in ("cpu", "mps") else f"{wanted.type}:{index}"
+    if name not in here:
+        raise ParameterError(f"device {device!r} is not available here; here: {', '.join(here)}")
+    return device
 
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -233,7 +266,14 @@ class TorchClassifierStore(ClassifierStore):
         self.backend = backend
 
     def load(self, path: Path) -> TorchClassifier:
-        """Load ``path`` (``torch.load(weights_only=True)``; no code from it is run)."""
+        """Load ``path`` (``torch.load(weights_only=True)``; no code from it is run).
+
+        Raises
+        ------
+        ParameterError
+            If the store's device is not on this machine (checked before the file is read).
+        """
+        check_device(self.device)
         model, config = load_model(path)
         return TorchClassifier(model, config, device=self.device, backend=self.backend)
 
