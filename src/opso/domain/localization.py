@@ -265,21 +265,26 @@ def _cholesky(a: F64) -> tuple[list[list[F64]], F64]:
     """Cholesky factors of symmetric positive definite ``p x p`` matrices, elementwise.
 
     For the small systems here (``p <= 4``) a few array operations over the whole batch are far
-    cheaper than one LAPACK call per matrix. Returns the lower factor as nested lists of
-    [shape=(E,)] arrays and the pivots ``L_jj**2`` [shape=(E, p)]; a pivot <= 0 marks a matrix
-    that is not positive definite (its factor then holds placeholders).
+    cheaper than one LAPACK call per matrix. Returns the lower factor as rows of [shape=(E,)]
+    arrays (``low[i][k]`` for ``k <= i``) and the pivots ``L_jj**2`` [shape=(E, p)]; a pivot
+    <= 0 marks a matrix that is not positive definite (its factor then holds placeholders).
     """
     p = a.shape[-1]
-    low = [[np.zeros(len(a)) for _ in range(p)] for _ in range(p)]
+    low: list[list[F64]] = [[] for _ in range(p)]
     pivots = np.empty((len(a), p))
     for j in range(p):
-        s = a[:, j, j] - sum((low[j][k] ** 2 for k in range(j)), np.zeros(len(a)))
+        s = a[:, j, j].copy()
+        for k in range(j):
+            s -= low[j][k] * low[j][k]
         pivots[:, j] = s
         ljj = np.sqrt(np.where(s > 0, s, 1.0))
-        low[j][j] = ljj
+        low[j].append(ljj)
         for i in range(j + 1, p):
-            dot = sum((low[i][k] * low[j][k] for k in range(j)), np.zeros(len(a)))
-            low[i][j] = (a[:, i, j] - dot) / ljj
+            v = a[:, i, j].copy()
+            for k in range(j):
+                v -= low[i][k] * low[j][k]
+            v /= ljj
+            low[i].append(v)
     return low, pivots
 
 
@@ -302,14 +307,19 @@ def spd_solve(a: F64, b: F64) -> F64:
     low, _ = _cholesky(a)
     y: list[F64] = []
     for i in range(p):
-        y.append(
-            (b[:, i] - sum((low[i][k] * y[k] for k in range(i)), np.zeros(len(a)))) / low[i][i]
-        )
-    x: list[F64] = [np.zeros(len(a))] * p
+        v = b[:, i].copy()
+        for k in range(i):
+            v -= low[i][k] * y[k]
+        v /= low[i][i]
+        y.append(v)
+    x = np.empty((len(a), p))
     for i in reversed(range(p)):
-        rest = sum((low[k][i] * x[k] for k in range(i + 1, p)), np.zeros(len(a)))
-        x[i] = (y[i] - rest) / low[i][i]
-    return np.stack(x, axis=1)
+        v = y[i]
+        for k in range(i + 1, p):
+            v -= low[k][i] * x[:, k]
+        v /= low[i][i]
+        x[:, i] = v
+    return x
 
 
 def spd_inverse(a: F64, *, condition_limit: float) -> tuple[F64, NDArray[np.bool_]]:
@@ -531,9 +541,13 @@ def lm_solve(
 ) -> tuple[F64, F64]:
     """Minimise ``sum(r_i**2)`` for a batch of events by Levenberg-Marquardt.
 
-    Each event keeps its own damping, so one hard event never slows or spoils another. An
-    event stops when a step gains (or, if rejected, would gain) less than ``1e-12`` of its cost,
-    when its step is below 1 nm, or when its damping exceeds ``1e12``.
+    The emission offset is projected out (variable projection): for a position ``x`` the
+    best ``b`` is the mean of ``rho_i - |x - s_i|``, so the iterations run on ``x`` alone. This
+    removes the strong coupling of ``b`` and the range to the source, and the iterations
+    converge in a few steps where the full problem crawls. Each event keeps its own damping, so
+    one hard event never slows or spoils another. An event stops when a step gains (or, if
+    rejected, would gain) less than ``1e-12`` of its cost, when its step is below 1 nm, or when
+    its damping exceeds ``1e12``.
 
     Parameters
     ----------
@@ -542,7 +556,7 @@ def lm_solve(
     pseudoranges
         ``c * t_i`` [shape=(E, n)].
     start
-        Initial ``(x, b)`` per event [shape=(E, d + 1)], finite.
+        Initial ``(x, b)`` per event [shape=(E, d + 1)]; only ``x`` is used.
     max_iter
         Most iterations per event.
 
@@ -553,69 +567,80 @@ def lm_solve(
     cost : numpy.ndarray
         ``sum(r_i**2)`` at the solution, m² [shape=(E,)].
     """
-    u = np.array(start, dtype=np.float64)
-    p = u.shape[1]
-    cost = _cost(positions, pseudoranges, u)
+    d = positions.shape[1]
+    x = np.array(start[:, :d], dtype=np.float64)
+    r, unit = _projected(positions, pseudoranges, x)
+    cost = np.einsum("en,en->e", r, r)
     active = np.flatnonzero(np.isfinite(cost))
-    # State of the active rows, compressed as rows converge.
-    ua, rho, ca = u[active], pseudoranges[active], cost[active]
+    # State of the active rows, compressed as rows converge. Per-coordinate arrays
+    # [shape=(E, n)] keep every operation on contiguous rows.
+    xa, rho, ca, ra = x[active], pseudoranges[active], cost[active], r[active]
+    ua = [u[active] for u in unit]
     mu = np.full(len(active), 1e-3)
-    r, jac = _residuals_and_jacobian(positions, rho, ua)
-    diagonal = (slice(None), np.arange(p), np.arange(p))
+    pairs = [(k, m) for k in range(d) for m in range(k, d)]
+    diagonal = (slice(None), np.arange(d), np.arange(d))
+    n = positions.shape[0]
     for _ in range(max_iter):
         if active.size == 0:
             break
-        jt = jac.transpose(0, 2, 1)
-        jtj = jt @ jac
-        g = np.einsum("enk,en->ek", jac, r)
+        jac = [u - (np.add.reduce(u, axis=1) / n)[:, None] for u in ua]
+        jtj = np.empty((len(active), d, d))
+        for k, m in pairs:
+            jtj[:, k, m] = jtj[:, m, k] = np.add.reduce(jac[k] * jac[m], axis=1)
+        g = np.stack([np.add.reduce(j * ra, axis=1) for j in jac], axis=1)
         diag = jtj[diagonal]
+        ridge = mu[:, None] * diag + 1e-12 * (1.0 + diag.max(axis=1, keepdims=True))
         damped = jtj.copy()
-        damped[diagonal] += mu[:, None] * diag + 1e-12 * (1.0 + diag.max(axis=1, keepdims=True))
+        damped[diagonal] += ridge
         step = -spd_solve(damped, g)
-        trial = ua + step
-        r_t, jac_t = _residuals_and_jacobian(positions, rho, trial)
+        trial = xa + step
+        r_t, unit_t = _projected(positions, rho, trial)
         new_cost = np.einsum("en,en->e", r_t, r_t)
         better = new_cost < ca
         gain = np.where(better, ca - new_cost, 0.0)
-        # The decrease the linear model promised; ~0 at a minimum, where rounding rejects steps.
-        promised = -np.einsum("ek,ek->e", step, 2.0 * g + np.einsum("ekl,el->ek", jtj, step))
-        ua = np.where(better[:, None], trial, ua)
+        # The decrease the linear model promised, -step.(2 g + J'J step), with J'J step =
+        # -g - ridge * step; ~0 at a minimum, where rounding rejects steps.
+        promised = np.add.reduce(step * (ridge * step - g), axis=1)
+        take = better[:, None]
+        xa = np.where(take, trial, xa)
         ca = np.where(better, new_cost, ca)
-        r = np.where(better[:, None], r_t, r)
-        jac = np.where(better[:, None, None], jac_t, jac)
+        ra = np.where(take, r_t, ra)
+        ua = [np.where(take, new, old) for new, old in zip(unit_t, ua, strict=True)]
         converged = (better & (gain <= 1e-12 * (1.0 + ca))) | (
             ~better & (promised <= 1e-12 * (1.0 + ca))
         )
         mu = np.where(better, np.maximum(mu / 3.0, 1e-12), mu * 4.0)
         converged |= (np.einsum("ek,ek->e", step, step) <= 1e-18) | (mu > 1e12)
         if converged.any():
-            u[active] = ua
-            cost[active] = ca
+            x[active], cost[active] = xa, ca
             keep = ~converged
-            active, ua, rho, ca, mu, r, jac = (
+            active, xa, rho, ca, mu, ra = (
                 active[keep],
-                ua[keep],
+                xa[keep],
                 rho[keep],
                 ca[keep],
                 mu[keep],
-                r[keep],
-                jac[keep],
+                ra[keep],
             )
-    u[active] = ua
-    cost[active] = ca
-    return u, cost
+            ua = [u[keep] for u in ua]
+    x[active], cost[active] = xa, ca
+    dist = np.sqrt(np.sum((x[:, None, :] - positions) ** 2, axis=-1))
+    b = np.mean(pseudoranges - dist, axis=1)
+    return np.concatenate([x, b[:, None]], axis=1), cost
 
 
-def _residuals_and_jacobian(positions: F64, pseudoranges: F64, solutions: F64) -> tuple[F64, F64]:
-    """Pseudorange residuals [shape=(E, n)] and their Jacobian [shape=(E, n, d + 1)]."""
-    d = positions.shape[1]
-    diff = solutions[:, None, :d] - positions
-    dist = np.sqrt(np.einsum("enk,enk->en", diff, diff))
-    r = dist - pseudoranges + solutions[:, d:]
-    jac = np.empty((*diff.shape[:2], d + 1))
-    jac[..., :d] = diff / np.where(dist > 0, dist, 1.0)[..., None]
-    jac[..., d] = 1.0
-    return r, jac
+def _projected(positions: F64, pseudoranges: F64, x: F64) -> tuple[F64, list[F64]]:
+    """Residuals with the best ``b`` [shape=(E, n)], and unit vectors, one array per axis.
+
+    ``r_i = g_i - mean(g)`` with ``g_i = |x - s_i| - rho_i``; its Jacobian is the unit vectors
+    from the receivers to ``x`` minus their mean.
+    """
+    diff = [x[:, k : k + 1] - positions[:, k] for k in range(positions.shape[1])]
+    dist = np.sqrt(sum((v * v for v in diff), np.zeros_like(pseudoranges)))
+    gap = dist - pseudoranges
+    r = gap - (np.add.reduce(gap, axis=1) / gap.shape[1])[:, None]
+    safe = np.where(dist > 0, dist, 1.0)
+    return r, [v / safe for v in diff]
 
 
 def _refine(positions: F64, pseudoranges: F64, roots: F64) -> tuple[F64, NDArray[np.bool_]]:
@@ -684,14 +709,18 @@ def solver_problem(positions: F64, algorithm: InvertAlg) -> str:
 
     :func:`geometry_problem`, and for ``"gillette"`` fewer than ``d + 2`` receivers.
     """
-    problem = geometry_problem(positions)
+    return geometry_problem(positions) or _too_few_for(positions, algorithm)
+
+
+def _too_few_for(positions: F64, algorithm: InvertAlg) -> str:
+    """Say if the linear solver lacks receivers (it needs ``d + 2``), or return ``""``."""
     n, d = positions.shape
-    if not problem and algorithm == "gillette" and n < d + 2:
-        problem = (
+    if algorithm == "gillette" and n < d + 2:
+        return (
             f"{n} receivers cannot fix a position in {d}-D with the gillette solver "
             f"(need at least {d + 2})"
         )
-    return problem
+    return ""
 
 
 def solve_events(
@@ -866,8 +895,8 @@ def localize(
     if invert_alg not in ALGORITHMS:
         raise ParameterError(f"invert_alg must be 'gps', 'lstsq' or 'gillette', got {invert_alg!r}")
     c = speed_of_sound_for(temperature, speed_of_sound)
-    pos, times = check_events(receiver_positions, arrival_times)
-    problem = solver_problem(pos, invert_alg)
+    pos, times = check_events(receiver_positions, arrival_times)  # geometry checked here
+    problem = _too_few_for(pos, invert_alg)
     if problem:
         raise LocalizationError(problem)
     rho = times * c

@@ -429,12 +429,18 @@ def _covariance(positions: F64, solutions: F64, residuals: F64, sigma_floor: flo
     ok = np.all(np.isfinite(solutions), axis=1)
     if not ok.any():
         return out
-    diff = solutions[ok, None, :d] - positions
-    dist = np.sqrt(np.einsum("enk,enk->en", diff, diff))[..., None]
-    jac = np.empty((int(ok.sum()), n, p))
-    jac[..., :d] = np.divide(diff, dist, out=np.zeros_like(diff), where=dist > 0)
-    jac[..., d] = 1.0
-    jtj = jac.transpose(0, 2, 1) @ jac
+    # J = [unit vectors from the receivers to x, 1]: J.T @ J from per-axis sums
+    sol = solutions[ok]
+    diff = [sol[:, k : k + 1] - positions[:, k] for k in range(d)]
+    dist = np.sqrt(sum((v * v for v in diff), np.zeros((len(sol), n))))
+    safe = np.where(dist > 0, dist, 1.0)
+    unit = [v / safe for v in diff]
+    jtj = np.empty((len(sol), p, p))
+    for k in range(d):
+        for m in range(k, d):
+            jtj[:, k, m] = jtj[:, m, k] = np.add.reduce(unit[k] * unit[m], axis=1)
+        jtj[:, k, d] = jtj[:, d, k] = np.add.reduce(unit[k], axis=1)
+    jtj[:, d, d] = n
     rss = np.einsum("en,en->e", residuals[ok], residuals[ok])
     scatter = rss / (n - p) if n > p else np.zeros_like(rss)
     sigma2 = np.maximum(scatter, sigma_floor**2)
