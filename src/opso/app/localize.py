@@ -489,44 +489,36 @@ class LocalizeEvents:
         if audio.rate:
             for plan in ready:
                 plan.place(audio.rate, speed, offsets)
-            audio.load([w for p in ready for w in p.stretches()])
-        events: list[EventLocation] = []
-        batch: list[_Plan] = []
-        held = 0
+        # In time order, so that each stretch of audio is read once and let go once measured.
+        ready.sort(key=lambda p: (p.t0, p.base.event))
+        audio.plan([p.stretches() for p in ready])
+        done: dict[int, EventLocation] = {}
 
-        def flush() -> None:
-            nonlocal held
-            measured = _delays(
-                batch,
-                audio,
-                offsets,
-                min_receivers=min_receivers,
-                cc_threshold=cc_threshold,
-                cc_method=cc_method,
-                bands=bands,
-            )
-            for event in measured:
-                events.append(event)
-                det = found[event.event]
-                progress(len(events), len(found), f"{det.file} {det.start_time}-{det.end_time}s")
-            batch.clear()
-            held = 0
+        def finish(event: EventLocation) -> None:
+            done[event.event] = event
+            det = found[event.event]
+            progress(len(done), len(found), f"{det.file} {det.start_time}-{det.end_time}s")
 
         for item in plans:
             if isinstance(item, EventLocation):
-                if batch:
-                    flush()
-                events.append(item)
-                det = found[item.event]
-                progress(len(events), len(found), f"{det.file} {det.start_time}-{det.end_time}s")
-                continue
-            batch.append(item)
-            held += item.size()
-            if held >= _BATCH_SAMPLES:
-                flush()
-        if batch:
-            flush()
-        return events
+                finish(item)
+        start = held = 0
+        for k, plan in enumerate(ready):
+            held += plan.size()
+            if held >= _BATCH_SAMPLES or k == len(ready) - 1:
+                for event in _delays(
+                    ready[start : k + 1],
+                    audio,
+                    offsets,
+                    min_receivers=min_receivers,
+                    cc_threshold=cc_threshold,
+                    cc_method=cc_method,
+                    bands=bands,
+                ):
+                    finish(event)
+                audio.release(k + 1)
+                start, held = k + 1, 0
+        return [done[i] for i in range(len(found))]
 
     def _plot(self, report: LocalizationReport, path: Path) -> None:
         d = report.receivers.dim
@@ -574,12 +566,10 @@ def group_calls(
             i = parent[i]
         return i
 
-    for i, di in enumerate(found):
-        t0 = offsets.get(di.file, 0.0) + di.start_time
-        t1 = offsets.get(di.file, 0.0) + di.end_time
-        for j in range(i + 1, len(found)):
-            if found[j].class_name == di.class_name and _overlaps(found[j], t0, t1, offsets):
-                parent[root(j)] = root(i)
+    clock = _Clock.of(found, offsets)
+    for i in range(len(found)):
+        for j in clock.covering(i, after=i):
+            parent[root(j)] = root(i)
     groups: dict[int, list[int]] = {}
     for i in range(len(events)):
         groups.setdefault(root(i), []).append(i)
@@ -631,21 +621,16 @@ def _replace(event: EventLocation, **changes: Any) -> EventLocation:
     return replace(event, **changes)
 
 
-def _overlaps(d: Detection, t0: float, t1: float, offsets: Mapping[str, float]) -> bool:
-    """Return True if ``d`` covers at least half of the window ``[t0, t1]`` on the common clock."""
-    s = offsets.get(d.file, 0.0) + d.start_time
-    e = offsets.get(d.file, 0.0) + d.end_time
-    return min(e, t1) - max(s, t0) >= 0.5 * (t1 - t0) - 1e-9
-
-
 def _path(name: str, audio_dir: Path | None) -> Path:
     return Path(name) if audio_dir is None else audio_dir / Path(name).name
 
 
 #: Samples of audio measured per batch of events (about 100 MB of spectra at most).
 _BATCH_SAMPLES = 2_000_000
-#: Windows of one recording closer than this (s) are read as one stretch.
+#: Windows of one recording closer than this (s) are read as one stretch ...
 _MERGE_GAP = 1.0
+#: ... of at most this many seconds.
+_SPAN_LIMIT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,15 +686,16 @@ class _Plan:
         return sum(w.stop - w.start for w in self.stretches())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Span:
-    """A stretch of a recording read once: samples from ``start``, or why it failed."""
+    """A stretch of a recording read at most once: samples from ``start``, or why it failed."""
 
     start: int
     stop: int
-    samples: NDArray[np.float32] | None
-    time: float
-    error: Exception | None = None
+    last_use: int = 0
+    samples: NDArray[np.float32] | None = None
+    time: float = math.nan
+    read: bool = False
 
 
 @dataclass(slots=True)
@@ -717,10 +703,12 @@ class _Recordings:
     """The recordings of a run, each read once at one common sample rate.
 
     The rate is the highest native rate among the recordings, so no recording loses
-    bandwidth. Only the stretches the windows need are read (windows of a file closer than
-    :data:`_MERGE_GAP` are read as one). A window that no stretch can serve (past the end of
-    its file, or in a stretch that failed) is read on its own, so its error is the one a
-    per-window read gives.
+    bandwidth. Only the stretches the windows need are read: windows of a file closer than
+    :data:`_MERGE_GAP` form one stretch of at most :data:`_SPAN_LIMIT`. A stretch is read when
+    a window first needs it and dropped once the last event using it is measured (events go in
+    time order), so memory stays bounded however long the recordings. A window no stretch can
+    serve (past the end of its file, or in a stretch that failed) is read on its own, so its
+    error is the one a per-window read gives.
     """
 
     reader: AudioReader
@@ -728,7 +716,8 @@ class _Recordings:
     native: dict[str, int]
     failed: dict[str, Exception]
     rate: int = 0
-    spans: dict[str, list[_Span]] = field(default_factory=dict)
+    spans: list[_Span] = field(default_factory=list)
+    owner: dict[tuple[str, int, int], int] = field(default_factory=dict)
 
     @classmethod
     def open(cls, reader: AudioReader, files: set[str], audio_dir: Path | None) -> _Recordings:
@@ -744,32 +733,45 @@ class _Recordings:
         rate = max(native.values(), default=0)
         return cls(reader, paths, native, failed, rate)
 
-    def load(self, windows: Sequence[_Window]) -> None:
-        """Read the stretches of each recording that ``windows`` cover, once each."""
-        by_file: dict[str, list[tuple[int, int]]] = {}
-        for w in windows:
-            if w.file not in self.failed:
-                by_file.setdefault(w.file, []).append((w.start, w.stop))
-        gap = round(_MERGE_GAP * self.rate)
+    def plan(self, windows: Sequence[Sequence[_Window]]) -> None:
+        """Group the windows of each event (in processing order) into stretches to read."""
+        by_file: dict[str, list[tuple[int, int, int]]] = {}
+        for use, event in enumerate(windows):
+            for w in event:
+                if w.file not in self.failed:
+                    by_file.setdefault(w.file, []).append((w.start, w.stop, use))
+        gap, limit = round(_MERGE_GAP * self.rate), round(_SPAN_LIMIT * self.rate)
         for name, ranges in by_file.items():
-            merged: list[list[int]] = []
-            for start, stop in sorted(ranges):
-                if merged and start <= merged[-1][1] + gap:
-                    merged[-1][1] = max(merged[-1][1], stop)
-                else:
-                    merged.append([start, stop])
-            self.spans[name] = [self._read(name, start, stop) for start, stop in merged]
+            current: _Span | None = None
+            for start, stop, use in sorted(ranges):
+                fits = current is not None and start <= current.stop + gap
+                if current is None or not fits or max(current.stop, stop) - current.start > limit:
+                    current = _Span(start, stop)
+                    self.spans.append(current)
+                current.stop = max(current.stop, stop)
+                current.last_use = max(current.last_use, use)
+                self.owner[(name, start, stop)] = len(self.spans) - 1
 
-    def _read(self, name: str, start: int, stop: int) -> _Span:
+    def release(self, used: int) -> None:
+        """Drop the samples of stretches that no event after the first ``used`` needs."""
+        for span in self.spans:
+            if span.samples is not None and span.last_use < used:
+                span.samples = None
+
+    def _read(self, name: str, span: _Span) -> None:
         rate, native = self.rate, self.native[name]
-        offset = start / rate
+        offset = span.start / rate
+        span.read = True
         try:
             audio = self.reader.read(
-                self.paths[name], sample_rate=rate, offset=offset, duration=(stop - start) / rate
+                self.paths[name],
+                sample_rate=rate,
+                offset=offset,
+                duration=(span.stop - span.start) / rate,
             )
-        except (OpsoError, OSError, ValueError) as e:
-            return _Span(start, stop, None, math.nan, e)
-        return _Span(start, stop, audio.samples, round(offset * native) / native)
+        except (OpsoError, OSError, ValueError):
+            return  # each window of the stretch is then read on its own, for its own error
+        span.samples, span.time = audio.samples, round(offset * native) / native
 
     def segment(self, window: _Window) -> tuple[NDArray[np.float32], float]:
         """Return a window's samples and the time of its first (s from the file's start).
@@ -782,13 +784,12 @@ class _Recordings:
         name = window.file
         if name in self.failed:
             raise self.failed[name]
-        for span in self.spans.get(name, ()):
-            if span.start <= window.start and window.stop <= span.stop:
-                if span.samples is not None and window.start - span.start < len(span.samples):
-                    k = window.start - span.start
-                    piece = span.samples[k : window.stop - span.start]
-                    return piece, span.time + k / self.rate
-                break
+        span = self.spans[self.owner[(name, window.start, window.stop)]]
+        if not span.read:
+            self._read(name, span)
+        k = window.start - span.start
+        if span.samples is not None and k < len(span.samples):
+            return span.samples[k : window.stop - span.start], span.time + k / self.rate
         audio = self.reader.read(
             self.paths[name],
             sample_rate=self.rate,
@@ -797,6 +798,38 @@ class _Recordings:
         )
         native = self.native[name]
         return audio.samples, round(window.offset * native) / native
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """Every detection's window on the common clock, to find overlapping ones at once."""
+
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    classes: NDArray[np.int64]
+    files: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, found: Sequence[Detection], offsets: Mapping[str, float]) -> _Clock:
+        return cls(
+            np.array([offsets.get(d.file, 0.0) + d.start_time for d in found]),
+            np.array([offsets.get(d.file, 0.0) + d.end_time for d in found]),
+            _codes([d.class_name for d in found]),
+            _codes([d.file for d in found]),
+        )
+
+    def covering(self, i: int, *, after: int = -1, other_files: bool = False) -> list[int]:
+        """Return the detections of ``i``'s class that cover at least half of its window.
+
+        In table order; only those after index ``after``, and only in other files if
+        ``other_files``.
+        """
+        t0, t1 = self.starts[i], self.ends[i]
+        ok = self.classes == self.classes[i]
+        if other_files:
+            ok &= self.files != self.files[i]
+        ok &= np.minimum(self.ends, t1) - np.maximum(self.starts, t0) >= 0.5 * (t1 - t0) - 1e-9
+        return [int(j) for j in np.flatnonzero(ok) if j > after]
 
 
 def _plan_events(
@@ -810,16 +843,12 @@ def _plan_events(
     """Find each event's partners: receivers within reach that detected it (or why not).
 
     A partner is a file other than the reference that detected the same class in a window
-    covering at least half of the reference's on the common clock (:func:`_overlaps`, here for
-    all detections at once).
+    covering at least half of the reference's on the common clock (:meth:`_Clock.covering`).
     """
     array = table.array
     rows = {name: k for k, name in enumerate(array.names)}
     distances = array.distances()
-    starts = np.array([offsets.get(d.file, 0.0) + d.start_time for d in found])
-    ends = np.array([offsets.get(d.file, 0.0) + d.end_time for d in found])
-    class_ids = _codes([d.class_name for d in found])
-    file_ids = _codes([d.file for d in found])
+    clock = _Clock.of(found, offsets)
     out: list[EventLocation | _Plan] = []
     for i, det in enumerate(found):
         base = EventLocation(i, det.class_name, det.file, det.start_time, det.end_time)
@@ -827,13 +856,10 @@ def _plan_events(
             why = table.invalid.get(det.file, "not in the coordinates table")
             out.append(_replace(base, reason=f"reference receiver {det.file}: {why}"))
             continue
-        t0, t1 = starts[i], ends[i]
-        cover = (class_ids == class_ids[i]) & (file_ids != file_ids[i])
-        cover &= np.minimum(ends, t1) - np.maximum(starts, t0) >= 0.5 * (t1 - t0) - 1e-9
         dist = distances[rows[det.file]]
         dropped: list[str] = []
         partners: list[tuple[str, float]] = []
-        for name in dict.fromkeys(found[int(j)].file for j in np.flatnonzero(cover)):
+        for name in dict.fromkeys(found[j].file for j in clock.covering(i, other_files=True)):
             if name not in rows:
                 dropped.append(f"{name}: {table.invalid.get(name, 'not in the coordinates table')}")
             elif max_receiver_dist is not None and dist[rows[name]] > max_receiver_dist:
@@ -850,7 +876,7 @@ def _plan_events(
                 )
             )
             continue
-        out.append(_Plan(base, float(t0), float(t1), partners, dropped))
+        out.append(_Plan(base, float(clock.starts[i]), float(clock.ends[i]), partners, dropped))
     return out
 
 
