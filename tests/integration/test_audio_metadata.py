@@ -140,6 +140,42 @@ def test_corrupt_info_chunk_is_a_warning_not_a_crash(oss_audio: Path, tmp_path: 
     assert "10000000 bytes" in info.warnings[0]
 
 
+def _without_chunk(wav: bytes, chunk_id: bytes) -> bytes:
+    """Return a RIFF/WAVE file's bytes with every ``chunk_id`` chunk left out."""
+    out, at = bytearray(wav[:12]), 12
+    while at + 8 <= len(wav):
+        size = struct.unpack("<I", wav[at + 4 : at + 8])[0]
+        end = at + 8 + size + (size & 1)
+        if wav[at : at + 4] != chunk_id:
+            out += wav[at:end]
+        at = end
+    out[4:8] = struct.pack("<I", len(out) - 8)
+    return bytes(out)
+
+
+def test_audiomoth_comment_in_the_id3_chunk_only(oss_audio: Path, tmp_path: Path) -> None:
+    wav = _without_chunk((oss_audio / "1min_first20s.wav").read_bytes(), b"LIST")
+    assert b"LIST" not in wav and b"id3 " in wav
+    only_id3 = tmp_path / "moth.wav"
+    only_id3.write_bytes(wav)
+    info = READER.read(only_id3)
+    assert info.start == datetime(2018, 5, 4, 9, 32, tzinfo=UTC)
+    assert (info.device_id, info.battery_v) == ("AudioMoth 0FE081F80FE081F0", 4.3)
+
+
+def test_embedded_times_before_1970_are_taken_as_written(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    path = tmp_path / "19690101_000000.wav"  # a file-name year before 1970 is no date
+    sf.write(path, np.zeros(800, np.float32), 8000)
+    assert READER.read(path).start is None
+    with sf.SoundFile(path, "r+") as f:
+        f.comment = 'opso_metadata{"recording_start_time": "1969-07-20T20:17:40+00:00"}'
+    info = READER.read(path)
+    assert info.start == datetime(1969, 7, 20, 20, 17, 40, tzinfo=UTC)
+    assert info.sources["start"] == "opso-metadata" and info.warnings == ()
+
+
 def test_a_comment_that_is_not_audiomoths_gives_no_start(tmp_path: Path) -> None:
     import soundfile as sf
 
