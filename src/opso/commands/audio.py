@@ -133,6 +133,7 @@ def _echo_csv(rows: list[dict[str, Any]]) -> None:
 )
 @click.option(
     "--timezone",
+    metavar="NAME",
     default=None,
     callback=_timezone,
     help="IANA time zone (Europe/London) of times written without one, such as file names "
@@ -148,8 +149,8 @@ def info(
     its name holds it: start time (ISO 8601 with its UTC offset), device, gain, battery (V),
     temperature (C) and position, read from GUANO, OpenSoundscape's opso_metadata, AudioMoth
     comments and, last, a YYYYMMDD_HHMMSS file name; embedded metadata wins over the name.
-    The table's ``source`` column, the CSV's ``*_source`` columns and the JSON's ``sources``
-    say where each value came from. Metadata that cannot be read is a warning on stderr.
+    The table's source column, the CSV's *_source columns and the JSON's "sources" say
+    where each value came from. Metadata that cannot be read is a warning on stderr.
 
     Exits with status 1 if a path does not exist (before anything is printed), a file cannot
     be read (each is named on stderr) or a folder holds no audio file.
