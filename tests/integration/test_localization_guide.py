@@ -28,7 +28,7 @@ def test_guide_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         for line in body.splitlines()
         if line.startswith("$ opso ")
     ]
-    assert len(commands) == 2
+    assert len(commands) == 3
     for command in commands:
         result = CliRunner().invoke(main, shlex.split(command)[1:])
         assert result.exit_code == 0, f"`{command}` failed:\n{result.output}"

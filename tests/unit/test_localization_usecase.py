@@ -21,6 +21,7 @@ from opso.domain.audio import Audio
 from opso.domain.errors import LocalizationError
 from opso.domain.localization import calc_speed_of_sound
 from opso.domain.receivers import ReceiverArray
+from opso.ports.audio_io import AudioSource
 
 SR = 16000
 SOURCE = np.array([12.0, 18.0])
@@ -400,15 +401,33 @@ def test_uncertainty_is_nan_for_events_that_were_not_localized() -> None:
 
 
 class CountingAudioIO(InMemoryAudioIO):
-    """The in-memory store, counting the reads of each recording."""
+    """The in-memory store, counting the reads of each recording and noting their lengths."""
 
     def __init__(self, files: dict[Path, Audio]) -> None:
         super().__init__(files)
-        self.reads: dict[Path, int] = {}
+        self.reads: dict[AudioSource, int] = {}
+        self.durations: list[float] = []
 
-    def read(self, source, **kw):  # type: ignore[no-untyped-def]
+    def read(
+        self,
+        source: AudioSource,
+        *,
+        sample_rate: int | None = None,
+        resample_type: str = "kaiser_fast",
+        max_duration: float | None = None,
+        offset: float = 0.0,
+        duration: float | None = None,
+    ) -> Audio:
         self.reads[source] = self.reads.get(source, 0) + 1
-        return super().read(source, **kw)
+        self.durations.append(math.inf if duration is None else duration)
+        return super().read(
+            source,
+            sample_rate=sample_rate,
+            resample_type=resample_type,
+            max_duration=max_duration,
+            offset=offset,
+            duration=duration,
+        )
 
 
 def test_each_recording_is_read_once_per_run() -> None:
@@ -504,3 +523,26 @@ def test_cli_takes_the_speed_of_sound_and_gillette(tmp_path: Path) -> None:
     assert abs(table.loc[0, "x"] - SOURCE[0]) < 0.5 and abs(table.loc[0, "y"] - SOURCE[1]) < 0.5
     bad = CliRunner().invoke(main, [*args, "--speed-of-sound", "-3"], obj=container)
     assert bad.exit_code == 2 and "speed_of_sound must be a finite number > 0" in bad.output
+
+
+def test_long_recordings_are_read_in_bounded_stretches() -> None:
+    # Detections every 0.9 s over 130 s: one stretch per file would be the whole recording.
+    rate, seconds = 2000, 130
+    rng = np.random.default_rng(3)
+    names = ["a.wav", "b.wav", "d.wav"]
+    io = CountingAudioIO(
+        {Path("/rec") / n: Audio(0.1 * rng.normal(size=rate * seconds), rate) for n in names}
+    )
+    uc, _, _ = _usecase(io)
+    starts = np.arange(0.0, seconds - 1, 0.9)
+    det = pd.DataFrame(
+        [
+            {"file": n, "start_time": s, "end_time": s + 0.4, "bird": 1}
+            for n in names
+            for s in starts
+        ]
+    )
+    report = uc.run(coordinates=_coords(), detections=det, audio_dir=Path("/rec"), min_receivers=3)
+    assert len(report.events) == 3 * len(starts)
+    assert max(io.durations) <= 60.0 + 1.0  # a stretch and its margins
+    assert io.reads == {Path("/rec") / n: 3 for n in names}  # 130 s in three stretches, once each
