@@ -198,6 +198,7 @@ def test_start_at_and_validation() -> None:
     info = RecordingInfo(start=datetime(2021, 9, 24, 6, 52, tzinfo=UTC))
     assert info.start_at(0.25) == datetime(2021, 9, 24, 6, 52, 0, 250000, tzinfo=UTC)
     assert RecordingInfo().start_at(1.0) is None
+    assert len({info, RecordingInfo(start=info.start), RecordingInfo()}) == 2  # hashable values
     with pytest.raises(ParameterError, match="no time zone"):
         RecordingInfo(start=datetime(2021, 9, 24, 6, 52))
     with pytest.raises(ParameterError, match="latitude 91"):

@@ -79,7 +79,7 @@ class RecordingInfo:
     temperature_c: float | None = None
     latitude: float | None = None
     longitude: float | None = None
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False)
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
