@@ -233,9 +233,20 @@ def test_cli_train_then_predict_with_bad_files(
         ],
     )
     assert result.exit_code == 0, result.output
-    assert {p.name for p in run.iterdir()} >= {"model.opso", "epoch-1.tar", "metadata.txt"}
+    assert {p.name for p in run.iterdir()} >= {
+        "model.opso",
+        "last.opso",
+        "epoch-1.tar",
+        "metadata.txt",
+    }
+    assert f"model: {run / 'model.opso'} (epoch 1 of 1: lowest validation loss " in result.output
+    assert f"last epoch: {run / 'last.opso'}" in result.output
     ck = torch.load(run / "epoch-1.tar", weights_only=True)
     assert ck["valid_metrics"]["loss"] > 0
+    # weights only: no Adam moments (which tripled a resnet18 checkpoint to 134 MB)
+    assert "optimizer_state_dict" not in ck
+    weight_bytes = sum(v.numel() * v.element_size() for v in ck["model_state_dict"].values())
+    assert (run / "epoch-1.tar").stat().st_size < 1.05 * weight_bytes + 200_000
     clf = load_classifier(run / "model.opso", device="cpu", backend="eager")
     assert clf.config.classes == ("B32", "SW83")
 
@@ -370,6 +381,55 @@ def test_multi_target_trainer_round_trip(tits: list[Path], tmp_path: Path) -> No
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ModelFileError):
         load_classifier(path)
+
+
+def test_model_file_is_the_best_epoch_and_the_last_is_kept(
+    tits: list[Path], tmp_path: Path
+) -> None:
+    from opso.adapters.torch_classifier import TorchTrainer
+    from opso.adapters.torch_models import load_model
+    from opso.domain.classifier import choose_best_epoch
+    from opso.ports.progress import no_progress
+
+    clips = [LabelledClip(p, (1.0, 0.0) if "B32" in p.name else (0.0, 1.0)) for p in tits]
+    cfg = ModelConfig(
+        architecture="mobilenet_v3_small",
+        classes=("B32", "SW83"),
+        preprocessing=Preprocessing(clip_duration=1.0, height=32, width=32),
+    )
+    report = TorchTrainer(SoundfileAudioIO()).train(
+        config=cfg,
+        train_clips=clips[::2],
+        valid_clips=clips[1::2],
+        save_dir=tmp_path,
+        epochs=2,
+        batch_size=4,
+        learning_rate=0.1,  # so large that the second epoch's validation loss is far worse
+        log_every=1,
+        pretrained_weights=None,
+        seed=0,
+        progress=no_progress,
+    )
+    first, second = report.epochs
+    assert second.valid_loss > first.valid_loss
+    assert report.best_epoch == choose_best_epoch(report.epochs).epoch == 1
+    assert report.model_path == tmp_path / "model.opso"
+    assert report.last_model_path == tmp_path / "last.opso"
+    assert [p.name for p in report.checkpoints] == ["epoch-1.tar", "epoch-2.tar"]
+
+    def weights(path: Path) -> dict[str, torch.Tensor]:
+        return cast(dict[str, torch.Tensor], load_model(path)[0].state_dict())
+
+    def checkpoint(epoch: int) -> dict[str, torch.Tensor]:
+        ck = torch.load(tmp_path / f"epoch-{epoch}.tar", weights_only=True)
+        return cast(dict[str, torch.Tensor], ck["model_state_dict"])
+
+    def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(weights(report.model_path), checkpoint(1))
+    assert same(weights(tmp_path / "last.opso"), checkpoint(2))
+    assert not same(checkpoint(1), checkpoint(2))
 
 
 def test_predict_function_on_an_audio_dataset(label_df: pd.DataFrame) -> None:

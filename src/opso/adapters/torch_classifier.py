@@ -20,7 +20,13 @@ from opso.adapters.torch_models import (
     save_model as _save_model,
 )
 from opso.adapters.torch_training import train
-from opso.domain.classifier import EpochSummary, LabelledClip, ModelConfig, TrainReport
+from opso.domain.classifier import (
+    EpochSummary,
+    LabelledClip,
+    ModelConfig,
+    TrainReport,
+    choose_best_epoch,
+)
 from opso.domain.errors import ClassifierInputError, ParameterError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import Classifier, ClassifierStore, ClassifierTrainer
@@ -313,7 +319,13 @@ class TorchTrainer(ClassifierTrainer):
         seed: int,
         progress: Progress,
     ) -> TrainReport:
-        """Train and save ``save_dir/model.opso`` (the last epoch's weights)."""
+        """Train; save the best epoch as ``save_dir/model.opso`` and the last as ``last.opso``.
+
+        The best epoch has the lowest validation loss (:func:`choose_best_epoch`); its weights
+        are kept in memory when it ends, so it need not have a checkpoint. Checkpoints
+        (``epoch-N.tar`` every ``log_every`` epochs and after the last) hold the weights and
+        metrics only: no optimizer state, since nothing resumes from them.
+        """
         torch.manual_seed(seed)
         model = build_architecture(
             config.architecture, len(config.classes), weights=pretrained_weights
@@ -331,6 +343,15 @@ class TorchTrainer(ClassifierTrainer):
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
         summaries: list[EpochSummary] = []
+        best_state: dict[str, torch.Tensor] = {}
+
+        def keep_best(summary: EpochSummary) -> None:
+            summaries.append(summary)
+            if choose_best_epoch(summaries) is summary:
+                best_state.clear()
+                for k, v in model.state_dict().items():
+                    best_state[k] = v.detach().to("cpu", copy=True)
+
         checkpoints = train(
             save_dir,
             model,
@@ -344,10 +365,20 @@ class TorchTrainer(ClassifierTrainer):
             log_every=log_every,
             print_logging=self.print_logging,
             progress=progress,
-            on_epoch=summaries.append,
+            on_epoch=keep_best,
+            save_optimizer=False,
         )
-        model_path = _save_model(model.cpu(), config, save_dir / "model.opso")
-        return TrainReport(model_path=model_path, checkpoints=checkpoints, epochs=summaries)
+        model.cpu()
+        last_path = _save_model(model, config, save_dir / "last.opso")
+        model.load_state_dict(best_state)
+        model_path = _save_model(model, config, save_dir / "model.opso")
+        return TrainReport(
+            model_path=model_path,
+            checkpoints=checkpoints,
+            epochs=summaries,
+            best_epoch=choose_best_epoch(summaries).epoch,
+            last_model_path=last_path,
+        )
 
 
 def load_classifier(

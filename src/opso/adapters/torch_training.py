@@ -164,6 +164,7 @@ def train(
     *,
     progress: Progress | None = None,
     on_epoch: EpochCallback | None = None,
+    save_optimizer: bool = True,
 ) -> list[Path]:
     """Train a model, writing checkpoints every ``log_every`` epochs and after the last.
 
@@ -197,14 +198,18 @@ def train(
     progress
         Told after each epoch (``done`` epochs of ``epochs``).
     on_epoch
-        Called with each epoch's loss and accuracy summary.
+        Called with each epoch's loss and accuracy summary, while ``model`` still holds that
+        epoch's weights.
+    save_optimizer
+        True (the spec): each checkpoint also holds ``optimizer_state_dict`` (for Adam, twice
+        the size of the weights). False: checkpoints hold the weights only.
 
     Returns
     -------
     list of pathlib.Path
         The checkpoint files written, in order. Each loads with
         ``torch.load(path, weights_only=True)`` and holds ``epoch``, ``model_state_dict``,
-        ``optimizer_state_dict``, ``labels`` (YAML text of the label dict),
+        ``optimizer_state_dict`` (if ``save_optimizer``), ``labels`` (YAML text of the label dict),
         ``train_metrics`` and ``valid_metrics`` (loss, accuracy, precision, recall, f1,
         confusion_matrix; the validation loss is computed with ``loss_fn``).
 
@@ -330,14 +335,15 @@ def train(
             raise FloatingPointError(f"training loss became {summary.train_loss} in epoch {epoch}")
         if checkpoint:
             path = save_dir / f"epoch-{epoch}.tar"
-            state = {
+            state: dict[str, Any] = {
                 "epoch": epoch,
                 "model_state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer_state_dict": optimizer.state_dict(),
                 "labels": labels_yaml,
                 "train_metrics": _plain(train_m),
                 "valid_metrics": _plain(valid_m),
             }
+            if save_optimizer:
+                state["optimizer_state_dict"] = optimizer.state_dict()
             with atomic_path(path) as tmp:
                 torch.save(state, tmp)
             written.append(path)

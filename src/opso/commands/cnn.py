@@ -98,7 +98,7 @@ ARCHITECTURE_CHOICES = [
     "save_dir",
     required=True,
     type=click.Path(path_type=Path),
-    help="Run folder: model.opso, epoch-N.tar checkpoints, metadata.txt.",
+    help="Run folder: model.opso (best epoch), last.opso, epoch-N.tar checkpoints, metadata.txt.",
 )
 @pass_container
 def train(
@@ -125,7 +125,7 @@ def train(
     num_workers: int,
     save_dir: Path,
 ) -> None:
-    """Train a CNN on labelled audio clips and save it as RUN_DIR/model.opso."""
+    """Train a CNN on labelled audio clips; save its best epoch as RUN_DIR/model.opso."""
     from opso.domain.classifier import Preprocessing
 
     class_list = [name.strip() for item in classes for name in item.split(",") if name.strip()]
@@ -168,7 +168,16 @@ def train(
             seed=seed,
             progress=progress,
         )
-    click.echo(f"model: {report.model_path}")
+    best = report.best
+    chosen = (
+        ""
+        if best is None
+        else f" (epoch {best.epoch} of {len(report.epochs)}: lowest validation loss "
+        f"{best.valid_loss:.4f})"
+    )
+    click.echo(f"model: {report.model_path}{chosen}")
+    if report.last_model_path is not None:
+        click.echo(f"last epoch: {report.last_model_path}")
     click.echo(f"checkpoints: {', '.join(p.name for p in report.checkpoints)}")
 
 

@@ -257,13 +257,54 @@ class EpochSummary:
     valid_accuracy: float
 
 
+def choose_best_epoch(epochs: Sequence[EpochSummary]) -> EpochSummary:
+    """Return the epoch with the lowest validation loss; of equal losses, the earliest.
+
+    Epochs whose validation loss is not finite (NaN, inf) are never chosen unless every epoch's
+    is, in which case the last epoch is returned.
+
+    Raises
+    ------
+    ParameterError
+        If ``epochs`` is empty.
+    """
+    if not epochs:
+        raise ParameterError("no epochs to choose the best of")
+    finite = [e for e in epochs if math.isfinite(e.valid_loss)]
+    if not finite:
+        return epochs[-1]
+    return min(finite, key=lambda e: e.valid_loss)  # min keeps the first of equal keys
+
+
 @dataclass(frozen=True, slots=True)
 class TrainReport:
-    """What a training run wrote: the model file, the checkpoints and the per-epoch summary."""
+    """What a training run wrote: the model file, the checkpoints and the per-epoch summary.
+
+    Parameters
+    ----------
+    model_path
+        The model file: the weights of ``best_epoch``.
+    checkpoints
+        The checkpoint files written, in order.
+    epochs
+        Loss and accuracy of every epoch, in order.
+    best_epoch
+        The epoch (counted from 1) whose weights ``model_path`` holds, chosen by
+        :func:`choose_best_epoch`; None if the trainer did not choose one.
+    last_model_path
+        The last epoch's model file, or None if none was written.
+    """
 
     model_path: Path
     checkpoints: list[Path]
     epochs: list[EpochSummary]
+    best_epoch: int | None = None
+    last_model_path: Path | None = None
+
+    @property
+    def best(self) -> EpochSummary | None:
+        """The summary of ``best_epoch``, or None."""
+        return next((e for e in self.epochs if e.epoch == self.best_epoch), None)
 
 
 def class_targets(labels: Sequence[str], classes: Sequence[str]) -> tuple[float, ...]:
