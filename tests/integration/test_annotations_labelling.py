@@ -252,3 +252,23 @@ def test_upsample_real_csv(test_data: Path) -> None:
     numeric, label_map = opso.add_numeric_labels(df)
     assert label_map == {"hello": 0, "world": 1}
     assert numeric["NumericLabels"].tolist() == df["NumericLabels"].tolist()
+
+
+def test_label_with_nothing_paired_exits_1_and_writes_nothing(
+    birds_10s: Path, test_data: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "audio").mkdir()
+    table = (
+        test_data
+        / "opensoundscape"
+        / "raven"
+        / "MSD-0003_20180427_2minstart00.Table.1.selections.txt"
+    )
+    shutil.copy(table, tmp_path / "ann")
+    shutil.copy(birds_10s, tmp_path / "audio")
+    out = tmp_path / "labels.csv"
+    args = ["label", "--annotations", str(tmp_path / "ann"), "--audio", str(tmp_path / "audio")]
+    result = CliRunner().invoke(main, [*args, "--clip-duration", "5", "-o", str(out)])
+    assert result.exit_code == 1 and "no recording pairs with a table" in result.output
+    assert not out.exists()

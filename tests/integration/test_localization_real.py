@@ -200,3 +200,13 @@ def test_map_plotter_draws_ellipses_and_fails_cleanly(tmp_path: Path) -> None:
     with pytest.raises(PlotWriteError, match=r"folder\.png"):
         plotter.plot_map(target, receivers=array, positions=positions, covariances=covs)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_with_no_audio_found_says_why_and_exits_1(csvs: Path, tmp_path: Path) -> None:
+    args = ["localize", "--coords", str(csvs / "LOCA_2021_aru_coords.csv")]
+    args += ["--detections", str(csvs / "LOCA_2021_detections.csv"), "--audio-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 1
+    assert "reference audio: audio file not found: " in result.output
+    assert "[Errno" not in result.output
+    assert "no call could be localized" in result.output

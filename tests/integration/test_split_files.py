@@ -174,3 +174,14 @@ def test_cli_split_the_same_file_twice_is_an_error_before_writing(tmp_path: Path
     assert result.exit_code == 2
     assert "would both write the clips x_wav_*.wav" in result.output
     assert not out.exists()
+
+
+def test_a_recording_shorter_than_one_clip_is_reported_not_silent(
+    birds_10s: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["split", str(birds_10s), "-o", str(tmp_path), "--clip-duration", "20"]
+    )
+    assert result.exit_code == 1
+    assert "10.133 s, shorter than one 20 s clip: no clips" in result.output
+    assert "--final-clip remainder" in result.output

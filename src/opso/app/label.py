@@ -13,7 +13,7 @@ from opso.app.files import AudioJob, FileFailure, find_audio_files
 from opso.app.split import SplitAudio, clip_path
 from opso.domain.annotations import AnnotationSet, ClipLabels
 from opso.domain.audio import FinalClip, clip_times
-from opso.domain.errors import OpsoError, ParameterError
+from opso.domain.errors import AnnotationError, OpsoError, ParameterError
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.progress import Progress, no_progress
@@ -236,6 +236,8 @@ class LabelRecordings:
         ------
         FileNotFoundError
             If ``annotation_dir`` or an audio path does not exist.
+        AnnotationError
+            If no recording pairs with a table (nothing is written then).
         ValueError
             If the clip settings are invalid, names are ambiguous, ``classes`` repeats a name
             (ignoring case), or a class is named like a fixed column of the label table.
@@ -250,6 +252,13 @@ class LabelRecordings:
         report.pairs, report.unmatched_audio, report.unmatched_tables = pair_recordings(
             jobs, tables
         )
+        if not report.pairs:
+            raise AnnotationError(
+                f"no recording pairs with a table: {len(jobs)} recording(s) and {len(tables)} "
+                f"table(s) under {annotation_dir}, and a recording pairs with the table whose "
+                "name before the first dot is its own (site1.wav with "
+                "site1.Table.1.selections.txt); nothing was written"
+            )
         sets: dict[Path, AnnotationSet] = {}
         for pair in report.pairs:
             try:

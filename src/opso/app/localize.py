@@ -617,6 +617,13 @@ def _flag(
     return "; ".join(flags)
 
 
+def _why(error: BaseException) -> str:
+    """Return an error's message without Python's ``[Errno N]`` prefix and repeated name."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 def _replace(event: EventLocation, **changes: Any) -> EventLocation:
     return replace(event, **changes)
 
@@ -910,7 +917,7 @@ def _delays(
                 raise audio.failed[det.reference]
             ref_samples, ref_time = audio.segment(plan.ref)
         except (OpsoError, OSError, ValueError) as e:
-            outcomes.append(f"reference audio: {e}")
+            outcomes.append(f"reference audio: {_why(e)}")
             continue
         ref = len(segments)
         segments.append(ref_samples)
@@ -923,7 +930,7 @@ def _delays(
             try:
                 samples, time = audio.segment(window)
             except (OpsoError, OSError, ValueError) as e:
-                measured.append((name, str(e)))
+                measured.append((name, _why(e)))
                 continue
             segments.append(samples)
             pairs.append((ref, len(segments) - 1))

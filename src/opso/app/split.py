@@ -142,18 +142,25 @@ class SplitRecordings:
         for i, job in enumerate(jobs, start=1):
             try:
                 audio = self.reader.read(job.source, sample_rate=sample_rate)
-                report.clips.extend(
-                    splitter.run(
-                        audio=audio,
-                        destination=destination,
-                        prefix=job.name,
-                        clip_duration=clip_duration,
-                        clip_overlap=clip_overlap,
-                        final_clip=final_clip,
-                        dry_run=dry_run,
-                        source=job.source,
-                    )
+                made = splitter.run(
+                    audio=audio,
+                    destination=destination,
+                    prefix=job.name,
+                    clip_duration=clip_duration,
+                    clip_overlap=clip_overlap,
+                    final_clip=final_clip,
+                    dry_run=dry_run,
+                    source=job.source,
                 )
+                if not made:
+                    report.failures.append(
+                        FileFailure(
+                            job.source,
+                            f"{audio.duration():.3f} s, shorter than one {clip_duration:g} s "
+                            "clip: no clips (--final-clip remainder, full or extend keeps it)",
+                        )
+                    )
+                report.clips.extend(made)
             except (OpsoError, OSError, ValueError) as e:
                 report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))

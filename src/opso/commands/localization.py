@@ -183,3 +183,6 @@ def localize(
             click.echo(f"{head}: {ev.reason}")
     if plot is not None:
         click.echo(f"map: {plot}")
+    if calls and report.n_localized == 0:
+        click.echo("error: no call could be localized (see the reasons above)", err=True)
+        raise SystemExit(1)
