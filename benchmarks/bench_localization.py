@@ -17,9 +17,10 @@
    ``ReceiverArray.localize`` and ``opso.localize`` given all events at once, with the one-event
    ``opso.localize`` loop for contrast, against a vectorised numpy Sound Finder (gps) and
    Gauss-Newton least squares from it (lstsq); gillette is shown next to the Sound Finder
-   reference. Median position errors show the solvers' accuracy. Both sides are single-threaded
-   numpy, timed in CPU time so that a busy machine does not decide the ratio (the audio rows use
-   wall time: opso's batched FFTs use every core).
+   reference. Median position errors show the solvers' accuracy.
+
+Both sides are single-threaded, so every row is timed in CPU time (best of several interleaved
+rounds): on a busy shared machine wall time measures the other users more than the code.
 
 Targets (issue 16): from audio >= the reference; solvers >= 0.8x the reference.
 
@@ -268,7 +269,7 @@ def from_audio(rounds: int, calls: int) -> None:
     def loca_ref() -> object:
         return reference_from_audio(coords, dets, LOCA_AUDIO, LOCA_BAND, 30.0)
 
-    ours, ref = best_of(rounds * 5, loca_opso, loca_ref)
+    ours, ref = best_of(rounds * 5, loca_opso, loca_ref, clock=time.process_time)
     n = len(dets)
     label = "LOCA, 6 recorders, 7 detections"
     print(f"{label:<34} {n / ours:>9.1f} {n / ref:>10.1f} {ref / ours:>9.2f}")
@@ -289,7 +290,7 @@ def from_audio(rounds: int, calls: int) -> None:
         def survey_ref() -> F64:
             return reference_from_audio(coords, dets, folder, (3000.0, 6000.0), None)
 
-        ours, ref = best_of(rounds, survey_opso, survey_ref)
+        ours, ref = best_of(rounds, survey_opso, survey_ref, clock=time.process_time)
         report = uc.run(
             coordinates=coords,
             detections=dets,

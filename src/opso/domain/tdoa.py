@@ -23,8 +23,6 @@ CCMethod = Literal["phat", "cc"]
 F64 = NDArray[np.float64]
 F32 = NDArray[np.float32]
 C64 = NDArray[np.complex64]
-#: Threads for the batched FFTs of :func:`estimate_delays` (-1: one per CPU).
-_WORKERS = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +310,7 @@ def estimate_delays(
             n = fft.next_fast_len(len(arrays[ref]) + len(arrays[sig]) - 1, real=True)
             band = band_of[p]
             jobs.setdefault((n, None if band is None else _band_key(band)), []).append(p)
-    # One FFT per segment and size, all segments of a size in one call (threads over rows).
+    # One FFT per segment and size, all segments of a size in one call.
     spectra: dict[int, tuple[C64, dict[int, int]]] = {}
     for n in sorted({n for n, _ in jobs}):
         wanted = sorted(
@@ -323,7 +321,7 @@ def estimate_delays(
         stack = np.zeros((len(wanted), n), dtype=np.float32)
         for row, k in enumerate(wanted):
             stack[row, : len(arrays[k])] = arrays[k]
-        table = fft.rfft(stack, axis=-1, workers=_WORKERS)
+        table = fft.rfft(stack, axis=-1)
         spectra[n] = (table, {k: row for row, k in enumerate(wanted)})
     for (n, band), rows in jobs.items():
         freqs = np.asarray(np.fft.rfftfreq(n, d=1.0 / sample_rate), dtype=np.float64)
@@ -392,7 +390,7 @@ def _correlate_group(
     def inverse(band_part: C64) -> F32:
         full = np.zeros((len(rows), len(mask)), dtype=np.complex64)
         full[:, bins] = band_part
-        return np.asarray(fft.irfft(full, n, axis=-1, workers=_WORKERS), dtype=np.float32)
+        return np.asarray(fft.irfft(full, n, axis=-1), dtype=np.float32)
 
     scale = 1.0
     if method == "phat":
