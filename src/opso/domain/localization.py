@@ -19,6 +19,7 @@ the spec's :func:`localize` takes one event or many. See ``docs/guide/localizati
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -179,10 +180,19 @@ def geometry_problem(positions: ArrayLike) -> str:
         receivers, receivers all at one place, collinear (2-D) or coplanar (3-D) receivers
         (see :data:`PLANARITY_RTOL`).
     """
-    p = np.asarray(positions, dtype=np.float64)
-    n, d = p.shape
+    p = np.ascontiguousarray(positions, dtype=np.float64)
+    return _geometry_problem(p.tobytes(), *p.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry_problem(key: bytes, n: int, d: int) -> str:
+    """Check the positions in ``key`` as :func:`geometry_problem` does, remembering the answer.
+
+    A loop of one-event calls with the same receivers then checks them once.
+    """
     if n < d + 1:
         return f"{n} receivers cannot fix a position in {d}-D (need at least {d + 1})"
+    p = np.frombuffer(key, dtype=np.float64).reshape(n, d)
     s = np.linalg.svd(p - p.mean(axis=0), compute_uv=False)
     if not s[0] > 0:
         return "all receivers are at the same place"
@@ -241,10 +251,10 @@ def _shared_lstsq(shared: F64, column: F64, rhs: F64) -> tuple[F64, NDArray[np.b
     """
     d = shared.shape[1]
     e_count, k = len(column), rhs.shape[-1]
-    q0, r0 = np.linalg.qr(shared)
-    diag = np.abs(np.diag(r0))
-    if not diag.min() > _SINGULAR_RTOL * diag.max():
+    factors = _factor(np.ascontiguousarray(shared).tobytes(), *shared.shape)
+    if factors is None:
         return np.full((e_count, d + 1, k), np.nan), np.ones(e_count, dtype=np.bool_)
+    q0, r0_inv = factors
     coef = column @ q0
     w = column - coef @ q0.T
     again = w @ q0
@@ -257,8 +267,24 @@ def _shared_lstsq(shared: F64, column: F64, rhs: F64) -> tuple[F64, NDArray[np.b
     last = np.divide(wty, norm2[:, None], out=np.zeros_like(wty), where=~dependent[:, None])
     u = np.empty((e_count, d + 1, k))
     u[:, d, :] = last
-    u[:, :d, :] = np.linalg.inv(r0) @ (q0.T @ rhs - coef[:, :, None] * last[:, None, :])
+    u[:, :d, :] = r0_inv @ (q0.T @ rhs - coef[:, :, None] * last[:, None, :])
     return u, np.asarray(dependent, dtype=np.bool_)
+
+
+@functools.lru_cache(maxsize=64)
+def _factor(key: bytes, m: int, d: int) -> tuple[F64, F64] | None:
+    """``Q`` and ``inv(R)`` of the ``m x d`` matrix in ``key``, or None if it is rank-deficient.
+
+    Remembered, so that one-event calls with the same receivers factor them once.
+    """
+    q0, r0 = np.linalg.qr(np.frombuffer(key, dtype=np.float64).reshape(m, d))
+    diag = np.abs(np.diag(r0))
+    if not diag.min() > _SINGULAR_RTOL * diag.max():
+        return None
+    r0_inv = np.linalg.inv(r0)
+    q0.flags.writeable = False
+    r0_inv.flags.writeable = False
+    return q0, r0_inv
 
 
 def _cholesky(a: F64) -> tuple[list[list[F64]], F64]:
