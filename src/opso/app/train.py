@@ -318,7 +318,8 @@ class TrainClassifier:
         Returns
         -------
         TrainReport
-            The model file (``save_dir/model.opso``), checkpoints and per-epoch summary.
+            The model file (``save_dir/model.opso``, the epoch with the lowest validation loss;
+            ``last_model_path`` is the last epoch), checkpoints and per-epoch summary.
 
         Raises
         ------
