@@ -1,14 +1,17 @@
-"""Finding the audio files a command should process."""
+"""Finding the audio files a command should process, and decoding them one ahead."""
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from opso.domain.errors import OpsoLoadAudioInputError
+from opso.domain.audio import Audio
+from opso.domain.errors import OpsoError, OpsoLoadAudioInputError
+from opso.ports.audio_io import AudioReader
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg"})
 
@@ -113,3 +116,42 @@ def _unique_names(found: list[tuple[Path, Path, str]]) -> list[str]:
             suffix = found[i][0].suffix[1:]
             names[i] = f"{names[i]}_{suffix}" if suffix else names[i]
     return names
+
+
+def decoded_ahead(
+    reader: AudioReader, jobs: Sequence[AudioJob], sample_rate: int
+) -> Iterator[tuple[AudioJob, Audio | BaseException]]:
+    """Yield each job with its decoded audio (or its read error), decoding the next meanwhile."""
+
+    def read(job: AudioJob) -> Audio:
+        return reader.read(job.source, sample_rate=sample_rate)
+
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        current: Future[Audio] = pool.submit(read, jobs[0])
+        for k, job in enumerate(jobs):
+            following = pool.submit(read, jobs[k + 1]) if k + 1 < len(jobs) else None
+            result: Audio | BaseException
+            try:
+                result = current.result()
+            except (OpsoError, OSError, ValueError) as e:
+                result = e
+            yield job, result
+            if following is not None:
+                current = following
+
+
+def failure_reason(error: BaseException) -> str:
+    """Return an error's message on one line, for people (its type name if it has none).
+
+    An ``OSError`` built with an errno gives its text without Python's ``[Errno N]`` prefix and
+    repeated file name; the file name leads when the text does not hold it.
+    """
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+        name = error.filename
+        if name is not None and str(name) not in text:
+            text = f"{name}: {text}"
+    return " ".join((text or type(error).__name__).split())

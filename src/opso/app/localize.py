@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from opso.app.files import failure_reason
 from opso.domain.errors import LocalizationError, OpsoError, ParameterError
 from opso.domain.localization import InvertAlg, speed_of_sound_for
 from opso.domain.receivers import ReceiverArray
@@ -617,13 +618,6 @@ def _flag(
     return "; ".join(flags)
 
 
-def _why(error: BaseException) -> str:
-    """Return an error's message without Python's ``[Errno N]`` prefix and repeated name."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
-
-
 def _replace(event: EventLocation, **changes: Any) -> EventLocation:
     return replace(event, **changes)
 
@@ -917,7 +911,7 @@ def _delays(
                 raise audio.failed[det.reference]
             ref_samples, ref_time = audio.segment(plan.ref)
         except (OpsoError, OSError, ValueError) as e:
-            outcomes.append(f"reference audio: {_why(e)}")
+            outcomes.append(f"reference audio: {failure_reason(e)}")
             continue
         ref = len(segments)
         segments.append(ref_samples)
@@ -930,7 +924,7 @@ def _delays(
             try:
                 samples, time = audio.segment(window)
             except (OpsoError, OSError, ValueError) as e:
-                measured.append((name, _why(e)))
+                measured.append((name, failure_reason(e)))
                 continue
             segments.append(samples)
             pairs.append((ref, len(segments) - 1))

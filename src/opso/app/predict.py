@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,9 +11,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.app.files import AudioJob, FileFailure
-from opso.domain.audio import Audio, clip_times, clip_windows
-from opso.domain.errors import OpsoError, ParameterError
+from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
+from opso.domain.audio import clip_times, clip_windows
+from opso.domain.errors import ParameterError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore
 from opso.ports.progress import Progress, no_progress
@@ -135,10 +134,12 @@ class PredictScores:
             pending.rows.append(row)
 
         with self.sink.open(output, columns=columns) as stream:
-            for i, (job, result) in enumerate(self._decoded(jobs, pre.sample_rate), start=1):
+            for i, (job, result) in enumerate(
+                decoded_ahead(self.reader, jobs, pre.sample_rate), start=1
+            ):
                 report.files += 1
                 if isinstance(result, BaseException):
-                    fail(job.source, _reason(result))
+                    fail(job.source, failure_reason(result))
                 else:
                     times = clip_times(result.duration(), duration, clip_overlap, final_clip)
                     if not times:
@@ -166,31 +167,3 @@ class PredictScores:
                 progress(i, len(jobs), str(job.source))
             flush(stream)
         return report
-
-    def _decoded(
-        self, jobs: Sequence[AudioJob], sample_rate: int
-    ) -> Iterator[tuple[AudioJob, Audio | BaseException]]:
-        """Yield each job with its decoded audio (or error), decoding the next one meanwhile."""
-
-        def read(job: AudioJob) -> Audio:
-            return self.reader.read(job.source, sample_rate=sample_rate)
-
-        if not jobs:
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            current: Future[Audio] = pool.submit(read, jobs[0])
-            for k, job in enumerate(jobs):
-                following = pool.submit(read, jobs[k + 1]) if k + 1 < len(jobs) else None
-                result: Audio | BaseException
-                try:
-                    result = current.result()
-                except (OpsoError, OSError, ValueError) as e:
-                    result = e
-                yield job, result
-                if following is not None:
-                    current = following
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from opso.app.files import failure_reason
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
 from opso.domain.audio import clip_times, clip_windows
@@ -123,7 +124,7 @@ class PredictShards:
             try:
                 scored = list(self._score(classifier, segment))
             except (OpsoError, OSError, ValueError) as e:
-                reason = " ".join((str(e) or type(e).__name__).split())
+                reason = failure_reason(e)
                 errors.append(SegmentError(segment.source, segment.start, segment.end, reason))
                 continue
             for (begin, end), scores in scored:

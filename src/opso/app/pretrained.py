@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.app.files import AudioJob, FileFailure
+from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
 from opso.domain.annotations import AnnotationSet
-from opso.domain.audio import Audio
-from opso.domain.errors import OpsoError, ParameterError
+from opso.domain.errors import ParameterError
 from opso.domain.pretrained import (
     check_location,
     check_sensitivity,
@@ -137,10 +135,10 @@ def windows(
             keys.clear()
             clips.clear()
 
-    for i, (job, result) in enumerate(_decoded(reader, jobs, model.sample_rate), start=1):
+    for i, (job, result) in enumerate(decoded_ahead(reader, jobs, model.sample_rate), start=1):
         if isinstance(result, BaseException):
             yield from flush()
-            yield FileFailure(job.source, _reason(result))
+            yield FileFailure(job.source, failure_reason(result))
         elif len(result.samples) == 0:
             yield from flush()
             yield FileFailure(job.source, "recording holds no audio")
@@ -386,32 +384,3 @@ class EmbedWindows:
         report.windows = len(rows) - len(report.failures)
         self.writer.write(rows, vectors, output)
         return report
-
-
-def _decoded(
-    reader: AudioReader, jobs: Sequence[AudioJob], sample_rate: int
-) -> Iterator[tuple[AudioJob, Audio | BaseException]]:
-    """Yield each job with its decoded audio (or error), decoding the next one meanwhile."""
-
-    def read(job: AudioJob) -> Audio:
-        return reader.read(job.source, sample_rate=sample_rate)
-
-    if not jobs:
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        current: Future[Audio] = pool.submit(read, jobs[0])
-        for k, job in enumerate(jobs):
-            following = pool.submit(read, jobs[k + 1]) if k + 1 < len(jobs) else None
-            result: Audio | BaseException
-            try:
-                result = current.result()
-            except (OpsoError, OSError, ValueError) as e:
-                result = e
-            yield job, result
-            if following is not None:
-                current = following
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())

@@ -157,10 +157,7 @@ def info(
     """
     from opso.app.files import find_audio_files
 
-    try:
-        jobs = find_audio_files(paths, require_audio=True)
-    except FileNotFoundError as e:
-        raise click.ClickException(printable(e.strerror or e)) from e
+    jobs = find_audio_files(paths, require_audio=True)
     reader = c.audio_io()
     metadata = c.metadata()
     failed = 0

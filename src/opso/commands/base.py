@@ -26,6 +26,7 @@ class OpsoGroup(click.Group):
         A ``ParameterError`` is a usage error (exit 2); other opso errors and
         ``FileNotFoundError`` exit 1.
         """
+        from opso.app.files import failure_reason
         from opso.domain.errors import OpsoError, ParameterError
 
         try:
@@ -33,7 +34,7 @@ class OpsoGroup(click.Group):
         except ParameterError as e:
             raise click.UsageError(str(e), ctx) from e
         except (OpsoError, FileNotFoundError) as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(printable(failure_reason(e))) from e
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Register ``cmd``, giving it a ``--config FILE`` option (see :func:`config_option`)."""
