@@ -270,7 +270,7 @@ class RunDemo:
 
 def _describe_call(report: LocalizationReport, call: EventLocation) -> str:
     """One call in words: how many recorders heard it, where it was and how far to trust it."""
-    heard = sum(e.call == call.call for e in report.events)
+    heard = report.heard(call)
     if not call.localized or call.position is None:
         return (
             f"The {call.class_name} call heard on {heard} recorders was not localized: "

@@ -173,6 +173,10 @@ class LocalizationReport:
         """One estimate per call: the chosen event of each group of detections of one sound."""
         return [e for e in self.events if e.chosen]
 
+    def heard(self, call: EventLocation) -> int:
+        """Return how many detections (candidate events) are grouped into ``call``."""
+        return sum(e.call == call.call for e in self.events)
+
     @property
     def n_localized(self) -> int:
         """Number of calls with a position (flagged or not)."""
@@ -407,7 +411,8 @@ class LocalizeEvents:
         speed = speed_of_sound_for(temperature, speed_of_sound)
         table = read_coordinates(*self._table(coordinates, "coordinates"))
         array = table.array
-        found = read_detections(*self._table(detections, "detections"))
+        det_table, det_source = self._table(detections, "detections")
+        found = read_detections(det_table, det_source)
         if min_receivers < array.dim + 1:
             raise ParameterError(
                 f"min_receivers must be at least {array.dim + 1} for {array.dim}-D "
@@ -415,11 +420,7 @@ class LocalizeEvents:
             )
         if max_receiver_dist is not None and not max_receiver_dist > 0:
             raise ParameterError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
-        offsets = _file_offsets(
-            found,
-            table.start_offsets,
-            "table" if isinstance(detections, pd.DataFrame) else str(detections),
-        )
+        offsets = _file_offsets(found, table.start_offsets, det_source)
         bands = dict(bandpass or {})
         problems = [f"{n}: {why}" for n, why in table.invalid.items()]
         events = self._measure(

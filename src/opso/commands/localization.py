@@ -169,7 +169,7 @@ def localize(
         f"-> {output}"
     )
     for ev in calls:
-        heard = sum(e.call == ev.call for e in report.events)
+        heard = report.heard(ev)
         head = f"  call {ev.call}: {ev.class_name}, heard on {heard}, ref {Path(ev.reference).name}"
         if ev.localized and ev.position is not None:
             where = ", ".join(f"{v:.2f}" for v in ev.position)
