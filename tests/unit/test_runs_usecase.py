@@ -233,3 +233,12 @@ def test_export_happens_inside_the_run_when_it_is_complete(tmp_path: Path) -> No
     assert whole.exported == whole.progress.rows and out.is_file()
     with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
         _run(batch, spy, sources, export=tmp_path / "levels.xlsx")
+
+
+def test_levels_of_an_extended_final_clip_measure_only_the_recording() -> None:
+    tail = np.concatenate([np.ones(20), np.zeros(10)])  # 0.3 s, looped 6.7 times by extend
+    io = InMemoryAudioIO({Path("r.wav"): Audio(np.concatenate([np.full(SR * 2, 0.5), tail]), SR)})
+    job = ClipLevels(io, clip_duration=2.0, final_clip="extend")
+    out = job(Shard(0, (Segment("r.wav", 0.0, 2.3, 2.3),)))
+    assert out.columns["end_time"] == [2.0, 2.3]
+    np.testing.assert_allclose(out.columns["rms"], [0.5, np.sqrt(20 / 30)], atol=1e-6)

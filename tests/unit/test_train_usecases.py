@@ -120,10 +120,14 @@ def test_final_clip_options_and_short_files() -> None:
     rows = sink.tables[Path("scores.csv")]
     assert [(r["start_time"], r["end_time"]) for r in rows] == [(0.0, 2.0), (1.0, 3.0), (0.0, 0.5)]
     np.testing.assert_allclose(rows[2]["loud"], 0.3, atol=1e-6)  # looped to a full clip
-    sink, *_ = _run(files, [long, short], final_clip=None)
+    sink, *_ = _run(files, [long, short], final_clip=None)  # the default: the tail is dropped
     rows = sink.tables[Path("scores.csv")]
-    assert [(r["file"], r["start_time"]) for r in rows] == [("long.wav", 0.0), ("short.wav", None)]
-    assert "shorter than one" in str(rows[1]["error"])
+    assert [(r["file"], r["start_time"], r["end_time"]) for r in rows] == [
+        ("long.wav", 0.0, 2.0),
+        ("short.wav", 0.0, 0.5),  # a recording shorter than one clip is still scored, looped
+    ]
+    np.testing.assert_allclose(rows[1]["loud"], 0.3, atol=1e-6)
+    assert not any(r["error"] for r in rows)
 
 
 def test_predict_validates_settings_before_reading() -> None:

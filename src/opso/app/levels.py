@@ -82,7 +82,9 @@ class ClipLevels:
                 continue
             name = Path(segment.source).as_posix()
             for clip in clips:
-                x = clip["audio"].samples.astype(np.float64)
+                audio = clip["audio"]
+                real = round((clip["end_time"] - clip["begin_time"]) * audio.sample_rate)
+                x = audio.samples[:real].astype(np.float64)  # not the loop of an extended clip
                 table["file"].append(name)
                 table["start_time"].append(clip["begin_time"])
                 table["end_time"].append(clip["end_time"])

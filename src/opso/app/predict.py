@@ -58,7 +58,7 @@ class PredictScores:
         output: Path,
         clip_duration: float | None = None,
         clip_overlap: float = 0.0,
-        final_clip: PredictFinalClip = "full",
+        final_clip: PredictFinalClip = None,
         batch_size: int = 16,
         progress: Progress = no_progress,
     ) -> PredictReport:
@@ -82,7 +82,7 @@ class PredictScores:
         final_clip
             Audio after the last full clip: None drops it; ``"full"`` adds a clip ending at
             the end of the recording; ``"extend"`` loops the remainder to a full clip. A
-            recording shorter than one clip is looped to one clip unless ``final_clip`` is None.
+            recording shorter than one clip is looped to one clip whatever ``final_clip`` is.
         batch_size
             Clips per model call (batches span recordings).
         progress
@@ -142,12 +142,8 @@ class PredictScores:
                     fail(job.source, failure_reason(result))
                 else:
                     times = clip_times(result.duration(), duration, clip_overlap, final_clip)
-                    if not times:
-                        fail(
-                            job.source,
-                            f"recording is {result.duration():.3f} s, shorter than one "
-                            f"{duration} s clip",
-                        )
+                    if not times:  # shorter than one clip: scored once, looped
+                        times = [(0.0, round(result.duration(), 9))]
                     clips = clip_windows(result.samples, result.sample_rate, times, n)
                     for (begin, end), clip in zip(times, clips, strict=True):
                         pending.clip_rows.append(len(pending.rows))

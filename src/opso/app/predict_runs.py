@@ -14,7 +14,7 @@ from opso.app.files import failure_reason
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
 from opso.domain.audio import clip_times, clip_windows
-from opso.domain.errors import OpsoError, OpsoLoadAudioInputError, ParameterError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import Classifier, ClassifierStore
@@ -53,7 +53,7 @@ class PredictShards:
     model: Path
     clip_duration: float | None = None
     clip_overlap: float = 0.0
-    final_clip: PredictFinalClip = "full"
+    final_clip: PredictFinalClip = None
     batch_size: int = 16
     top_k: int | None = None
     min_score: float | None = None
@@ -138,12 +138,9 @@ class PredictShards:
         duration = self.duration()
         times = segment.clip_times(duration, self.clip_overlap, self.final_clip)
         if not times:
-            if segment.start == 0 and segment.is_last:
-                raise OpsoLoadAudioInputError(
-                    f"{segment.source}: recording is {segment.duration:.3f} s, shorter than "
-                    f"one {duration} s clip"
-                )
-            return
+            if not (segment.start == 0 and segment.is_last):
+                return
+            times = [(0.0, round(segment.duration, 9))]  # shorter than one clip: looped once
         first, last = times[0][0], max(e for _, e in times)
         audio = self.reader.read(
             Path(segment.source),

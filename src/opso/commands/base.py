@@ -44,7 +44,11 @@ class OpsoGroup(click.Group):
 def final_clip_option(
     choices: tuple[str, ...] = ("none", "remainder", "full", "extend"), default: str = "none"
 ) -> Callable[[F], F]:
-    """Add ``--final-clip``; the command receives None for ``none``, else the mode's name."""
+    """Add ``--final-clip``; the command receives None for ``none``, else the mode's name.
+
+    Every clipping command defaults to ``none``, as ``Audio.split`` does: no second of a
+    recording is in two clips and no clip holds invented samples (decision 0118).
+    """
 
     def to_mode(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
         return None if value == "none" else value
@@ -55,7 +59,9 @@ def final_clip_option(
         default=default,
         show_default=True,
         callback=to_mode,
-        help="Audio after the last full clip.",
+        help="Audio after the last full clip: extend (loop it to a full clip), remainder "
+        "(a shorter clip), full (a full clip ending at the end, overlapping the one before) or "
+        "none (drop it).",
     )
 
 

@@ -196,7 +196,7 @@ def train(
     "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
 )
 @click.option("--clip-overlap", "--overlap", type=float, default=0.0, show_default=True)
-@final_clip_option(("full", "extend", "none"), default="full")
+@final_clip_option(("none", "full", "extend"))
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--device", default=None, help="Torch device (default: a GPU if there is one).")
 @click.option(
