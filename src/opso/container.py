@@ -162,7 +162,11 @@ class Container(containers.DeclarativeContainer):
 
     review_pages = providers.Singleton(HtmlReviewPages)
     build_review = providers.Factory(
-        BuildReview, reader=audio_io, writer=audio_io, images=spectrogram_images, pages=review_pages
+        BuildReview,
+        reader=audio_io,
+        writer=audio_io,
+        plotter=spectrogram_plotter,
+        pages=review_pages,
     )
     save_review_marks = providers.Factory(
         SaveReviewMarks, tables=tables, annotations=annotation_store

@@ -8,7 +8,7 @@ import pytest
 from opso.adapters.memory import (
     InMemoryAnnotationStore,
     InMemoryAudioIO,
-    InMemoryImages,
+    InMemoryPlotter,
     InMemoryTables,
 )
 from opso.app.label import recording_key
@@ -61,8 +61,8 @@ def test_top_scoring_rejects_unknown_class_and_missing_file_column() -> None:
 def test_build_review_cuts_each_clip_once_and_reports_missing_files() -> None:
     rng = np.random.default_rng(0)
     io = InMemoryAudioIO({Path("/rec/a.wav"): Audio(rng.normal(size=22050 * 10) * 0.1, 22050)})
-    pages, images = MemoryPages(), InMemoryImages()
-    result = BuildReview(io, io, images, pages).run(
+    pages, plots = MemoryPages(), InMemoryPlotter()
+    result = BuildReview(io, io, plots, pages).run(
         scores=SCORES, audio_root=Path("/rec"), output=Path("/out"), top_k=2
     )
     assert [(c.file, c.label) for c in result.clips] == [("a.wav", "owl"), ("a.wav", "frog")]
@@ -71,7 +71,14 @@ def test_build_review_cuts_each_clip_once_and_reports_missing_files() -> None:
     ]  # reported once, though two classes picked it
     wavs = sorted(p for p in io.files if p.parent == Path("/out/clips"))
     assert len(wavs) == 2 and all(len(io.files[w].samples) == 5 * 22050 for w in wavs)
-    assert len(images.files) == 2
+    assert sorted(plots.plots) == sorted(Path("/out") / c.image for c in result.clips)
+    for clip in result.clips:  # axes in seconds of the recording and Hz, a 60 dB scale per clip
+        spec = plots.plots[Path("/out") / clip.image]
+        assert spec.times[0] >= clip.start_time and spec.times[-1] <= clip.end_time
+        assert spec.frequencies[-1] == 11025
+        low, high = spec.decibel_limits
+        assert high - low == 60.0
+        assert plots.titles[Path("/out") / clip.image] == f"a.wav, {clip.start_time:.2f} s"
     assert pages.pages[Path("/out/index.html")] == result.clips
     assert pages.page_sizes[Path("/out/index.html")] == 100
 
@@ -79,8 +86,7 @@ def test_build_review_cuts_each_clip_once_and_reports_missing_files() -> None:
 def test_build_review_pages_by_page_size_and_refuses_zero_before_cutting() -> None:
     rng = np.random.default_rng(0)
     io = InMemoryAudioIO({Path("/rec/a.wav"): Audio(rng.normal(size=22050 * 10) * 0.1, 22050)})
-    pages, images = MemoryPages(), InMemoryImages()
-    build = BuildReview(io, io, images, pages)
+    build = BuildReview(io, io, InMemoryPlotter(), pages := MemoryPages())
     build.run(scores=SCORES, audio_root=Path("/rec"), output=Path("/out"), page_size=1)
     assert pages.page_sizes[Path("/out/index.html")] == 1
     with pytest.raises(ValueError, match="page_size must be at least 1"):
@@ -92,7 +98,7 @@ def test_build_review_records_the_recording_and_ends_open_clips_at_its_end() -> 
     rng = np.random.default_rng(0)
     io = InMemoryAudioIO({Path("/rec/a.wav"): Audio(rng.normal(size=22050 * 7) * 0.1, 22050)})
     whole_files = pd.DataFrame({"file": ["a.wav"], "owl": [0.9]})  # no start_time, end_time
-    result = BuildReview(io, io, InMemoryImages(), MemoryPages()).run(
+    result = BuildReview(io, io, InMemoryPlotter(), MemoryPages()).run(
         scores=whole_files, audio_root=Path("/rec"), output=Path("/out")
     )
     (clip,) = result.clips

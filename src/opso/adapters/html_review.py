@@ -35,7 +35,7 @@ h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
 .clip { display: flex; gap: 1rem; align-items: center; margin: .6rem 0; padding: .4rem;
         border: 1px solid #ddd; border-radius: 6px; scroll-margin-top: 8rem; }
 .clip.current { outline: 3px solid #1a5fb4; outline-offset: 2px; background: #eef4fc; }
-.clip img { height: 160px; border: 1px solid #999; }
+.clip img { width: 400px; max-width: 100%; border: 1px solid #999; }
 .meta { min-width: 16rem; font-size: .9rem; }
 .marks label { margin-right: .8rem; }
 #bar { position: sticky; top: 0; z-index: 1; background: #fff; padding: .5rem 0;

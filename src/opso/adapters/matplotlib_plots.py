@@ -80,6 +80,7 @@ class MatplotlibPlotter(SpectrogramPlotter):
         show: bool = False,
         show_colorbar: bool = False,
         title: str | None = None,
+        figsize: tuple[float, float] = (8.0, 4.0),
     ) -> None:
         """Save the plot to ``path`` (format from its suffix, atomically) and/or show it.
 
@@ -91,10 +92,12 @@ class MatplotlibPlotter(SpectrogramPlotter):
         if show:  # through pyplot, so the user's backend (or Jupyter inline) displays it
             import matplotlib.pyplot as plt
 
-            fig = plt.figure(figsize=(8.0, 4.0), layout="constrained")
+            fig = plt.figure(figsize=figsize, layout="constrained")
             self._draw(fig, spectrogram, show_colorbar=show_colorbar, title=title)
         else:
-            fig = self.figure(spectrogram, show_colorbar=show_colorbar, title=title)
+            fig = self.figure(
+                spectrogram, show_colorbar=show_colorbar, title=title, figsize=figsize
+            )
         if path is not None:
             fmt = path.suffix.lstrip(".").lower() or None
             try:

@@ -214,6 +214,7 @@ class InMemoryPlotter(SpectrogramPlotter):
     """Records each plotted spectrogram with its destination, for tests and previews."""
 
     plots: dict[Path | None, Spectrogram] = field(default_factory=dict)
+    titles: dict[Path | None, str | None] = field(default_factory=dict)
 
     def plot(
         self,
@@ -223,9 +224,11 @@ class InMemoryPlotter(SpectrogramPlotter):
         show: bool = False,
         show_colorbar: bool = False,
         title: str | None = None,
+        figsize: tuple[float, float] = (8.0, 4.0),
     ) -> None:
-        """Keep ``spectrogram`` under ``path``."""
+        """Keep ``spectrogram`` (and its title) under ``path``."""
         self.plots[path] = spectrogram
+        self.titles[path] = title
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +16,15 @@ from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
-from opso.ports.images import ImageStore
+from opso.ports.images import SpectrogramPlotter
 from opso.ports.progress import Progress, no_progress
 from opso.ports.review import DEFAULT_PAGE_SIZE, MARKS, ReviewClip, ReviewPages
 from opso.ports.tables import TableWriter
 
 KEY_COLUMNS = ("file", "start_time", "end_time")
 MARK_COLUMNS = ("id", "file", "start_time", "end_time", "class", "score", "mark")
-IMAGE_HEIGHT = 192
+#: Size of a clip's spectrogram plot in inches (100 pixels each): 400 x 220 pixels.
+IMAGE_SIZE = (4.0, 2.2)
 #: Folder of the review (under its output) that holds the Raven tables of present clips.
 RAVEN_FOLDER = "raven"
 
@@ -120,7 +121,7 @@ class BuildReview:
 
     reader: AudioReader
     writer: AudioWriter
-    images: ImageStore
+    plotter: SpectrogramPlotter
     pages: ReviewPages
 
     def run(
@@ -199,14 +200,14 @@ class BuildReview:
             raise ParameterError(
                 f"{file}: the clip at {start} s is shorter than one spectrogram window"
             )
-        # each clip on its own 60 dB scale below its loudest part, so quiet calls still show
+        # each clip on its own 60 dB scale below its loudest part, so quiet calls still show;
+        # the time axis reads seconds of the recording, the frequency axis Hz
         top = float(np.percentile(spec.spectrogram, 99.5))
-        width = max(64, min(spec.spectrogram.shape[1], 512))
-        self.images.write(
-            spec.to_pixels(spec_range=(top - 60.0, top)),
-            output / "images" / f"{key}.png",
-            shape=(IMAGE_HEIGHT, width),
-            mode="L",
+        self.plotter.plot(
+            replace(spec, times=spec.times + start, decibel_limits=(top - 60.0, top)),
+            path=output / "images" / f"{key}.png",
+            title=f"{path.name}, {start:.2f} s",
+            figsize=IMAGE_SIZE,
         )
         return _Cut(
             audio=f"clips/{key}.wav",

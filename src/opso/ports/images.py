@@ -56,6 +56,10 @@ class SpectrogramPlotter(Protocol):
         show: bool = False,
         show_colorbar: bool = False,
         title: str | None = None,
+        figsize: tuple[float, float] = (8.0, 4.0),
     ) -> None:
-        """Save the plot to ``path`` (format from the suffix) and/or show it."""
+        """Save the plot to ``path`` (format from the suffix) and/or show it.
+
+        ``figsize`` is in inches, at 100 pixels per inch.
+        """
         ...
