@@ -116,6 +116,9 @@ _EXPORTS: dict[str, str] = {
     "build_architecture": "opso.torch.models",
     "load_model": "opso.pretrained",
     "PretrainedDetector": "opso.pretrained",
+    "HeadDetector": "opso.pretrained",
+    "train_head": "opso.pretrained",
+    "BaseModelMismatchError": "opso.domain.errors",
     "MissingExtraError": "opso.domain.errors",
     "save_model": "opso.torch.models",
     "load_classifier": "opso.torch.models",
@@ -220,6 +223,7 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         AudioReadError as AudioReadError,
         AudioToolError as AudioToolError,
         AudioWriteError as AudioWriteError,
+        BaseModelMismatchError as BaseModelMismatchError,
         ClassifierInputError as ClassifierInputError,
         ConfigError as ConfigError,
         ImageReadError as ImageReadError,
@@ -281,8 +285,10 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         Pcen as Pcen,
     )
     from opso.pretrained import (
+        HeadDetector as HeadDetector,
         PretrainedDetector as PretrainedDetector,
         load_model as load_model,
+        train_head as train_head,
     )
     from opso.pulse_finder import (
         calculate_pulse_score as calculate_pulse_score,

@@ -18,10 +18,12 @@ from opso.adapters.http_review_server import ReviewServer
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.matplotlib_plots import MatplotlibPlotter
 from opso.adapters.matplotlib_report import MatplotlibReportFigures
+from opso.adapters.numpy_heads import NpzHeadStore
 from opso.adapters.pillow_images import PillowImages
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.demo import RunDemo
+from opso.app.heads import PredictWithHead, TrainHead
 from opso.app.label import LabelRecordings
 from opso.app.levels import ClipLevels
 from opso.app.localize import LocalizeEvents
@@ -37,6 +39,7 @@ from opso.app.split import SplitAudio, SplitRecordings
 from opso.app.train import TrainClassifier
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore, ClassifierTrainer
+from opso.ports.heads import EmbeddingReader
 from opso.ports.pretrained import EmbeddingWriter, PretrainedModelStore
 
 
@@ -64,6 +67,12 @@ def _embedding_writer() -> EmbeddingWriter:
     from opso.adapters.pyarrow_embeddings import ParquetEmbeddingWriter
 
     return ParquetEmbeddingWriter()
+
+
+def _embedding_reader() -> EmbeddingReader:
+    from opso.adapters.pyarrow_embeddings import ParquetEmbeddingReader
+
+    return ParquetEmbeddingReader()
 
 
 def usable_cpus() -> int:
@@ -192,6 +201,21 @@ class Container(containers.DeclarativeContainer):
     )
     embed_windows = providers.Factory(
         EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)
+    )
+    # heads trained on embeddings (``head.opso``: numpy arrays + JSON, no pickle)
+    head_store = providers.Singleton(NpzHeadStore)
+    train_head = providers.Factory(
+        TrainHead,
+        embeddings=providers.Singleton(_embedding_reader),
+        tables=table_reader,
+        store=head_store,
+    )
+    predict_with_head = providers.Factory(
+        PredictWithHead,
+        reader=audio_io,
+        sink=row_sink,
+        models=pretrained_store,
+        heads=head_store,
     )
 
     # the main job end to end

@@ -14,6 +14,7 @@ from opso.app.files import AudioJob
 from opso.app.pretrained import DetectSpecies, EmbedWindows, SpeciesFilter
 from opso.domain.audio import Audio
 from opso.domain.errors import ParameterError
+from opso.domain.heads import EmbeddingSettings, ModelReference
 from opso.domain.pretrained import check_location, flat_sigmoid, pad_windows, select_species
 from opso.ports.pretrained import PretrainedModel
 
@@ -28,6 +29,7 @@ class FakeModel(PretrainedModel):
     sample_rate = RATE
     clip_duration = 3.0
     classes: Sequence[str] = CLASSES
+    reference = ModelReference("fake", "fake", None, "fake.tflite", "0" * 64)
 
     def scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
         m = clips.mean(axis=1, keepdims=True)
@@ -147,11 +149,18 @@ def test_invalid_settings_fail_before_anything_is_written() -> None:
 class _Writer:
     def __init__(self) -> None:
         self.written: tuple[list[dict[str, object]], NDArray[np.float32], Path] | None = None
+        self.settings: EmbeddingSettings | None = None
 
     def write(
-        self, rows: Sequence[dict[str, object]], vectors: NDArray[np.float32], path: Path
+        self,
+        rows: Sequence[dict[str, object]],
+        vectors: NDArray[np.float32],
+        path: Path,
+        *,
+        settings: EmbeddingSettings | None = None,
     ) -> None:
         self.written = (list(rows), vectors, path)
+        self.settings = settings
 
 
 def test_embeddings_keep_order_and_give_a_failed_file_nan_features() -> None:
@@ -176,6 +185,11 @@ def test_embeddings_keep_order_and_give_a_failed_file_nan_features() -> None:
     )  # 1 s of 2, zero-padded
     assert np.isnan(vectors[2]).all() and rows[2]["error"]
     assert report.windows == 3 and len(report.failures) == 1
+    # the table records the model (its file's digest) and the windows that made it
+    assert writer.settings is not None
+    assert writer.settings.model == FakeModel.reference
+    assert (writer.settings.sample_rate, writer.settings.clip_duration) == (RATE, 3.0)
+    assert (writer.settings.overlap, writer.settings.dimension) == (0.0, 2)
 
 
 def test_load_model_still_loads_opso_models_as_the_spec_says(tmp_path: Path) -> None:

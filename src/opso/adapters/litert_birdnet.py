@@ -6,6 +6,7 @@ are licensed CC BY-NC-SA 4.0) or from a path the user gives.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import struct
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opso.domain.errors import MissingExtraError, ModelFileError, ParameterError
+from opso.domain.heads import ModelReference
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
 
 INSTALL_HINT = "pip install opso[birdnet]"
@@ -128,8 +130,12 @@ class LiteRTBirdNET(PretrainedModel):
         range_model: Path | None = None,
         threads: int = 1,
         name: str | None = None,
+        load_as: str | None = None,
     ) -> None:
         self._path = model
+        self._labels = labels
+        self._load_as = load_as
+        self._sha256: str | None = None
         self._content = _read_model(model)
         self._threads = threads
         self._scores = _Runner(self._content, model, threads)
@@ -171,6 +177,19 @@ class LiteRTBirdNET(PretrainedModel):
     def classes(self) -> Sequence[str]:
         """Labels in output order."""
         return self._classes
+
+    @property
+    def reference(self) -> ModelReference:
+        """How to load the model again (``birdnet``, or its file and labels) and its SHA-256."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self._content).hexdigest()
+        return ModelReference(
+            name=self._name,
+            load_as=self._load_as or str(self._path),
+            labels=None if self._load_as else str(self._labels),
+            file=str(self._path),
+            sha256=self._sha256,
+        )
 
     def scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
         """Logits [shape=(n, n_classes)] of windows [shape=(n, samples)]."""
@@ -225,6 +244,7 @@ class LiteRTModelStore(PretrainedModelStore):
                 range_model=range_file,
                 threads=self.threads,
                 name=BIRDNET_NAME,
+                load_as="birdnet",
             )
         if labels is None:
             raise ParameterError(f"{model}: a model file needs --labels (one label per output)")

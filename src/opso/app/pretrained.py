@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
 from opso.domain.annotations import AnnotationSet
 from opso.domain.errors import ParameterError
+from opso.domain.heads import EmbeddingSettings
 from opso.domain.pretrained import (
     check_location,
     check_sensitivity,
@@ -311,6 +312,19 @@ class EmbedReport:
     failures: list[FileFailure] = field(default_factory=list)
 
 
+def embedding_settings(
+    model: PretrainedModel, *, overlap: float, dimension: int
+) -> EmbeddingSettings:
+    """Record of the model (its file's SHA-256) and windows that made a table of embeddings."""
+    return EmbeddingSettings(
+        model=model.reference,
+        sample_rate=model.sample_rate,
+        clip_duration=model.clip_duration,
+        overlap=overlap,
+        dimension=dimension,
+    )
+
+
 @dataclass(frozen=True)
 class EmbedWindows:
     """Embed every window of recordings with a pretrained model (BirdNET: 1024 features)."""
@@ -373,7 +387,10 @@ class EmbedWindows:
         batch_size: int = 16,
         progress: Progress = no_progress,
     ) -> EmbedReport:
-        """Embed ``jobs`` and write the table to ``output`` (Parquet) in one atomic write."""
+        """Embed ``jobs`` and write the table to ``output`` (Parquet) in one atomic write.
+
+        The table records the model (name, how to load it, its file's SHA-256) and windows.
+        """
         rows, vectors = self.embeddings(
             model, jobs, overlap=overlap, batch_size=batch_size, progress=progress
         )
@@ -382,5 +399,6 @@ class EmbedWindows:
             FileFailure(Path(str(r["file"])), str(r["error"])) for r in rows if r["error"]
         ]
         report.windows = len(rows) - len(report.failures)
-        self.writer.write(rows, vectors, output)
+        settings = embedding_settings(model, overlap=overlap, dimension=vectors.shape[1])
+        self.writer.write(rows, vectors, output, settings=settings)
         return report

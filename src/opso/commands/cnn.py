@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
-from opso.commands.pretrained import predict_pretrained, pretrained_predict_options
+from opso.commands.pretrained import (
+    head_training_options,
+    is_head,
+    predict_head,
+    predict_pretrained,
+    pretrained_predict_options,
+)
 from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -96,11 +102,13 @@ ARCHITECTURE_CHOICES = [
     "-o",
     "--output",
     "save_dir",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Run folder: model.opso (best epoch), last.opso, epoch-N.tar checkpoints, metadata.txt.",
+    help="Run folder: model.opso (best epoch), last.opso, epoch-N.tar checkpoints, metadata.txt "
+    "(required). With --embeddings: the head file [default: head.opso].",
 )
 @pass_container
+@head_training_options
 def train(
     c: Container,
     labels_path: Path,
@@ -125,7 +133,11 @@ def train(
     num_workers: int,
     save_dir: Path,
 ) -> None:
-    """Train a CNN on labelled audio clips; save its best epoch as RUN_DIR/model.opso."""
+    """Train a CNN on labelled audio clips; save its best epoch as RUN_DIR/model.opso.
+
+    With --embeddings, train a small head on a pretrained model's embeddings instead (labels
+    joined by file and window times); see docs/guide/birdnet.md.
+    """
     from opso.domain.classifier import Preprocessing
 
     class_list = [name.strip() for item in classes for name in item.split(",") if name.strip()]
@@ -251,6 +263,9 @@ def predict(
 
     With --model birdnet (or a BirdNET-format .tflite file) every argument is a recording and
     the CSV holds one row per detection; see docs/guide/birdnet.md.
+
+    With a head file (opso train --embeddings) as MODEL, each window is embedded with the
+    head's base model and scored by the head: one row per window, one column per class.
     """
     from opso.app.files import find_audio_files
 
@@ -266,6 +281,17 @@ def predict(
             top_k=top_k,
             strict=strict,
             pretrained=pretrained,
+        )
+        return
+    if is_head(c, model):
+        predict_head(
+            c,
+            head=model,
+            recordings=recordings,
+            output=output,
+            overlap=clip_overlap,
+            batch_size=batch_size,
+            strict=strict,
         )
         return
     if not recordings:

@@ -242,3 +242,183 @@ def embed(
     )
     if strict and report.failures:
         raise SystemExit(1)
+
+
+def _refuse_other_options(what: str, allowed: set[str]) -> None:
+    """Refuse options given on the command line that are not in ``allowed``."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if isinstance(param, click.Option)
+        and param.name not in allowed
+        and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: not used {what}")
+
+
+#: ``opso train`` options that apply with ``--embeddings``.
+_HEAD_TRAIN_OPTIONS = {
+    "labels_path",
+    "embeddings",
+    "head",
+    "save_dir",
+    "valid_fraction",
+    "seed",
+    "classes",
+    "file_column",
+    "label_column",
+    "config",
+}
+
+
+def head_training_options(f: F) -> F:
+    """Add ``--embeddings`` and ``--head`` to ``opso train``: with them it trains a head.
+
+    Place it under ``pass_container``: the command's function then runs only for CNNs.
+    """
+
+    @functools.wraps(f)
+    def wrapper(c: Container, *args: Any, **kwargs: Any) -> Any:
+        embeddings: Path | None = kwargs.pop("embeddings")
+        head: str = kwargs.pop("head")
+        if embeddings is None:
+            if kwargs["save_dir"] is None:
+                raise click.UsageError("Missing option '-o' / '--output' (the run folder).")
+            return f(c, *args, **kwargs)
+        _refuse_other_options("to train a head (--embeddings)", _HEAD_TRAIN_OPTIONS)
+        classes = [n.strip() for item in kwargs["classes"] for n in item.split(",") if n.strip()]
+        train_head_command(
+            c,
+            embeddings=embeddings,
+            labels=kwargs["labels_path"],
+            output=kwargs["save_dir"] or Path("head.opso"),
+            kind=head,
+            valid_fraction=kwargs["valid_fraction"],
+            seed=kwargs["seed"],
+            classes=classes or None,
+            file_column=kwargs["file_column"],
+            label_column=kwargs["label_column"],
+        )
+        return None
+
+    decorated: Any = click.option(
+        "--head",
+        type=click.Choice(["logistic", "mlp"]),
+        default="logistic",
+        show_default=True,
+        help="With --embeddings: one-vs-rest logistic regression, or a one-hidden-layer MLP.",
+    )(wrapper)
+    decorated = click.option(
+        "--embeddings",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Train a small head on this embeddings table (Parquet from `opso embed`) "
+        "instead of a CNN; -o is then the head file (default head.opso).",
+    )(decorated)
+    return decorated  # type: ignore[no-any-return]
+
+
+def train_head_command(
+    c: Container,
+    *,
+    embeddings: Path,
+    labels: Path,
+    output: Path,
+    kind: str,
+    valid_fraction: float,
+    seed: int,
+    classes: list[str] | None,
+    file_column: str | None,
+    label_column: str | None,
+) -> None:
+    """Run ``opso train --embeddings``: train, save, print held-out metrics per class."""
+    from opso.domain.heads import HeadTraining
+
+    training = HeadTraining(kind="mlp" if kind == "mlp" else "logistic", seed=seed)
+    report = c.train_head().run(
+        embeddings=embeddings,
+        labels=labels,
+        output=output,
+        classes=classes,
+        file_column=file_column,
+        label_column=label_column,
+        training=training,
+        valid_fraction=valid_fraction,
+    )
+    if report.unmatched_windows:
+        click.echo(
+            f"warning: {report.unmatched_windows} of {report.labelled_windows} labelled "
+            f"window(s) have no embedding and were left out (e.g. {report.unmatched_example})",
+            err=True,
+        )
+    head = report.head
+    click.echo(
+        f"{head.kind} head on {head.settings.model.name} embeddings ({head.dimension} features): "
+        f"{len(head.classes)} class(es), {report.train_windows} training and "
+        f"{report.valid_windows} validation window(s)"
+    )
+    if report.valid_windows:
+        width = max(len(name) for name in head.classes)
+        click.echo(f"{'class':<{width}}  positives  avg precision  ROC AUC")
+        for m in report.metrics:
+            ap = "n/a" if m.average_precision is None else f"{m.average_precision:.3f}"
+            auc = "n/a" if m.roc_auc is None else f"{m.roc_auc:.3f}"
+            click.echo(f"{m.name:<{width}}  {m.positives:>9}  {ap:>13}  {auc:>7}")
+    click.echo(f"head: {report.output}")
+
+
+#: ``opso predict`` options that apply to a head file.
+_HEAD_PREDICT_OPTIONS = {"output", "clip_overlap", "batch_size", "strict", "config"}
+
+
+def is_head(c: Container, path: Path) -> bool:
+    """Whether ``path`` is a head file (``opso train --embeddings``)."""
+    found: bool = c.head_store().is_head(path)
+    return found
+
+
+def predict_head(
+    c: Container,
+    *,
+    head: Path,
+    recordings: tuple[Path, ...],
+    output: Path | None,
+    overlap: float,
+    batch_size: int,
+    strict: bool,
+) -> None:
+    """Run ``opso predict HEAD RECORDINGS``: embed with the base model, score with the head.
+
+    ``--overlap`` defaults to the overlap of the embeddings the head was trained on.
+    """
+    from click.core import ParameterSource
+
+    from opso.app.files import find_audio_files
+
+    _refuse_other_options("with a head file", _HEAD_PREDICT_OPTIONS)
+    if not recordings:
+        raise click.UsageError("Missing argument 'RECORDINGS...'.")
+    if output is None:
+        raise click.UsageError("give -o/--output (a CSV)")
+    given = click.get_current_context().get_parameter_source("clip_overlap")
+    jobs = find_audio_files(recordings)
+    with progress_bar("predict") as progress:
+        report = c.predict_with_head().run(
+            head=head,
+            jobs=jobs,
+            output=output,
+            overlap=None if given in (None, ParameterSource.DEFAULT) else overlap,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    report_failures(report.failures)
+    click.echo(
+        f"scored {report.windows} windows from {report.files - len(report.failures)} of "
+        f"{report.files} recording(s) -> {report.output}"
+    )
+    if strict and report.failures:
+        raise SystemExit(1)

@@ -109,3 +109,7 @@ class OutputWriteError(OpsoError, OSError):
 
 class MissingExtraError(OpsoError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
+
+
+class BaseModelMismatchError(ModelFileError):
+    """A head's base model file is not the one it was trained on (another SHA-256)."""

@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from opso.domain.heads import EmbeddingSettings, ModelReference
+
 
 class PretrainedModel(Protocol):
     """A pretrained detector that scores and embeds fixed-length audio windows."""
@@ -31,6 +33,11 @@ class PretrainedModel(Protocol):
     @property
     def classes(self) -> Sequence[str]:
         """Class labels in output order (BirdNET: ``"Scientific name_Common name"``)."""
+        ...
+
+    @property
+    def reference(self) -> ModelReference:
+        """How to load this model again, and the SHA-256 of its file."""
         ...
 
     def scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -76,6 +83,11 @@ class EmbeddingWriter(Protocol):
         rows: Sequence[dict[str, object]],
         vectors: NDArray[np.float32],
         path: Path,
+        *,
+        settings: EmbeddingSettings | None = None,
     ) -> None:
-        """Write ``rows`` (same keys each) with ``vectors`` [shape=(len(rows), d)] to ``path``."""
+        """Write ``rows`` (same keys each) with ``vectors`` [shape=(len(rows), d)] to ``path``.
+
+        ``settings`` (the model and windows that made them) are stored with the table.
+        """
         ...
