@@ -149,6 +149,7 @@ class Container(containers.DeclarativeContainer):
         writer=audio_io,
         annotations=annotation_store,
         tables=tables,
+        metadata=metadata,
     )
     check_annotations = providers.Factory(CheckAnnotations, store=annotation_store)
     lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
@@ -191,7 +192,7 @@ class Container(containers.DeclarativeContainer):
     classifier_trainer = providers.Factory(_torch_trainer, reader=audio_io)
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
-        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
+        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink, metadata=metadata
     )
 
     # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
