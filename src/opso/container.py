@@ -162,7 +162,9 @@ class Container(containers.DeclarativeContainer):
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
-    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)
+    score_pulses = providers.Factory(
+        ScorePulses, reader=audio_io, tables=tables, metadata=metadata
+    )
 
     spectrogram_images = providers.Singleton(PillowImages)
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)

@@ -75,3 +75,24 @@ def test_label_table_reads_file_name_times_in_the_given_zone(tmp_path: Path) -> 
         "2021-05-02T04:00:05.000+02:00",
     ]
     assert labels["OWL"].tolist() == [0, 1]
+
+
+def test_ribbit_scores_carry_the_audiomoth_start(test_data: Path, tmp_path: Path) -> None:
+    field = test_data / "opensoundscape" / "audio" / "1min_first20s.wav"  # 2018-05-04 09:32 UTC
+    out = tmp_path / "ribbit.csv"
+    args = ["ribbit", str(field), "--signal-band", "1000", "2000", "--pulse-rate", "5", "10"]
+    result = CliRunner().invoke(main, [*args, "--window", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == [
+        "file",
+        "species",
+        "start_time",
+        "end_time",
+        "begin_datetime",
+        "score",
+    ]
+    start = pd.Timestamp("2018-05-04T09:32:00+00:00")
+    expected = [(start + pd.Timedelta(seconds=t)).isoformat() for t in table["start_time"]]
+    assert [pd.Timestamp(t).isoformat() for t in table["begin_datetime"]] == expected
+    assert len(table) >= 4
