@@ -162,9 +162,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
-    score_pulses = providers.Factory(
-        ScorePulses, reader=audio_io, tables=tables, metadata=metadata
-    )
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables, metadata=metadata)
 
     spectrogram_images = providers.Singleton(PillowImages)
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
@@ -200,7 +198,11 @@ class Container(containers.DeclarativeContainer):
     # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
     pretrained_store = providers.Singleton(_pretrained_store)
     detect_species = providers.Factory(
-        DetectSpecies, reader=audio_io, sink=row_sink, annotations=annotation_store
+        DetectSpecies,
+        reader=audio_io,
+        sink=row_sink,
+        annotations=annotation_store,
+        metadata=metadata,
     )
     embed_windows = providers.Factory(
         EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)

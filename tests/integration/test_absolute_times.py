@@ -96,3 +96,21 @@ def test_ribbit_scores_carry_the_audiomoth_start(test_data: Path, tmp_path: Path
     expected = [(start + pd.Timedelta(seconds=t)).isoformat() for t in table["start_time"]]
     assert [pd.Timestamp(t).isoformat() for t in table["begin_datetime"]] == expected
     assert len(table) >= 4
+
+
+def test_birdnet_detections_and_raven_tables_carry_clock_times(
+    short_moth: Path, tmp_path: Path
+) -> None:
+    out, raven = tmp_path / "detections.csv", tmp_path / "raven"
+    args = ["predict", "--model", "birdnet", str(short_moth), "--min-confidence", "0"]
+    result = CliRunner().invoke(
+        main, [*args, "--top-k", "2", "-o", str(out), "--raven", str(raven)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns[:4]) == ["file", "begin_time", "end_time", "begin_datetime"]
+    assert table["begin_datetime"].tolist() == ["2021-05-02T04:00:00.000+00:00"] * 2
+    (selections,) = raven.glob("*.selections.txt")
+    boxes = pd.read_csv(selections, sep="\t")
+    assert boxes["Begin Date Time"].tolist() == ["2021/05/02 04:00:00.000"] * 2
+    assert boxes["Begin Clock Time"].tolist() == ["04:00:00.000"] * 2

@@ -41,6 +41,11 @@ class StartTimes:
         return (start + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds")
 
 
+def raven_date_time(moment: datetime) -> str:
+    """Return ``moment`` as Raven Pro writes ``Begin Date Time``: ``2021/05/02 04:00:05.250``."""
+    return moment.strftime("%Y/%m/%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
 def read_start_times(
     metadata: MetadataReader, sources: Iterable[Path], *, timezone: tzinfo | None = None
 ) -> StartTimes:

@@ -292,6 +292,7 @@ def predict(
             top_k=top_k,
             strict=strict,
             pretrained=pretrained,
+            timezone=timezone,
         )
         return
     if is_head(c, model):
