@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Self
 
 import pandas as pd
 
 from opso.adapters.pillow_images import PillowImages
+from opso.adapters.soxr_resampling import resample_samples
 from opso.adapters.subprocess_commands import (
     run_command as run_command,
     run_command_return_code as run_command_return_code,
@@ -59,8 +63,16 @@ class Audio(_audio.Audio):
         sample_rate: int | None = None,
         resample_type: str = "kaiser_fast",
         max_duration: float | None = None,
+        *,
+        offset: float = 0.0,
+        duration: float | None = None,
+        start_timestamp: datetime | str | None = None,
+        timezone: str | None = None,
     ) -> Self:
-        """Load an audio file (WAV, FLAC, OGG, MP3) as mono float32.
+        """Load an audio file (WAV, FLAC, OGG, MP3) as mono float32, or the part of it you ask.
+
+        The result carries the recording's metadata (:func:`recording_info`), its
+        ``start_timestamp`` being the moment of its first sample.
 
         Parameters
         ----------
@@ -72,6 +84,17 @@ class Audio(_audio.Audio):
             ``"kaiser_fast"`` (soxr HQ), ``"kaiser_best"`` (soxr VHQ) or a ``"soxr_*"`` name.
         max_duration
             Longest allowed file length in seconds, checked from the header before decoding.
+        offset
+            Start reading this many seconds into the file.
+        duration
+            Read this many seconds; None reads to the end. A stretch past the end of the
+            file is cut there, with a ``UserWarning``.
+        start_timestamp
+            Start reading at this moment (a time-zone-aware ``datetime``, pandas
+            ``Timestamp`` or ISO 8601 text), placed by the start time in the file's metadata
+            or name; instead of ``offset``.
+        timezone
+            IANA time zone of times written without one (file names); UTC when None.
 
         Raises
         ------
@@ -81,14 +104,40 @@ class Audio(_audio.Audio):
             If the file is not readable audio or holds no frames.
         OpsoLoadAudioInputTooLong
             If the file is longer than ``max_duration``.
+        ParameterError
+            If ``start_timestamp`` has no time zone or lies outside the recording (the
+            message names the span the file covers), or is given with ``offset``.
+        StartTimeUnknownError
+            If ``start_timestamp`` is given and no metadata or file name gives the start.
         """
-        a = _reader().read(
-            Path(path),
-            sample_rate=sample_rate,
+        a = (
+            default_container()
+            .read_at_time()
+            .run(
+                path=Path(path),
+                start_timestamp=start_timestamp,
+                offset=offset,
+                duration=duration,
+                sample_rate=sample_rate,
+                resample_type=resample_type,
+                max_duration=max_duration,
+                timezone=None if timezone is None else parse_timezone(timezone),
+            )
+        )
+        if duration is not None and a.duration() < duration - 1.0 / a.sample_rate:
+            warnings.warn(
+                f"{path}: asked for {duration} s but the recording ends after "
+                f"{a.duration():.3f} s of it",
+                UserWarning,
+                stacklevel=2,
+            )
+        return cls(
+            a.samples,
+            a.sample_rate,
             resample_type=resample_type,
             max_duration=max_duration,
+            metadata=a.metadata,
         )
-        return cls(a.samples, a.sample_rate, resample_type=resample_type, max_duration=max_duration)
 
     @classmethod
     def from_bytesio(
@@ -110,6 +159,29 @@ class Audio(_audio.Audio):
     def save(self, path: str | Path) -> None:
         """Write the audio to ``path`` (format from the suffix), atomically."""
         _writer().write(self, Path(path))
+
+    def resample(self, sample_rate: int, resample_type: str | None = None) -> Self:
+        """Return the audio resampled to ``sample_rate`` Hz (soxr, as the file readers).
+
+        ``Audio.from_file(p).resample(sr)`` gives the samples ``Audio.from_file(p,
+        sample_rate=sr)`` gives. Metadata, ``max_duration`` and ``resample_type`` are kept.
+
+        Parameters
+        ----------
+        sample_rate
+            The new rate in Hz.
+        resample_type
+            ``"kaiser_fast"``, ``"kaiser_best"`` or a ``"soxr_*"`` name; None uses the
+            audio's own ``resample_type``.
+
+        Raises
+        ------
+        ParameterError
+            If ``sample_rate`` is not a positive integer or ``resample_type`` is unknown.
+        """
+        kind = self.resample_type if resample_type is None else resample_type
+        samples = resample_samples(self.samples, self.sample_rate, sample_rate, kind)
+        return replace(self, samples=samples, sample_rate=int(sample_rate))
 
 
 def split_and_save(
@@ -399,12 +471,14 @@ def predict_job(
     min_score: float | None = None,
     device: str | None = None,
     backend: Literal["fast", "eager"] = "fast",
+    timezone: str | None = None,
 ) -> PredictShards:
     """Return the CNN scoring job for :func:`run_shards` (``opso predict --run-dir``).
 
     Pass ``job.settings()`` as the settings and ``job.step`` as ``align``. The model loads
     lazily, once per worker process; ``top_k``/``min_score`` give one row per kept
-    ``(clip, class)`` instead of one row per clip.
+    ``(clip, class)`` instead of one row per clip. Rows give ``begin_datetime`` from each
+    recording's metadata or name (``timezone``: IANA zone of names written in local time).
     """
     job: PredictShards = _configured(device=device, backend=backend).predict_shards(
         Path(model),
@@ -414,6 +488,7 @@ def predict_job(
         batch_size=batch_size,
         top_k=top_k,
         min_score=min_score,
+        timezone=timezone,
     )
     return job
 
@@ -531,3 +606,77 @@ def recording_info(path: str | Path, *, timezone: str | None = None) -> Recordin
     zone = None if timezone is None else parse_timezone(timezone)
     info: RecordingInfo = default_container().metadata().read(Path(path), timezone=zone)
     return info
+
+
+def recordings_covering(
+    paths: str | Path | Sequence[str | Path],
+    start: datetime | str,
+    end: datetime | str,
+    *,
+    timezone: str | None = None,
+) -> pd.DataFrame:
+    """Return which recordings hold audio of the clock-time range ``[start, end)``.
+
+    Each recording is placed in time by the start in its metadata or name
+    (:func:`recording_info`) and the length in its header; no audio is decoded. Recordings
+    whose start is unknown, or that cannot be read, are left out with a ``UserWarning``
+    naming them.
+
+    Parameters
+    ----------
+    paths
+        Audio files and folders (searched recursively).
+    start, end
+        Time-zone-aware ``datetime``, pandas ``Timestamp`` or ISO 8601 text.
+    timezone
+        IANA time zone of times written without one (file names); UTC when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per recording, by start: ``file``, ``recording_start`` and
+        ``recording_end`` (in the time zone of ``start``), and ``start_time``, ``end_time``:
+        the seconds of the file that fall in the range, e.g. for
+        ``Audio.from_file(file, offset=start_time, duration=end_time - start_time)``.
+
+    Raises
+    ------
+    ParameterError
+        If a bound has no time zone, ``end`` is not after ``start``, or ``timezone`` is
+        unknown.
+    FileNotFoundError
+        If a path does not exist.
+    """
+    from opso.app.files import find_audio_files
+
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    report = (
+        default_container()
+        .find_recordings()
+        .run(
+            recordings=[job.source for job in find_audio_files([Path(p) for p in given])],
+            start=start,
+            end=end,
+            timezone=None if timezone is None else parse_timezone(timezone),
+        )
+    )
+    if report.unknown_start:
+        names = ", ".join(str(p) for p in report.unknown_start)
+        warnings.warn(f"start time unknown, left out: {names}", UserWarning, stacklevel=2)
+    for failure in report.failures:
+        warnings.warn(f"{failure.source}: {failure.reason}", UserWarning, stacklevel=2)
+    zone = pd.Timestamp(start).tz
+    rows = report.covering
+
+    def moments(values: list[datetime]) -> pd.Series:
+        return pd.Series(pd.to_datetime(values, utc=True)).dt.tz_convert(zone)
+
+    return pd.DataFrame(
+        {
+            "file": [str(c.path) for c in rows],
+            "recording_start": moments([c.recording_start for c in rows]),
+            "recording_end": moments([c.recording_end for c in rows]),
+            "start_time": pd.Series([c.start_time for c in rows], dtype=float),
+            "end_time": pd.Series([c.end_time for c in rows], dtype=float),
+        }
+    )

@@ -31,6 +31,7 @@ from opso.app.predict import PredictScores
 from opso.app.predict_runs import PredictShards
 from opso.app.pretrained import DetectSpecies, EmbedWindows
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
+from opso.app.recording_times import FindRecordings, ReadAtTime
 from opso.app.review import BuildReview, SaveReviewMarks
 from opso.app.ribbit import ScorePulses
 from opso.app.runs import ExportRunResults, ReadRunResults, RunBatch, RunStatus
@@ -132,6 +133,8 @@ class Container(containers.DeclarativeContainer):
     audio_io = providers.Singleton(SoundfileAudioIO)
     # recording metadata (start time, device, ...): WAV chunks, GUANO, file names
     metadata = providers.Singleton(RiffMetadataReader)
+    read_at_time = providers.Factory(ReadAtTime, reader=audio_io, metadata=metadata)
+    find_recordings = providers.Factory(FindRecordings, reader=audio_io, metadata=metadata)
     tables = providers.Singleton(CsvTableWriter)
     table_reader = providers.Singleton(PandasTableReader)
     text_files = providers.Singleton(AtomicTextWriter)
@@ -149,7 +152,6 @@ class Container(containers.DeclarativeContainer):
         writer=audio_io,
         annotations=annotation_store,
         tables=tables,
-        metadata=metadata,
     )
     check_annotations = providers.Factory(CheckAnnotations, store=annotation_store)
     lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
@@ -158,11 +160,16 @@ class Container(containers.DeclarativeContainer):
 
     map_plotter = providers.Singleton(MatplotlibMapPlotter)
     localize_events = providers.Factory(
-        LocalizeEvents, reader=audio_io, tables=tables, table_reader=table_reader, maps=map_plotter
+        LocalizeEvents,
+        reader=audio_io,
+        metadata=metadata,
+        tables=tables,
+        table_reader=table_reader,
+        maps=map_plotter,
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
-    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables, metadata=metadata)
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)
 
     spectrogram_images = providers.Singleton(PillowImages)
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
@@ -192,17 +199,13 @@ class Container(containers.DeclarativeContainer):
     classifier_trainer = providers.Factory(_torch_trainer, reader=audio_io)
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
-        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink, metadata=metadata
+        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
     )
 
     # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
     pretrained_store = providers.Singleton(_pretrained_store)
     detect_species = providers.Factory(
-        DetectSpecies,
-        reader=audio_io,
-        sink=row_sink,
-        annotations=annotation_store,
-        metadata=metadata,
+        DetectSpecies, reader=audio_io, sink=row_sink, annotations=annotation_store
     )
     embed_windows = providers.Factory(
         EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)

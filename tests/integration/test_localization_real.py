@@ -113,6 +113,7 @@ def test_synthetic_array_finds_the_known_source(
             algorithm=algorithm,  # type: ignore[arg-type]
             min_receivers=4,
             max_receiver_dist=100,
+            assume_aligned=True,  # synthetic recordings without metadata
         )
     )
     assert sum(e.localized for e in report.events) == 5
@@ -134,6 +135,7 @@ def test_impossible_cc_threshold_localizes_nothing(csvs: Path, oss_audio: Path) 
             detections=csvs / "localizer_preds.csv",
             audio_dir=oss_audio,
             cc_threshold=100,
+            assume_aligned=True,
         )
     )
     assert report.n_localized == 0 and len(report.events) == 5
@@ -210,3 +212,57 @@ def test_cli_with_no_audio_found_says_why_and_exits_1(csvs: Path, tmp_path: Path
     assert "reference audio: audio file not found: " in result.output
     assert "[Errno" not in result.output
     assert "no call could be localized" in result.output
+
+
+def _call_tdoas(csv: Path) -> dict[str, float]:
+    """The chosen call's delays by receiver, naming the late-start file as the one it copies."""
+    row = pd.read_csv(csv).iloc[0]
+    names = [Path(n).name.replace("_late_start", "") for n in row["receivers"].split(";")]
+    return dict(zip(names, map(float, row["tdoas"].split(";")), strict=True))
+
+
+def test_late_start_is_aligned_by_its_metadata_through_the_cli(
+    csvs: Path, oss_audio: Path, tmp_path: Path
+) -> None:
+    # LOCA_2021_detections_different_starts.csv has no start_timestamp column: the late file's
+    # opso_metadata says it started 0.1 s after the others, and its detection is 0.1 s earlier.
+    common = ["localize", "--coords", str(csvs / "LOCA_2021_aru_coords.csv")]
+    common += ["--audio-dir", str(oss_audio), "--bandpass", "zeep:7000:10000"]
+    common += ["--max-receiver-dist", "30"]
+    outputs = {}
+    for name, table, extra in [
+        ("aligned", "LOCA_2021_detections.csv", []),
+        ("late", "LOCA_2021_detections_different_starts.csv", []),
+        ("guessed", "LOCA_2021_detections_different_starts.csv", ["--assume-aligned"]),
+    ]:
+        out = tmp_path / f"{name}.csv"
+        result = CliRunner().invoke(
+            main, [*common, "--detections", str(csvs / table), "-o", str(out), *extra]
+        )
+        assert result.exit_code == 0, result.output
+        outputs[name] = (out, result.output)
+    assert "clocks: recordings' start times (opso-metadata: 6)" in outputs["late"][1]
+    assert "clocks: assumed aligned" in outputs["guessed"][1]
+    aligned, late = _call_tdoas(outputs["aligned"][0]), _call_tdoas(outputs["late"][0])
+    assert sorted(late) == sorted(aligned) == LOCA
+    for name in LOCA:
+        assert late[name] == pytest.approx(aligned[name], abs=1e-6), name
+    positions = pd.read_csv(outputs["late"][0])
+    assert positions["start_timestamp"].tolist() == ["2021-09-24T06:52:00.200000+00:00"]
+    assert positions["residual_rms"].max() < 0.1
+    # Taking the files as aligned puts the late recorder 0.1 s off: the delays disagree.
+    guessed = pd.read_csv(outputs["guessed"][0])
+    assert guessed["residual_rms"].min() > 1.0
+    assert guessed["start_timestamp"].isna().all()
+
+
+def test_recorders_without_a_start_time_are_named_not_guessed(
+    csvs: Path, oss_audio: Path, tmp_path: Path
+) -> None:
+    args = ["localize", "--coords", str(csvs / "aru_coords.csv")]
+    args += ["--detections", str(csvs / "localizer_preds.csv"), "--audio-dir", str(oss_audio)]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 1
+    assert "start time unknown for 5 of 5 recorders: tests/audio/aru_1.wav, " in result.output
+    assert "--assume-aligned" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p.csv").exists()

@@ -1,6 +1,8 @@
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import signal
 
-from opso.adapters.memory import InMemoryAudioIO, InMemoryTables
+from opso.adapters.memory import InMemoryAudioIO, InMemoryMetadataReader, InMemoryTables
 from opso.app.localize import (
     POSITION_COLUMNS,
     LocalizeEvents,
@@ -21,6 +23,7 @@ from opso.domain.audio import Audio
 from opso.domain.errors import LocalizationError
 from opso.domain.localization import calc_speed_of_sound
 from opso.domain.receivers import ReceiverArray
+from opso.domain.recording_info import RecordingInfo
 from opso.ports.audio_io import AudioSource
 
 SR = 16000
@@ -98,9 +101,21 @@ def _detections(
     return pd.DataFrame({"file": list(files), "start_time": start, "end_time": end, "bird": 1})
 
 
-def _usecase(io: InMemoryAudioIO) -> tuple[LocalizeEvents, InMemoryTables, MemoryMaps]:
+def _started(
+    io: InMemoryAudioIO, start: str = "2024-05-01T05:00:00+00:00"
+) -> InMemoryMetadataReader:
+    """Metadata saying every recording of ``io`` started at ``start``."""
+    info = RecordingInfo(start=datetime.fromisoformat(start), sources={"start": "guano"})
+    return InMemoryMetadataReader(dict.fromkeys(io.files, info))
+
+
+def _usecase(
+    io: InMemoryAudioIO, metadata: InMemoryMetadataReader | None = None
+) -> tuple[LocalizeEvents, InMemoryTables, MemoryMaps]:
     tables, maps = InMemoryTables(), MemoryMaps()
-    return LocalizeEvents(reader=io, tables=tables, table_reader=tables, maps=maps), tables, maps
+    meta = _started(io) if metadata is None else metadata
+    uc = LocalizeEvents(reader=io, metadata=meta, tables=tables, table_reader=tables, maps=maps)
+    return uc, tables, maps
 
 
 def test_every_detection_is_localized_near_the_true_source() -> None:
@@ -546,3 +561,98 @@ def test_long_recordings_are_read_in_bounded_stretches() -> None:
     assert len(report.events) == 3 * len(starts)
     assert max(io.durations) <= 60.0 + 1.0  # a stretch and its margins
     assert io.reads == {Path("/rec") / n: 3 for n in names}  # 130 s in three stretches, once each
+
+
+def _late_c() -> tuple[InMemoryAudioIO, pd.DataFrame]:
+    """c.wav started 0.1 s late, so its detection window is 0.1 s earlier in its own file."""
+    io = _scene(start_late={"c.wav": 0.1})
+    det = _detections()
+    det.loc[det.file == "c.wav", ["start_time", "end_time"]] = [0.2, 0.6]
+    return io, det
+
+
+def test_start_times_from_metadata_align_a_late_recorder() -> None:
+    io, det = _late_c()
+    meta = _started(io)
+    meta.infos[Path("/rec/c.wav")] = RecordingInfo(
+        start=datetime.fromisoformat("2024-05-01T07:00:00.1+02:00"),  # 05:00:00.1 UTC
+        sources={"start": "audiomoth-comment"},
+    )
+    uc, _, _ = _usecase(io, meta)
+    report = uc.run(
+        coordinates=_coords(),
+        detections=det,
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 6000)},
+    )
+    given, _, _ = _usecase(io)
+    by_offset = given.run(
+        coordinates=_coords(start_offset=[0, 0, 0.1, 0, 0]),
+        detections=det,
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 6000)},
+    )
+    assert report.clocks == (
+        "recordings' start times (audiomoth-comment: 1, guano: 4); "
+        "2 time zones (+00:00, +02:00) compared in UTC"
+    )
+    assert sum(e.localized for e in report.events) == 5 and report.n_trusted == 1
+    np.testing.assert_allclose(report.events[0].tdoas, by_offset.events[0].tdoas, atol=1e-9)
+    # absolute times are written in UTC when the recorders' zones differ
+    assert report.events[2].start_timestamp == datetime.fromisoformat("2024-05-01T05:00:00.3+00:00")
+    assert report.events[0].row()["start_timestamp"] == "2024-05-01T05:00:00.300000+00:00"
+    assert by_offset.events[0].row()["start_timestamp"] == ""
+
+
+def test_a_recorder_without_a_start_time_is_an_error_naming_it() -> None:
+    io = _scene()
+    meta = _started(io)
+    del meta.infos[Path("/rec/d.wav")]
+    uc, tables, _ = _usecase(io, meta)
+    with pytest.raises(
+        LocalizationError, match=r"start time unknown for 1 of 5 recorders: d\.wav "
+    ):
+        uc.run(
+            coordinates=_coords(),
+            detections=_detections(),
+            audio_dir=Path("/rec"),
+            output=Path("o.csv"),
+        )
+    assert tables.tables == {}
+    # unless the user says all recordings started together
+    report = uc.run(
+        coordinates=_coords(), detections=_detections(), audio_dir=Path("/rec"), assume_aligned=True
+    )
+    assert report.clocks == "assumed aligned (all start together)"
+    assert report.n_trusted == 1 and report.events[0].start_timestamp is None
+
+
+def test_file_name_timestamps_give_start_times_in_the_zone_asked() -> None:
+    names = {n: n.replace(".wav", "_20240501_070000.wav") for n in RX}
+    io = _scene()
+    io.files = {Path("/rec") / names[p.name]: a for p, a in io.files.items()}
+    coords = _coords().assign(file=lambda df: df.file.map(names))
+    det = _detections().assign(file=lambda df: df.file.map(names))
+    uc, _, _ = _usecase(io, InMemoryMetadataReader())  # no embedded metadata: names only
+    report = uc.run(
+        coordinates=coords,
+        detections=det,
+        audio_dir=Path("/rec"),
+        timezone=ZoneInfo("Europe/Berlin"),
+    )
+    assert report.clocks == "recordings' start times (file-name: 5)"
+    assert report.n_trusted == 1
+    assert report.events[0].row()["start_timestamp"] == "2024-05-01T07:00:00.300000+02:00"
+
+
+def test_table_clocks_win_over_metadata() -> None:
+    io, det = _late_c()
+    uc, _, _ = _usecase(io)  # metadata (wrongly) says all started together
+    report = uc.run(
+        coordinates=_coords(start_offset=[0, 0, 0.1, 0, 0]),
+        detections=det,
+        audio_dir=Path("/rec"),
+        bandpass={"bird": (3000, 6000)},
+    )
+    assert report.clocks == "start_offset column of table"
+    assert report.n_trusted == 1 and report.events[0].residual_rms < 0.1

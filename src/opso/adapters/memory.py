@@ -8,6 +8,7 @@ import errno
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from math import gcd
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ from opso.domain.errors import (
     RunDirectoryError,
     TableReadError,
 )
+from opso.domain.recording_info import RecordingInfo, combine, parse_file_name
 from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
 from opso.ports.classifier import Classifier, ClassifierStore
 from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
+from opso.ports.metadata import MetadataReader
 from opso.ports.rows import RowSink, RowStream, interrupted_path
 from opso.ports.runner import PartStore, RunStore
 from opso.ports.tables import TableReader, TableWriter
@@ -442,3 +445,16 @@ class InMemoryClassifierStore(ClassifierStore):
         if path not in self.models:
             raise ModelFileError(f"{path}: no such model")
         return self.models[path]
+
+
+@dataclass
+class InMemoryMetadataReader(MetadataReader):
+    """Recording metadata in a dict keyed by path, then the file name, as the WAV reader does."""
+
+    infos: dict[Path, RecordingInfo] = field(default_factory=dict)
+
+    def read(self, path: Path, *, timezone: tzinfo | None = None) -> RecordingInfo:
+        """Return the stored info of ``path``, its unknown fields filled from its name."""
+        return combine(
+            [self.infos.get(path, RecordingInfo()), parse_file_name(path.name, zone=timezone)]
+        )

@@ -12,8 +12,10 @@ estimates, one per reference. The other receivers of an event are those within
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from opso.domain.receivers import ReceiverArray
 from opso.domain.tdoa import CCMethod, estimate_delays
 from opso.ports.audio_io import AudioReader
 from opso.ports.maps import MapPlotter
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableReader, TableWriter
 
@@ -39,6 +42,7 @@ POSITION_COLUMNS = (
     "reference",
     "start_time",
     "end_time",
+    "start_timestamp",
     "x",
     "y",
     "z",
@@ -60,6 +64,55 @@ TableInput = pd.DataFrame | Path
 
 
 @dataclass(frozen=True, slots=True)
+class Clocks:
+    """Where each recording sits on the run's common clock, and where that came from.
+
+    Attributes
+    ----------
+    offsets
+        Seconds by which each file's recording started after the earliest one (a file not
+        listed: 0).
+    starts
+        Each file's recording start, time-zone aware, where known.
+    source
+        Where the clocks came from, one phrase for reports.
+    """
+
+    offsets: dict[str, float]
+    starts: dict[str, datetime] = field(default_factory=dict)
+    source: str = ""
+
+    @classmethod
+    def from_starts(cls, starts: Mapping[str, datetime], source: str) -> Clocks:
+        """Offsets from absolute starts; several time zones are compared as absolute times."""
+        first = min(starts.values())
+        zones = sorted({_zone(t) for t in starts.values()})
+        if len(zones) > 1:
+            source += f"; {len(zones)} time zones ({', '.join(zones)}) compared in UTC"
+        return cls(
+            offsets={f: (t - first).total_seconds() for f, t in starts.items()},
+            starts=dict(starts),
+            source=source,
+        )
+
+    def timestamp(self, file: str, offset_s: float) -> datetime | None:
+        """Return the moment ``offset_s`` s into ``file`` (in UTC if zones differ), or None."""
+        start = self.starts.get(file)
+        if start is None:
+            return None
+        if len({_zone(t) for t in self.starts.values()}) > 1:
+            start = start.astimezone(UTC)
+        return start + timedelta(seconds=offset_s)
+
+
+def _zone(moment: datetime) -> str:
+    """Return the UTC offset of ``moment`` as ``+HH:MM``."""
+    minutes = round((moment.utcoffset() or timedelta()).total_seconds() / 60)
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiverTable:
     """The usable receivers of a coordinates table, their clocks, and the rows left out.
 
@@ -67,15 +120,15 @@ class ReceiverTable:
     ----------
     array
         Receivers with finite coordinates, named by their ``file`` value.
-    start_offsets
-        Seconds by which each file's recording started after the earliest one (0 when the
-        table gives no start times).
+    clocks
+        Each file's start, from a ``start_offset`` or ``start_timestamp`` column; None when
+        the table has neither.
     invalid
         ``file -> why`` for rows that cannot be used (missing or non-numeric coordinates).
     """
 
     array: ReceiverArray
-    start_offsets: dict[str, float]
+    clocks: Clocks | None
     invalid: dict[str, str]
 
 
@@ -103,6 +156,7 @@ class EventLocation:
     reference: str
     start_time: float
     end_time: float
+    start_timestamp: datetime | None = None
     receivers: tuple[str, ...] = ()
     tdoas: tuple[float, ...] = ()
     cc_scores: tuple[float, ...] = ()
@@ -137,6 +191,7 @@ class EventLocation:
             "reference": self.reference,
             "start_time": self.start_time,
             "end_time": self.end_time,
+            "start_timestamp": _iso(self.start_timestamp),
             "n_receivers": len(self.receivers),
             "receivers": ";".join(self.receivers),
             "tdoas": ";".join(f"{t:.6f}" for t in self.tdoas),
@@ -155,6 +210,10 @@ class EventLocation:
         return row
 
 
+def _iso(moment: datetime | None) -> str:
+    return "" if moment is None else moment.isoformat()
+
+
 def _round(v: float) -> float:
     v = float(v)
     return round(v, 4) if math.isfinite(v) else v
@@ -162,11 +221,15 @@ def _round(v: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class LocalizationReport:
-    """What a localization run found: the array, one record per event, and table problems."""
+    """What a localization run found: the array, one record per event, table problems, clocks.
+
+    ``clocks`` says where the recordings' start times came from.
+    """
 
     receivers: ReceiverArray
     events: list[EventLocation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    clocks: str = ""
 
     @property
     def calls(self) -> list[EventLocation]:
@@ -245,21 +308,22 @@ def read_coordinates(table: pd.DataFrame, source: str = "table") -> ReceiverTabl
         raise LocalizationError(f"{where}: no row has finite coordinates")
     keep = [n for i, n in enumerate(names) if finite[i]]
     array = ReceiverArray(values[finite], tuple(keep))
-    offsets = dict.fromkeys(names, 0.0)
+    clocks = None
     if "start_offset" in lower:
         given = pd.to_numeric(df[lower["start_offset"]], errors="coerce").to_numpy(float)
+        offsets: dict[str, float] = {}
         for n, v in zip(names, given, strict=True):
             if not math.isfinite(v):
                 raise LocalizationError(f"{where}: start_offset of {n} is not a number")
             offsets[n] = float(v)
+        clocks = Clocks(offsets, source=f"start_offset column of {where}")
     elif "start_timestamp" in lower:
         stamps = {
             n: _timestamp(v, f"{where}, {n}")
             for n, v in zip(names, df[lower["start_timestamp"]], strict=True)
         }
-        first = min(stamps.values())
-        offsets = {n: (t - first).total_seconds() for n, t in stamps.items()}
-    return ReceiverTable(array=array, start_offsets=offsets, invalid=invalid)
+        clocks = Clocks.from_starts(stamps, f"start_timestamp column of {where}")
+    return ReceiverTable(array=array, clocks=clocks, invalid=invalid)
 
 
 def read_detections(table: pd.DataFrame, source: str = "table") -> list[Detection]:
@@ -309,11 +373,9 @@ def _detected(value: Any) -> bool:
     return math.isfinite(v) and v > 0
 
 
-def _file_offsets(
-    detections: Sequence[Detection], base: Mapping[str, float], where: str
-) -> dict[str, float]:
-    """Clock offsets per file: from the detections' timestamps if given, else the coordinates'."""
-    per_file: dict[str, pd.Timestamp] = {}
+def _detection_clocks(detections: Sequence[Detection], where: str) -> Clocks | None:
+    """Each file's start from the detections' ``start_timestamp`` column; None without one."""
+    per_file: dict[str, datetime] = {}
     for d in detections:
         if d.start_timestamp is None:
             continue
@@ -323,9 +385,8 @@ def _file_offsets(
                 f"{where}: {d.file} has two start_timestamp values ({seen}, {d.start_timestamp})"
             )
     if not per_file:
-        return dict(base)
-    first = min(per_file.values())
-    return {f: (t - first).total_seconds() for f, t in per_file.items()}
+        return None
+    return Clocks.from_starts(per_file, f"start_timestamp column of {where}")
 
 
 @dataclass(frozen=True)
@@ -333,6 +394,7 @@ class LocalizeEvents:
     """Localize the detected events of a synchronized recorder array."""
 
     reader: AudioReader
+    metadata: MetadataReader
     tables: TableWriter
     table_reader: TableReader
     maps: MapPlotter
@@ -354,6 +416,8 @@ class LocalizeEvents:
         cc_method: CCMethod = "phat",
         bandpass: Mapping[str, tuple[float, float]] | None = None,
         timing_sigma: float = 1e-4,
+        assume_aligned: bool = False,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> LocalizationReport:
         """Estimate the position of every detection; write a table and a map if asked.
@@ -393,6 +457,11 @@ class LocalizeEvents:
             ``class -> (low, high)`` Hz band to correlate for that class; others use all.
         timing_sigma
             A-priori timing error (s) that floors the reported uncertainty.
+        assume_aligned
+            Take every recording to have started at the same moment when neither table gives
+            start times, instead of reading them from the recordings' metadata.
+        timezone
+            Time zone of start times written without one (file names); UTC when None.
         progress
             Told after each event.
 
@@ -401,10 +470,15 @@ class LocalizeEvents:
         LocalizationReport
             One :class:`EventLocation` per detection, in table order.
 
+        Clocks come from the detections' ``start_timestamp`` column, else the coordinates'
+        ``start_offset`` or ``start_timestamp`` column, else (unless ``assume_aligned``) each
+        recording's metadata or file name (:class:`MetadataReader`).
+
         Raises
         ------
         LocalizationError
-            If a table is malformed.
+            If a table is malformed, or the clocks come from metadata and a recorder's start
+            time is unknown (naming it).
         ValueError
             If a setting is invalid.
         """
@@ -420,7 +494,12 @@ class LocalizeEvents:
             )
         if max_receiver_dist is not None and not max_receiver_dist > 0:
             raise ParameterError(f"max_receiver_dist must be > 0 m, got {max_receiver_dist!r}")
-        offsets = _file_offsets(found, table.start_offsets, det_source)
+        clocks = (
+            _detection_clocks(found, det_source)
+            or table.clocks
+            or self._recorded_clocks(found, array, audio_dir, assume_aligned, timezone)
+        )
+        offsets = clocks.offsets
         bands = dict(bandpass or {})
         problems = [f"{n}: {why}" for n, why in table.invalid.items()]
         events = self._measure(
@@ -443,13 +522,58 @@ class LocalizeEvents:
             algorithm=algorithm,
             timing_sigma=timing_sigma,
         )
-        events = group_calls(events, found, offsets, array)
-        report = LocalizationReport(receivers=array, events=events, problems=problems)
+        events = [
+            _replace(e, start_timestamp=clocks.timestamp(e.reference, e.start_time))
+            for e in group_calls(events, found, offsets, array)
+        ]
+        report = LocalizationReport(
+            receivers=array, events=events, problems=problems, clocks=clocks.source
+        )
         if output is not None:
             self.tables.write([e.row() for e in report.calls], output, columns=POSITION_COLUMNS)
         if plot is not None:
             self._plot(report, plot)
         return report
+
+    def _recorded_clocks(
+        self,
+        found: Sequence[Detection],
+        array: ReceiverArray,
+        audio_dir: Path | None,
+        assume_aligned: bool,
+        timezone: tzinfo | None,
+    ) -> Clocks:
+        """Each recording's start from its metadata; an unknown one is an error naming it.
+
+        A recording that cannot be opened is skipped here: its events report why.
+        """
+        files = sorted({d.file for d in found} & set(array.names))
+        if assume_aligned:
+            return Clocks(dict.fromkeys(files, 0.0), source="assumed aligned (all start together)")
+        starts: dict[str, datetime] = {}
+        kinds: Counter[str] = Counter()
+        unknown: list[str] = []
+        for name in files:
+            try:
+                info = self.metadata.read(_path(name, audio_dir), timezone=timezone)
+            except OSError:
+                continue
+            if info.start is None:
+                unknown.append(name)
+            else:
+                starts[name] = info.start
+                kinds[info.sources.get("start", "metadata")] += 1
+        if unknown and len(files) > 1:
+            raise LocalizationError(
+                f"start time unknown for {len(unknown)} of {len(files)} recorders: "
+                f"{', '.join(unknown)} (no start in their metadata or file name); give a "
+                "start_timestamp column in the detections or start_offset in the coordinates, "
+                "or assume_aligned (--assume-aligned) if all recordings started together"
+            )
+        if not starts:
+            return Clocks(dict.fromkeys(files, 0.0), source="no recording could be opened")
+        how = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items()))
+        return Clocks.from_starts(starts, f"recordings' start times ({how})")
 
     def _table(self, table: TableInput, what: str) -> tuple[pd.DataFrame, str]:
         """Return the table as a DataFrame, and its name for messages."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from opso.commands.base import pass_container, progress_bar
+from opso.domain.recording_info import parse_timezone
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -116,6 +117,18 @@ def _parse_bands(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     help="A-priori timing error (s) that floors the uncertainty.",
 )
 @click.option(
+    "--assume-aligned",
+    is_flag=True,
+    help="All recordings started at the same moment: do not read start times from their "
+    "metadata (used only when neither table gives start times).",
+)
+@click.option(
+    "--timezone",
+    metavar="NAME",
+    default=None,
+    help="IANA time zone of file-name timestamps written in local time [default: UTC].",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -137,10 +150,19 @@ def localize(
     cc_method: str,
     bandpass: tuple[str, ...],
     timing_sigma: float,
+    assume_aligned: bool,
+    timezone: str | None,
     plot: Path | None,
 ) -> None:
-    """Localize detected sounds from a synchronized recorder array (TDOA by GCC-PHAT)."""
+    """Localize detected sounds from a synchronized recorder array (TDOA by GCC-PHAT).
+
+    Recordings are aligned by their start times: the detections' start_timestamp column, else
+    the coordinates' start_offset or start_timestamp column, else each recording's metadata
+    (or YYYYMMDD_HHMMSS file name). A recorder whose start is unknown is an error, unless
+    --assume-aligned says all recordings started together.
+    """
     bands = _parse_bands(bandpass)
+    zone = None if timezone is None else parse_timezone(timezone)
     with progress_bar("localize", unit="event") as progress:
         report = c.localize_events().run(
             coordinates=coords,
@@ -157,8 +179,11 @@ def localize(
             cc_method=cc_method,  # type: ignore[arg-type]
             bandpass=bands,
             timing_sigma=timing_sigma,
+            assume_aligned=assume_aligned,
+            timezone=zone,
             progress=progress,
         )
+    click.echo(f"clocks: {report.clocks}")
     for problem in report.problems:
         click.echo(f"warning: receiver {problem}", err=True)
     calls = report.calls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal, Self, TypedDict
 
 import numpy as np
@@ -12,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from opso.domain import dsp
 from opso.domain.errors import OpsoLoadAudioInputTooLong, ParameterError
+from opso.domain.recording_info import RecordingInfo
 
 FinalClip = Literal["remainder", "full", "extend"] | None
 _EPS = 1e-9
@@ -76,6 +78,9 @@ class Audio:
         Resampling method used by readers that build this object (kept for the spec's API).
     max_duration
         Longest allowed duration in seconds, or None for no limit.
+    metadata
+        What the recorder wrote about the recording, with ``metadata.start`` the moment of the
+        first sample; None when unknown. Methods that cut the audio move the start with it.
 
     Raises
     ------
@@ -89,6 +94,7 @@ class Audio:
     sample_rate: int
     resample_type: str
     max_duration: float | None
+    metadata: RecordingInfo | None
 
     def __init__(
         self,
@@ -96,14 +102,19 @@ class Audio:
         sample_rate: int,
         resample_type: str = "kaiser_fast",
         max_duration: float | None = None,
+        *,
+        metadata: RecordingInfo | None = None,
     ) -> None:
         sr = sample_rate
         if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
             raise ParameterError(f"sample_rate must be a positive integer, got {sr!r}")
+        if metadata is not None and not isinstance(metadata, RecordingInfo):
+            raise ParameterError(f"metadata must be a RecordingInfo or None, got {metadata!r}")
         object.__setattr__(self, "sample_rate", int(sr))
         object.__setattr__(self, "samples", frozen_float32(samples))
         object.__setattr__(self, "resample_type", resample_type)
         object.__setattr__(self, "max_duration", max_duration)
+        object.__setattr__(self, "metadata", metadata)
         if self.max_duration is not None and self.duration() > self.max_duration + _EPS:
             raise OpsoLoadAudioInputTooLong(
                 f"audio is {self.duration():.3f} s long, over max_duration={self.max_duration} s"
@@ -116,6 +127,11 @@ class Audio:
         """Return the length in seconds."""
         return len(self.samples) / self.sample_rate
 
+    @property
+    def start_timestamp(self) -> datetime | None:
+        """When the first sample was recorded (time-zone aware), or None if unknown."""
+        return None if self.metadata is None else self.metadata.start
+
     def time_to_sample(self, time: float) -> int:
         """Return the sample index nearest to ``time`` seconds (``round(time * sample_rate)``)."""
         return round(time * self.sample_rate)
@@ -124,7 +140,8 @@ class Audio:
         """Return the audio between ``start_time`` and ``end_time`` seconds.
 
         A negative start is clamped to 0 and an end past the audio to its end (see
-        ``docs/decisions/0002-trim-clamps-to-the-audio.md``).
+        ``docs/decisions/0002-trim-clamps-to-the-audio.md``). The result's
+        :attr:`start_timestamp` is that of its first sample.
 
         Raises
         ------
@@ -135,7 +152,10 @@ class Audio:
             raise ParameterError(f"end_time ({end_time}) is before start_time ({start_time})")
         start = min(max(self.time_to_sample(start_time), 0), len(self.samples))
         end = min(max(self.time_to_sample(end_time), start), len(self.samples))
-        return replace(self, samples=self.samples[start:end], max_duration=None)
+        metadata = self.metadata
+        if metadata is not None and metadata.start is not None and start:
+            metadata = replace(metadata, start=metadata.start_at(start / self.sample_rate))
+        return replace(self, samples=self.samples[start:end], max_duration=None, metadata=metadata)
 
     def extend(self, length: float) -> Self:
         """Return the audio looped (repeated from its start) to ``length`` seconds.

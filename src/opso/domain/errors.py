@@ -111,5 +111,9 @@ class MissingExtraError(OpsoError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
 
 
+class StartTimeUnknownError(OpsoError, ValueError):
+    """A recording's start time is needed but neither its metadata nor its name gives one."""
+
+
 class BaseModelMismatchError(ModelFileError):
     """A head's base model file is not the one it was trained on (another SHA-256)."""

@@ -94,6 +94,11 @@ class RecordingInfo:
             raise ParameterError(f"sources name unknown fields: {', '.join(unknown)}")
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
+    def __reduce__(self) -> tuple[type[RecordingInfo], tuple[Any, ...]]:
+        # pickle and copy rebuild it from its fields (a mappingproxy itself cannot be pickled)
+        values = tuple(getattr(self, name) for name in FIELDS)
+        return type(self), (*values, dict(self.sources), self.warnings)
+
     def start_at(self, offset_s: float) -> datetime | None:
         """Return the moment ``offset_s`` s into the recording (None if the start is unknown)."""
         if self.start is None:
