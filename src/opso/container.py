@@ -152,6 +152,7 @@ class Container(containers.DeclarativeContainer):
         writer=audio_io,
         annotations=annotation_store,
         tables=tables,
+        metadata=metadata,
     )
     check_annotations = providers.Factory(CheckAnnotations, store=annotation_store)
     lowercase_annotations = providers.Factory(LowercaseAnnotations, store=annotation_store)
@@ -169,7 +170,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
-    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables)
+    score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables, metadata=metadata)
 
     spectrogram_images = providers.Singleton(PillowImages)
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
@@ -199,13 +200,17 @@ class Container(containers.DeclarativeContainer):
     classifier_trainer = providers.Factory(_torch_trainer, reader=audio_io)
     train_classifier = providers.Factory(TrainClassifier, trainer=classifier_trainer)
     predict_scores = providers.Factory(
-        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink
+        PredictScores, reader=audio_io, store=classifier_store, sink=row_sink, metadata=metadata
     )
 
     # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
     pretrained_store = providers.Singleton(_pretrained_store)
     detect_species = providers.Factory(
-        DetectSpecies, reader=audio_io, sink=row_sink, annotations=annotation_store
+        DetectSpecies,
+        reader=audio_io,
+        sink=row_sink,
+        annotations=annotation_store,
+        metadata=metadata,
     )
     embed_windows = providers.Factory(
         EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)

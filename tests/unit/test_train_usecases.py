@@ -1,19 +1,27 @@
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.typing import NDArray
 
-from opso.adapters.memory import InMemoryAudioIO, InMemoryClassifierStore, InMemoryRowSink
+from opso.adapters.memory import (
+    InMemoryAudioIO,
+    InMemoryClassifierStore,
+    InMemoryMetadataReader,
+    InMemoryRowSink,
+)
 from opso.app.files import AudioJob
 from opso.app.predict import PredictReport, PredictScores
 from opso.app.train import TrainClassifier, labelled_clips, split_train_valid
 from opso.domain.audio import Audio, AudioInfo, clip_windows, fixed_length
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing, TrainReport
 from opso.domain.errors import LabelTableError
+from opso.domain.recording_info import RecordingInfo
 from opso.ports.audio_io import AudioSource
 from opso.ports.classifier import Classifier
 
@@ -65,13 +73,16 @@ def _steps(values: Sequence[float], seconds_each: float) -> Audio:
 
 
 def _run(
-    files: dict[Path, Audio], jobs: list[Path], **kw: Any
+    files: dict[Path, Audio],
+    jobs: list[Path],
+    metadata: InMemoryMetadataReader | None = None,
+    **kw: Any,
 ) -> tuple[InMemoryRowSink, MeanClassifier, CountingReader, PredictReport]:
     reader = CountingReader(files)
     sink = InMemoryRowSink()
     clf = MeanClassifier()
     store = InMemoryClassifierStore({Path("model.opso"): clf})
-    uc = PredictScores(reader=reader, store=store, sink=sink)
+    uc = PredictScores(reader=reader, store=store, sink=sink, metadata=metadata)
     report = uc.run(
         model=Path("model.opso"),
         jobs=[AudioJob(p, p.stem) for p in jobs],
@@ -128,6 +139,31 @@ def test_final_clip_options_and_short_files() -> None:
     ]
     np.testing.assert_allclose(rows[1]["loud"], 0.3, atol=1e-6)
     assert not any(r["error"] for r in rows)
+
+
+def test_predict_rows_carry_the_moment_each_clip_begins() -> None:
+    named, moth = Path("20210502_040000.wav"), Path("moth.wav")
+    berlin = datetime(2021, 5, 2, 6, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    files = {p: _steps([0.2, 0.4], 2.0) for p in (named, moth, Path("unknown.wav"))}
+    meta = InMemoryMetadataReader({moth: RecordingInfo(start=berlin)})
+    sink, *_, report = _run(files, [named, moth, Path("unknown.wav")], metadata=meta)
+    rows = sink.tables[Path("scores.csv")]
+    assert list(rows[0])[:4] == ["file", "start_time", "end_time", "begin_datetime"]
+    # the file name is read as UTC, the moth's start is in Berlin: two zones, written in UTC
+    assert [r["begin_datetime"] for r in rows] == [
+        "2021-05-02T04:00:00.000+00:00",
+        "2021-05-02T04:00:02.000+00:00",
+        "2021-05-02T04:00:00.000+00:00",
+        "2021-05-02T04:00:02.000+00:00",
+        "",
+        "",
+    ]
+    assert report.time_note is not None and "times are in UTC" in report.time_note
+    sink, *_, report = _run(files, [named], metadata=meta, timezone=ZoneInfo("Europe/Berlin"))
+    rows = sink.tables[Path("scores.csv")]
+    assert rows[1]["begin_datetime"] == "2021-05-02T04:00:02.000+02:00" and not report.time_note
+    sink, *_ = _run(files, [Path("unknown.wav")], metadata=meta)
+    assert "begin_datetime" not in sink.tables[Path("scores.csv")][0]  # no start known: no column
 
 
 def test_predict_validates_settings_before_reading() -> None:

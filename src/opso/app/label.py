@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,13 @@ from numpy.typing import NDArray
 
 from opso.app.files import AudioJob, FileFailure, find_audio_files
 from opso.app.split import SplitAudio, clip_path
+from opso.app.start_times import BEGIN_DATETIME, StartTimes, read_start_times
 from opso.domain.annotations import AnnotationSet, ClipLabels
 from opso.domain.audio import FinalClip, clip_times
 from opso.domain.errors import AnnotationError, OpsoError, ParameterError
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableWriter
 
@@ -100,6 +103,8 @@ class LabelReport:
     past_end
         Per table, the boxes that begin at or after the end of their recording (no clip
         holds them).
+    time_note
+        Set when the recordings were in several time zones (``begin_datetime`` is in UTC).
     """
 
     clips: list[ClipRecord] = field(default_factory=list)
@@ -113,6 +118,7 @@ class LabelReport:
     failures: list[FileFailure] = field(default_factory=list)
     unmatched_classes: list[str] = field(default_factory=list)
     past_end: list[BoxesPastEnd] = field(default_factory=list)
+    time_note: str | None = None
 
 
 def _spelling_by_folded_name(classes: Sequence[str]) -> dict[str, str]:
@@ -171,12 +177,17 @@ def pair_recordings(
 
 @dataclass(frozen=True)
 class LabelRecordings:
-    """Split recordings with their Raven tables into clips and write one multi-hot label table."""
+    """Split recordings with their Raven tables into clips and write one multi-hot label table.
+
+    With a ``metadata`` reader, the table gives the moment each clip begins
+    (``begin_datetime``) when its recording's start time is known.
+    """
 
     reader: AudioReader
     writer: AudioWriter
     annotations: AnnotationStore
     tables: TableWriter
+    metadata: MetadataReader | None = None
 
     def run(
         self,
@@ -196,6 +207,7 @@ class LabelRecordings:
         labeled_clips_only: bool = False,
         labels_path: Path | None = None,
         dry_run: bool = False,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> LabelReport:
         """Label every clip of every recording that has a table.
@@ -228,9 +240,12 @@ class LabelRecordings:
             Keep only clips holding at least one of ``classes``.
         labels_path
             Write the label table here (columns ``clip`` (when clips are written), ``source``,
-            ``begin_time``, ``end_time``, then one 0/1 column per class).
+            ``begin_time``, ``end_time``, ``begin_datetime`` when a start time is known,
+            then one 0/1 column per class).
         dry_run
             Write nothing; only return what would be written.
+        timezone
+            Zone of start times written without one (file names); None reads them as UTC.
 
         Raises
         ------
@@ -316,7 +331,12 @@ class LabelRecordings:
         matrix.flags.writeable = False
         report.labels = ClipLabels(matrix, cols)
         if labels_path is not None and not dry_run:
-            self._write_table(report, labels_path, clips_dir)
+            starts = StartTimes()
+            if self.metadata is not None:
+                sources = [pair.audio for pair in report.pairs]
+                starts = read_start_times(self.metadata, sources, timezone=timezone)
+            report.time_note = starts.note
+            self._write_table(report, labels_path, clips_dir, starts)
         return report
 
     def _label_one(
@@ -385,8 +405,11 @@ class LabelRecordings:
         ]
         return clips, labels[keep], duration
 
-    def _write_table(self, report: LabelReport, path: Path, clips_dir: Path | None) -> None:
+    def _write_table(
+        self, report: LabelReport, path: Path, clips_dir: Path | None, starts: StartTimes
+    ) -> None:
         columns = list(LABEL_TABLE_COLUMNS if clips_dir is not None else LABEL_TABLE_COLUMNS[1:])
+        columns += [BEGIN_DATETIME] if starts.known else []
         columns += report.labels.classes
         rows: list[dict[str, object]] = []
         for clip, values in zip(report.clips, report.labels.matrix.tolist(), strict=True):
@@ -394,6 +417,8 @@ class LabelRecordings:
             row["source"] = str(clip.source)
             row["begin_time"] = clip.begin_time
             row["end_time"] = clip.end_time
+            if starts.known:
+                row[BEGIN_DATETIME] = starts.at(clip.source, clip.begin_time)
             if clips_dir is not None and clip.path is not None:
                 row["clip"] = clip.path.relative_to(clips_dir).as_posix()
             rows.append(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
 
@@ -12,10 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
+from opso.app.start_times import BEGIN_DATETIME, StartTimes, read_start_times
 from opso.domain.audio import clip_times, clip_windows
 from opso.domain.errors import ParameterError
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.rows import RowSink, RowStream
 
@@ -32,6 +35,7 @@ class PredictReport:
     files: int = 0
     clips: int = 0
     failures: list[FileFailure] = field(default_factory=list)
+    time_note: str | None = None
 
 
 @dataclass(slots=True)
@@ -44,11 +48,16 @@ class _Pending:
 
 @dataclass(frozen=True)
 class PredictScores:
-    """Score every clip of every recording; a bad file gets one row with NaN scores."""
+    """Score every clip of every recording; a bad file gets one row with NaN scores.
+
+    With a ``metadata`` reader, rows of recordings whose start time is known also get the
+    moment each clip begins (``begin_datetime``).
+    """
 
     reader: AudioReader
     store: ClassifierStore
     sink: RowSink
+    metadata: MetadataReader | None = None
 
     def run(
         self,
@@ -60,6 +69,7 @@ class PredictScores:
         clip_overlap: float = 0.0,
         final_clip: PredictFinalClip = None,
         batch_size: int = 16,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> PredictReport:
         """Decode each recording once, cut its clips in memory, score them in batches.
@@ -71,7 +81,8 @@ class PredictScores:
         jobs
             Recordings to score, in output order.
         output
-            Score table (``file, start_time, end_time, <classes>, error``); rows are streamed
+            Score table (``file, start_time, end_time[, begin_datetime], <classes>, error``);
+            rows are streamed
             to a partial file renamed to ``output`` when the run ends. If the run is interrupted
             (Ctrl-C), the rows of the recordings scored to the end are kept in
             ``<stem>.partial<suffix>`` (``scores.partial.csv``).
@@ -85,6 +96,8 @@ class PredictScores:
             recording shorter than one clip is looped to one clip whatever ``final_clip`` is.
         batch_size
             Clips per model call (batches span recordings).
+        timezone
+            Zone of start times written without one (file names); None reads them as UTC.
         progress
             Told after each recording.
 
@@ -109,8 +122,12 @@ class PredictScores:
         clip_times(duration, duration, clip_overlap, final_clip)  # validate up front
         n = round(duration * pre.sample_rate)
         classes = list(config.classes)
-        columns = [*KEY_COLUMNS, *classes, "error"]
-        report = PredictReport(output=output)
+        starts = StartTimes()
+        if self.metadata is not None:
+            starts = read_start_times(self.metadata, (j.source for j in jobs), timezone=timezone)
+        when = [BEGIN_DATETIME] if starts.known else []
+        columns = [*KEY_COLUMNS, *when, *classes, "error"]
+        report = PredictReport(output=output, time_note=starts.note)
         pending = _Pending()
 
         def flush(stream: RowStream) -> None:
@@ -152,6 +169,7 @@ class PredictScores:
                                 "file": str(job.source),
                                 "start_time": begin,
                                 "end_time": end,
+                                **{c: starts.at(job.source, begin) for c in when},
                                 "error": "",
                             }
                         )

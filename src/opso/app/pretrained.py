@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
+from opso.app.start_times import (
+    BEGIN_DATETIME,
+    StartTimes,
+    raven_date_time,
+    read_start_times,
+)
 from opso.domain.annotations import AnnotationSet
 from opso.domain.errors import ParameterError
 from opso.domain.heads import EmbeddingSettings
@@ -23,6 +30,7 @@ from opso.domain.pretrained import (
 )
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader
+from opso.ports.metadata import MetadataReader
 from opso.ports.pretrained import EmbeddingWriter, PretrainedModel
 from opso.ports.progress import Progress, no_progress
 from opso.ports.rows import RowSink
@@ -101,6 +109,7 @@ class DetectReport:
     detections: int = 0
     failures: list[FileFailure] = field(default_factory=list)
     raven_tables: list[Path] = field(default_factory=list)
+    time_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +172,7 @@ class DetectSpecies:
     reader: AudioReader
     sink: RowSink
     annotations: AnnotationStore
+    metadata: MetadataReader | None = None
 
     def detections(
         self,
@@ -215,6 +225,7 @@ class DetectSpecies:
         species_filter: SpeciesFilter = SpeciesFilter(),
         overlap: float = 0.0,
         batch_size: int = 16,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> DetectReport:
         """Write the detections of ``jobs`` to ``output`` (CSV) and/or Raven tables.
@@ -226,11 +237,15 @@ class DetectSpecies:
         jobs
             Recordings, in output order.
         output
-            Detection table (:data:`DETECTION_COLUMNS`), streamed and published when the run
-            ends; None writes only Raven tables.
+            Detection table (:data:`DETECTION_COLUMNS`, with ``begin_datetime`` after
+            ``end_time`` when a recording's start time is known), streamed and published when
+            the run ends; None writes only Raven tables.
         raven_dir
             If given, each readable recording gets ``<raven_dir>/<name>.BirdNET.selections.txt``
-            (a Raven Pro selection table, possibly without rows), written after the CSV.
+            (a Raven Pro selection table, possibly without rows), written after the CSV. Its
+            rows carry ``Begin Date Time`` and ``Begin Clock Time`` when the start is known.
+        timezone
+            Zone of start times written without one (file names); None reads them as UTC.
         species_filter, overlap, batch_size, progress
             See :meth:`detections`.
 
@@ -243,6 +258,8 @@ class DetectSpecies:
             raise ParameterError("give an output table, a Raven folder, or both")
         species_filter.validate()
         report = DetectReport(output=output)
+        starts = self._starts(jobs, timezone)
+        report.time_note = starts.note
         by_file: dict[str, list[dict[str, object]]] = {str(j.source): [] for j in jobs}
         report.files = len(jobs)
         rows = self.detections(
@@ -253,11 +270,16 @@ class DetectSpecies:
             batch_size=batch_size,
             progress=progress,
         )
+        if starts.known:
+            rows = (_with_time(row, starts) for row in rows)
         if output is None:
             for row in rows:
                 self._collect(row, by_file, report)
         else:
-            with self.sink.open(output, columns=DETECTION_COLUMNS) as stream:
+            columns = list(DETECTION_COLUMNS)
+            if starts.known:
+                columns.insert(columns.index("end_time") + 1, BEGIN_DATETIME)
+            with self.sink.open(output, columns=columns) as stream:
                 for row in rows:
                     self._collect(row, by_file, report)
                     stream.write([row])
@@ -267,11 +289,17 @@ class DetectSpecies:
                 if str(job.source) in failed:
                     continue
                 path = raven_dir / f"{job.name}{RAVEN_SUFFIX}"
+                start = starts.starts.get(str(job.source))
                 self.annotations.write(
-                    _raven_table(str(job.source), by_file[str(job.source)]), path
+                    _raven_table(str(job.source), by_file[str(job.source)], start), path
                 )
                 report.raven_tables.append(path)
         return report
+
+    def _starts(self, jobs: Sequence[AudioJob], timezone: tzinfo | None) -> StartTimes:
+        if self.metadata is None:
+            return StartTimes()
+        return read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
 
     @staticmethod
     def _collect(
@@ -284,8 +312,30 @@ class DetectSpecies:
             by_file[str(row["file"])].append(row)
 
 
-def _raven_table(recording: str, rows: Sequence[dict[str, object]]) -> AnnotationSet:
-    """One recording's detections as a Raven selection table (BirdNET-Analyzer's columns)."""
+def _with_time(row: dict[str, object], starts: StartTimes) -> dict[str, object]:
+    """Add the moment a detection row's window begins (error rows get none)."""
+    if not row["error"]:
+        row[BEGIN_DATETIME] = starts.at(str(row["file"]), float(str(row["begin_time"])))
+    return row
+
+
+def _raven_table(
+    recording: str, rows: Sequence[dict[str, object]], start: datetime | None = None
+) -> AnnotationSet:
+    """One recording's detections as a Raven selection table (BirdNET-Analyzer's columns).
+
+    With the recording's ``start``, rows also get Raven's ``Begin Date Time`` and ``Begin
+    Clock Time`` (in the start's own time zone).
+    """
+    extra: dict[str, list[object]] = {
+        "Scientific Name": [str(r["scientific_name"]) for r in rows],
+        "Confidence": [f"{float(str(r['confidence'])):.4f}" for r in rows],
+        "Begin Path": [recording] * len(rows),
+    }
+    if start is not None:
+        moments = [start + timedelta(seconds=float(str(r["begin_time"]))) for r in rows]
+        extra["Begin Date Time"] = [raven_date_time(m) for m in moments]
+        extra["Begin Clock Time"] = [raven_date_time(m).split(" ")[1] for m in moments]
     return AnnotationSet.from_columns(
         source=recording,
         begin_time=[float(str(r["begin_time"])) for r in rows],
@@ -293,11 +343,7 @@ def _raven_table(recording: str, rows: Sequence[dict[str, object]]) -> Annotatio
         label=[str(r["common_name"]) for r in rows],
         low_f=[0.0] * len(rows),
         high_f=[RAVEN_HIGH_FREQ] * len(rows),
-        extra={
-            "Scientific Name": [str(r["scientific_name"]) for r in rows],
-            "Confidence": [f"{float(str(r['confidence'])):.4f}" for r in rows],
-            "Begin Path": [recording] * len(rows),
-        },
+        extra=extra,
         label_name="Common Name",
     )
 

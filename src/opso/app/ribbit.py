@@ -5,18 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from opso.app.files import AudioJob, FileFailure
+from opso.app.start_times import BEGIN_DATETIME, StartTimes, read_start_times
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.helpers import bound
 from opso.domain.ribbit import Band, PulsePreset, ribbit_presets
 from opso.domain.spectral import check_window
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.audio_io import AudioReader
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableWriter
 
@@ -143,13 +146,17 @@ class TooShort:
     window: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RibbitReport:
-    """What a RIBBIT run scored, which recordings were too short and which failed."""
+    """What a RIBBIT run scored, which recordings were too short and which failed.
+
+    ``time_note`` is set when the recordings were in several time zones (times in UTC).
+    """
 
     scores: list[WindowScore] = field(default_factory=list)
     too_short: list[TooShort] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    time_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ class ScorePulses:
 
     reader: AudioReader
     tables: TableWriter
+    metadata: MetadataReader | None = None
 
     def run(
         self,
@@ -168,6 +176,7 @@ class ScorePulses:
         sample_rate: int | None = None,
         window_samples: int = 512,
         overlap_samples: int = 256,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> RibbitReport:
         """Score every job's recording; a file that fails is reported and the rest still run.
@@ -184,11 +193,14 @@ class ScorePulses:
         presets
             What to look for (at least one).
         destination
-            CSV file for the table (:data:`SCORE_COLUMNS`), or None to write nothing.
+            CSV file for the table (:data:`SCORE_COLUMNS`, with ``begin_datetime`` after
+            ``end_time`` when a recording's start time is known), or None to write nothing.
         sample_rate
             Resample to this rate in Hz first; None keeps each file's rate.
         window_samples, overlap_samples
             Spectrogram window and overlap in samples.
+        timezone
+            Zone of start times written without one (file names); None reads them as UTC.
         progress
             Told after each recording.
 
@@ -225,15 +237,23 @@ class ScorePulses:
                 report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))
         if destination is not None:
+            starts = StartTimes()
+            if self.metadata is not None:
+                sources = [j.source for j in jobs]
+                starts = read_start_times(self.metadata, sources, timezone=timezone)
+            report.time_note = starts.note
+            when = [BEGIN_DATETIME] if starts.known else []
             rows = [
                 {
                     "file": str(r.file),
                     "species": r.species,
                     "start_time": r.start_time,
                     "end_time": r.end_time,
+                    **{c: starts.at(r.file, r.start_time) for c in when},
                     "score": r.score,
                 }
                 for r in report.scores
             ]
-            self.tables.write(rows, destination, columns=SCORE_COLUMNS)
+            columns = [*SCORE_COLUMNS[:4], *when, *SCORE_COLUMNS[4:]]
+            self.tables.write(rows, destination, columns=columns)
         return report

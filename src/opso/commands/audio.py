@@ -14,25 +14,13 @@ from opso.commands.base import (
     printable,
     progress_bar,
     report_failures,
+    timezone_option,
 )
 
 if TYPE_CHECKING:
     from opso.container import Container
     from opso.domain.audio import AudioInfo, FinalClip
     from opso.domain.recording_info import RecordingInfo
-
-
-def _timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
-    """Turn ``--timezone NAME`` into a time zone, or reject the name."""
-    if value is None:
-        return None
-    from opso.domain.errors import ParameterError
-    from opso.domain.recording_info import parse_timezone
-
-    try:
-        return parse_timezone(value)
-    except ParameterError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
 
 
 _AUDIO_COLUMNS = ("file", "duration_s", "sample_rate", "channels", "frames", "format", "subtype")
@@ -131,14 +119,7 @@ def _echo_csv(rows: list[dict[str, Any]]) -> None:
     show_default=True,
     help="Aligned table with totals, or CSV / JSON (one record per file) for scripts.",
 )
-@click.option(
-    "--timezone",
-    metavar="NAME",
-    default=None,
-    callback=_timezone,
-    help="IANA time zone (Europe/London) of times written without one, such as file names "
-    "20210502_040000.WAV; default UTC.",
-)
+@timezone_option()
 @pass_container
 def info(
     c: Container, paths: tuple[Path, ...], output_format: str, timezone: tzinfo | None

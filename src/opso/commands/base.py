@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from opso.app.files import FileFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +64,31 @@ def final_clip_option(
         help="Audio after the last full clip: extend (loop it to a full clip), remainder "
         "(a shorter clip), full (a full clip ending at the end, overlapping the one before) or "
         "none (drop it).",
+    )
+
+
+def _timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
+    """Turn ``--timezone NAME`` into a time zone, or reject the name."""
+    if value is None:
+        return None
+    from opso.domain.errors import ParameterError
+    from opso.domain.recording_info import parse_timezone
+
+    try:
+        return parse_timezone(value)
+    except ParameterError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
+
+
+def timezone_option() -> Callable[[F], F]:
+    """Add ``--timezone NAME``: the zone of recording start times written without one."""
+    return click.option(
+        "--timezone",
+        metavar="NAME",
+        default=None,
+        callback=_timezone,
+        help="IANA time zone (Europe/London) of start times written without one, such as file "
+        "names 20210502_040000.WAV; default UTC.",
     )
 
 

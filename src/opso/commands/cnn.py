@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
+from opso.commands.base import (
+    final_clip_option,
+    pass_container,
+    progress_bar,
+    report_failures,
+    timezone_option,
+)
 from opso.commands.pretrained import (
     head_training_options,
     is_head,
@@ -18,6 +24,8 @@ from opso.commands.pretrained import (
 from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from opso.app.predict import PredictFinalClip
     from opso.container import Container
 
@@ -201,8 +209,9 @@ def train(
     "--output",
     default=None,
     type=click.Path(path_type=Path),
-    help="Score table (CSV): file, start_time, end_time, one column per class, error. With "
-    "--run-dir: the .csv or .parquet export written when the run is complete.",
+    help="Score table (CSV): file, start_time, end_time, begin_datetime (when recordings' start "
+    "times are known), one column per class, error. With --run-dir: the .csv or .parquet "
+    "export written when the run is complete.",
 )
 @click.option(
     "--clip-duration", type=float, default=None, help="Seconds per clip (default: the model's)."
@@ -219,6 +228,7 @@ def train(
     help="fast: fused CPU kernels checked against eager.",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any recording failed.")
+@timezone_option()
 @click.option(
     "--top-k",
     type=click.IntRange(min=1),
@@ -247,6 +257,7 @@ def predict(
     device: str | None,
     backend: str,
     strict: bool,
+    timezone: tzinfo | None,
     top_k: int | None,
     min_score: float | None,
     opts: dict[str, Any],
@@ -281,6 +292,7 @@ def predict(
             top_k=top_k,
             strict=strict,
             pretrained=pretrained,
+            timezone=timezone,
         )
         return
     if is_head(c, model):
@@ -330,6 +342,7 @@ def predict(
                 clip_overlap=clip_overlap,
                 final_clip=final_clip,
                 batch_size=batch_size,
+                timezone=timezone,
                 progress=progress,
             )
     except KeyboardInterrupt:
@@ -344,6 +357,8 @@ def predict(
         )
         raise SystemExit(130) from None
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     click.echo(
         f"scored {report.clips} clips from {report.files - len(report.failures)} of "
         f"{report.files} recording(s) -> {report.output}"

@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import final_clip_option, pass_container, progress_bar, report_failures
+from opso.commands.base import (
+    final_clip_option,
+    pass_container,
+    progress_bar,
+    report_failures,
+    timezone_option,
+)
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from opso.container import Container
     from opso.domain.audio import FinalClip
 
@@ -230,6 +238,7 @@ def _classes(value: str | None) -> list[str] | None:
 @click.option("--labeled-only", is_flag=True, help="Keep only clips holding a class.")
 @click.option("--sample-rate", type=int, default=None, help="Resample saved clips (Hz).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; print the counts.")
+@timezone_option()
 @click.option(
     "-o",
     "--output",
@@ -253,12 +262,13 @@ def label(
     labeled_only: bool,
     sample_rate: int | None,
     dry_run: bool,
+    timezone: tzinfo | None,
     output: Path,
 ) -> None:
     """Label clips of recordings from their Raven tables: one 0/1 column per class.
 
-    Writes OUTPUT with columns source, begin_time, end_time (and clip, with --save-clips)
-    then one column per class.
+    Writes OUTPUT with columns source, begin_time, end_time (and clip, with --save-clips),
+    begin_datetime (when the recordings' start times are known) then one column per class.
     """
     with progress_bar("label") as progress:
         report = c.label_recordings().run(
@@ -276,6 +286,7 @@ def label(
             labeled_clips_only=labeled_only,
             labels_path=output,
             dry_run=dry_run,
+            timezone=timezone,
             progress=progress,
         )
     for path in report.unmatched_audio:
@@ -288,6 +299,8 @@ def label(
     for past in report.past_end:
         click.echo(f"warning: {past}", err=True)
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     if report.unmatched_classes:
         click.echo(
             f"warning: no box is labelled {', '.join(report.unmatched_classes)} (in any case); "

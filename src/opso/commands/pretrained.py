@@ -12,6 +12,8 @@ import click
 from opso.commands.base import pass_container, progress_bar, report_failures
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
 
@@ -125,6 +127,7 @@ def predict_pretrained(
     top_k: int | None,
     strict: bool,
     pretrained: dict[str, Any],
+    timezone: tzinfo | None = None,
 ) -> None:
     """Run ``opso predict --model ...``: one CSV row per detection, Raven tables on demand."""
     from opso.app.files import find_audio_files
@@ -158,9 +161,12 @@ def predict_pretrained(
             species_filter=species_filter,
             overlap=overlap,
             batch_size=batch_size,
+            timezone=timezone,
             progress=progress,
         )
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     where = ", ".join(str(p) for p in (output, pretrained["raven"]) if p is not None)
     click.echo(
         f"{report.detections} detection(s) in {report.files - len(report.failures)} of "

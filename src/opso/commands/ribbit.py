@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, printable, progress_bar, report_failures
+from opso.commands.base import (
+    pass_container,
+    printable,
+    progress_bar,
+    report_failures,
+    timezone_option,
+)
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from opso.container import Container
     from opso.domain.ribbit import PulsePreset
 
@@ -125,6 +133,7 @@ def _presets(
     show_default=True,
     help="Spectrogram window overlap in samples.",
 )
+@timezone_option()
 @pass_container
 def ribbit(
     c: Container,
@@ -139,6 +148,7 @@ def ribbit(
     sample_rate: int | None,
     window_samples: int,
     overlap_samples: int,
+    timezone: tzinfo | None,
 ) -> None:
     """Score recordings for pulsed calls (frogs, toads, insects) with RIBBIT.
 
@@ -161,9 +171,12 @@ def ribbit(
             sample_rate=sample_rate,
             window_samples=window_samples,
             overlap_samples=overlap_samples,
+            timezone=timezone,
             progress=progress,
         )
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     for short in report.too_short:
         click.echo(
             printable(

@@ -1,0 +1,79 @@
+"""When each recording started, so that tables can give every clip its moment in time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+
+from opso.ports.metadata import MetadataReader
+
+#: The column of a table that gives the moment a clip begins (ISO 8601 with its UTC offset).
+BEGIN_DATETIME = "begin_datetime"
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimes:
+    """Recording start times by source path, all in one time zone.
+
+    Parameters
+    ----------
+    starts
+        Start of each recording whose metadata or file name gives one, by ``str(path)``.
+    note
+        Set when the recordings were in several time zones and the times were converted to UTC.
+    """
+
+    starts: Mapping[str, datetime] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether any recording has a known start (a table then gets a ``begin_datetime``)."""
+        return bool(self.starts)
+
+    def at(self, source: str | Path, offset_s: float) -> str:
+        """Return the moment ``offset_s`` s into ``source`` as ISO 8601 text ("" if unknown)."""
+        start = self.starts.get(str(source))
+        if start is None:
+            return ""
+        return (start + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds")
+
+
+def raven_date_time(moment: datetime) -> str:
+    """Return ``moment`` as Raven Pro writes ``Begin Date Time``: ``2021/05/02 04:00:05.250``."""
+    return moment.strftime("%Y/%m/%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def read_start_times(
+    metadata: MetadataReader, sources: Iterable[Path], *, timezone: tzinfo | None = None
+) -> StartTimes:
+    """Read the start of every recording from its metadata (or name) before a run writes rows.
+
+    A file that cannot be opened has no start here (the run reports it when it reads the
+    audio). Recordings in different time zones are all converted to UTC, and ``note`` says so.
+
+    Parameters
+    ----------
+    metadata
+        Reads each file's recording metadata.
+    sources
+        The recordings, as the run names them.
+    timezone
+        Zone of times written without one (file names); None reads them as UTC.
+    """
+    starts: dict[str, datetime] = {}
+    for source in sources:
+        try:
+            info = metadata.read(Path(source), timezone=timezone)
+        except OSError:
+            continue
+        if info.start is not None:
+            starts[str(source)] = info.start
+    zones = sorted({str(start.tzinfo) for start in starts.values()})
+    if len(zones) < 2:
+        return StartTimes(starts)
+    utc = {source: start.astimezone(UTC) for source, start in starts.items()}
+    note = f"recordings in {len(zones)} time zones ({', '.join(zones)}): times are in UTC"
+    return StartTimes(utc, note)

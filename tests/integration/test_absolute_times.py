@@ -1,0 +1,116 @@
+"""Tables give the moment each clip begins when the recording's start time is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from opso.adapters.torch_models import build_architecture, save_model
+from opso.cli import main
+from opso.domain.classifier import ModelConfig, Preprocessing
+
+SR = 8000
+RAVEN_HEADER = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)"
+)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    pre = Preprocessing(
+        sample_rate=SR,
+        clip_duration=5.0,
+        window_samples=256,
+        overlap_samples=128,
+        height=32,
+        width=32,
+    )
+    config = ModelConfig(architecture="resnet18", classes=("owl", "wren"), preprocessing=pre)
+    net = build_architecture("resnet18", 2).eval()
+    return save_model(net, config, tmp_path_factory.mktemp("model") / "model.opso")
+
+
+def test_predict_scores_carry_the_audiomoth_start(
+    model: Path, test_data: Path, short_moth: Path, tmp_path: Path
+) -> None:
+    field = test_data / "opensoundscape" / "audio" / "1min_first20s.wav"  # 2018-05-04 09:32 UTC
+    plain = tmp_path / "plain.wav"  # no metadata, no time in its name
+    sf.write(plain, np.zeros(6 * SR, dtype=np.float32), SR)
+    out = tmp_path / "scores.csv"
+    args = ["predict", str(model), str(field), str(short_moth), str(plain), "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out, keep_default_na=False)
+    assert list(scores.columns[:4]) == ["file", "start_time", "end_time", "begin_datetime"]
+    times = {(r.file, r.start_time): r.begin_datetime for r in scores.itertuples()}
+    assert times[(str(field), 0.0)] == "2018-05-04T09:32:00.000+00:00"
+    assert times[(str(field), 15.0)] == "2018-05-04T09:32:15.000+00:00"
+    assert times[(str(short_moth), 0.0)] == "2021-05-02T04:00:00.000+00:00"
+    assert times[(str(plain), 0.0)] == ""
+
+
+def test_label_table_reads_file_name_times_in_the_given_zone(tmp_path: Path) -> None:
+    audio, tables = tmp_path / "audio", tmp_path / "tables"
+    audio.mkdir()
+    tables.mkdir()
+    sf.write(audio / "20210502_040000.wav", np.zeros(10 * SR, dtype=np.float32), SR)
+    (tables / "20210502_040000.Table.1.selections.txt").write_text(
+        RAVEN_HEADER + "\tSpecies\n1\tSpectrogram 1\t1\t6.0\t7.0\t500\t2000\tOWL\n"
+    )
+    out = tmp_path / "labels.csv"
+    args = ["label", "--annotations", str(tables), "--audio", str(audio), "--clip-duration", "5"]
+    result = CliRunner().invoke(main, [*args, "--timezone", "Europe/Berlin", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = pd.read_csv(out)
+    assert labels["begin_datetime"].tolist() == [
+        "2021-05-02T04:00:00.000+02:00",
+        "2021-05-02T04:00:05.000+02:00",
+    ]
+    assert labels["OWL"].tolist() == [0, 1]
+
+
+def test_ribbit_scores_carry_the_audiomoth_start(test_data: Path, tmp_path: Path) -> None:
+    field = test_data / "opensoundscape" / "audio" / "1min_first20s.wav"  # 2018-05-04 09:32 UTC
+    out = tmp_path / "ribbit.csv"
+    args = ["ribbit", str(field), "--signal-band", "1000", "2000", "--pulse-rate", "5", "10"]
+    result = CliRunner().invoke(main, [*args, "--window", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == [
+        "file",
+        "species",
+        "start_time",
+        "end_time",
+        "begin_datetime",
+        "score",
+    ]
+    start = pd.Timestamp("2018-05-04T09:32:00+00:00")
+    expected = [(start + pd.Timedelta(seconds=t)).isoformat() for t in table["start_time"]]
+    assert [pd.Timestamp(t).isoformat() for t in table["begin_datetime"]] == expected
+    assert len(table) >= 4
+
+
+def test_birdnet_detections_and_raven_tables_carry_clock_times(
+    short_moth: Path, tmp_path: Path
+) -> None:
+    out, raven = tmp_path / "detections.csv", tmp_path / "raven"
+    args = ["predict", "--model", "birdnet", str(short_moth), "--min-confidence", "0"]
+    result = CliRunner().invoke(
+        main, [*args, "--top-k", "2", "-o", str(out), "--raven", str(raven)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns[:4]) == ["file", "begin_time", "end_time", "begin_datetime"]
+    assert table["begin_datetime"].tolist() == ["2021-05-02T04:00:00.000+00:00"] * 2
+    (selections,) = raven.glob("*.selections.txt")
+    boxes = pd.read_csv(selections, sep="\t")
+    assert boxes["Begin Date Time"].tolist() == ["2021/05/02 04:00:00.000"] * 2
+    assert boxes["Begin Clock Time"].tolist() == ["04:00:00.000"] * 2
