@@ -471,12 +471,14 @@ def predict_job(
     min_score: float | None = None,
     device: str | None = None,
     backend: Literal["fast", "eager"] = "fast",
+    timezone: str | None = None,
 ) -> PredictShards:
     """Return the CNN scoring job for :func:`run_shards` (``opso predict --run-dir``).
 
     Pass ``job.settings()`` as the settings and ``job.step`` as ``align``. The model loads
     lazily, once per worker process; ``top_k``/``min_score`` give one row per kept
-    ``(clip, class)`` instead of one row per clip.
+    ``(clip, class)`` instead of one row per clip. Rows give ``begin_datetime`` from each
+    recording's metadata or name (``timezone``: IANA zone of names written in local time).
     """
     job: PredictShards = _configured(device=device, backend=backend).predict_shards(
         Path(model),
@@ -486,6 +488,7 @@ def predict_job(
         batch_size=batch_size,
         top_k=top_k,
         min_score=min_score,
+        timezone=timezone,
     )
     return job
 

@@ -264,7 +264,7 @@ class Container(containers.DeclarativeContainer):
     )
     # batch-run jobs: call with their own settings, e.g. ``c.predict_shards(model=path, ...)``
     clip_levels = providers.Factory(ClipLevels, audio_io)
-    predict_shards = providers.Factory(PredictShards, audio_io, classifier_store)
+    predict_shards = providers.Factory(PredictShards, audio_io, classifier_store, metadata=metadata)
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)

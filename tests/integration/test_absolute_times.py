@@ -114,3 +114,18 @@ def test_birdnet_detections_and_raven_tables_carry_clock_times(
     boxes = pd.read_csv(selections, sep="\t")
     assert boxes["Begin Date Time"].tolist() == ["2021/05/02 04:00:00.000"] * 2
     assert boxes["Begin Clock Time"].tolist() == ["04:00:00.000"] * 2
+
+
+def test_run_dir_parts_carry_the_start_of_each_segment(
+    model: Path, test_data: Path, tmp_path: Path
+) -> None:
+    field = test_data / "opensoundscape" / "audio" / "1min_first20s.wav"  # 2018-05-04 09:32 UTC
+    out = tmp_path / "scores.csv"
+    args = ["predict", str(model), str(field), "--run-dir", str(tmp_path / "run"), "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--workers", "0", "--shard-duration", "10"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert scores["start_time"].tolist() == [0.0, 5.0, 10.0, 15.0]  # two shards of 10 s
+    assert scores["begin_datetime"].tolist() == [
+        f"2018-05-04T09:32:{s:02d}.000+00:00" for s in (0, 5, 10, 15)
+    ]

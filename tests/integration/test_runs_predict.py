@@ -89,7 +89,16 @@ def test_sharded_prediction_gives_the_streaming_scores(
     assert result.progress.complete and result.progress.shards >= 4
     got = ReadRunResults(STORE).run(run_dir=run_dir)
     want = unsharded_scores(model, recordings, tmp_path)
-    assert list(got.columns) == ["file", "start_time", "end_time", "wren", "robin", "owl"]
+    assert list(got.columns) == [
+        "file",
+        "start_time",
+        "end_time",
+        "begin_datetime",  # run-dir parts always have it: "" where the start is unknown
+        "wren",
+        "robin",
+        "owl",
+    ]
+    assert (got.pop("begin_datetime") == "").all()  # the synthetic files carry no start time
     pd.testing.assert_frame_equal(got[["file", "start_time", "end_time"]], want.iloc[:, :3])
     np.testing.assert_allclose(got.iloc[:, 3:].to_numpy(), want.iloc[:, 3:].to_numpy(), atol=1e-5)
     assert [Path(e.source).name for e in result.progress.errors] == ["junk.wav"]
@@ -106,7 +115,8 @@ def test_cli_predict_run_dir_with_workers_and_sparse_output(
     assert res.exit_code == 0, res.output
     assert "exported" in res.output
     sparse = pd.read_csv(out)
-    assert list(sparse.columns) == ["file", "start_time", "end_time", "class", "score"]
+    columns = ["file", "start_time", "end_time", "begin_datetime", "class", "score"]
+    assert list(sparse.columns) == columns
     dense = unsharded_scores(model, recordings, tmp_path)
     classes = np.array(["wren", "robin", "owl"])
     want = []
@@ -149,7 +159,7 @@ def test_a_resume_with_another_backend_batch_size_or_device_warns_and_goes_on(
         {"backend": "fast", "batch_size": 4, "device": "auto"},
         {"backend": "eager", "batch_size": 2, "device": "auto"},
     ]
-    got = ReadRunResults(STORE).run(run_dir=run_dir)
+    got = ReadRunResults(STORE).run(run_dir=run_dir).drop(columns="begin_datetime")
     want = unsharded_scores(model, recordings, tmp_path)
     np.testing.assert_allclose(got.iloc[:, 3:].to_numpy(), want.iloc[:, 3:].to_numpy(), atol=1e-5)
 

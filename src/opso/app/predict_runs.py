@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,14 @@ from numpy.typing import NDArray
 from opso.app.files import failure_reason
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
+from opso.app.start_times import BEGIN_DATETIME, iso_moment
 from opso.domain.audio import clip_times, clip_windows
 from opso.domain.errors import OpsoError, ParameterError
+from opso.domain.recording_info import parse_timezone
 from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import Classifier, ClassifierStore
+from opso.ports.metadata import MetadataReader
 
 #: Columns of the sparse output (``top_k`` / ``min_score``): one row per kept (clip, class).
 SPARSE_COLUMNS = (*KEY_COLUMNS, "class", "score")
@@ -46,6 +50,10 @@ class PredictShards:
         Sparse output: keep, per clip, the ``top_k`` best classes (all if None) scoring at
         least ``min_score``, one row ``file, start_time, end_time, class, score`` each. Both
         None: one row per clip with a column per class.
+    metadata, timezone
+        With a metadata reader, rows get ``begin_datetime`` after ``end_time``: the moment
+        the clip begins, in its recording's own time zone ("" when its start is unknown);
+        ``timezone`` (an IANA name) places start times written without one (file names).
     """
 
     reader: AudioReader
@@ -57,6 +65,8 @@ class PredictShards:
     batch_size: int = 16
     top_k: int | None = None
     min_score: float | None = None
+    metadata: MetadataReader | None = None
+    timezone: str | None = None
     _classifier: Classifier | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +78,8 @@ class PredictShards:
             raise ParameterError(
                 f"final_clip must be None, 'full' or 'extend', got {self.final_clip!r}"
             )
+        if self.timezone is not None:
+            parse_timezone(self.timezone)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -111,13 +123,17 @@ class PredictShards:
             "final_clip": self.final_clip,
             "top_k": self.top_k,
             "min_score": self.min_score,
+            "clock_times": self.metadata is not None,
+            "timezone": self.timezone,
         }
 
     def __call__(self, shard: Shard) -> ShardOutput:
         """Score the shard's clips; a segment that cannot be read becomes an error."""
         classifier = self.classifier()
         classes = list(classifier.config.classes)
-        columns = SPARSE_COLUMNS if self.sparse else (*KEY_COLUMNS, *classes)
+        columns = list(SPARSE_COLUMNS if self.sparse else (*KEY_COLUMNS, *classes))
+        if self.metadata is not None:
+            columns.insert(columns.index("end_time") + 1, BEGIN_DATETIME)
         table: dict[str, list[Any]] = {c: [] for c in columns}
         errors: list[SegmentError] = []
         for segment in shard.segments:
@@ -127,9 +143,25 @@ class PredictShards:
                 reason = failure_reason(e)
                 errors.append(SegmentError(segment.source, segment.start, segment.end, reason))
                 continue
+            rows = len(table["file"])
             for (begin, end), scores in scored:
                 self._add(table, classes, segment.source, begin, end, scores)
+            if self.metadata is not None:
+                start = self._start(segment.source)
+                table[BEGIN_DATETIME] += [
+                    "" if start is None else iso_moment(start, t)
+                    for t in table["start_time"][rows:]
+                ]
         return ShardOutput(table, tuple(errors))
+
+    def _start(self, source: str) -> datetime | None:
+        """Return the recording's start time from its metadata (None if unknown)."""
+        assert self.metadata is not None
+        zone = None if self.timezone is None else parse_timezone(self.timezone)
+        try:
+            return self.metadata.read(Path(source), timezone=zone).start
+        except OSError:
+            return None
 
     def _score(
         self, classifier: Classifier, segment: Segment

@@ -36,9 +36,12 @@ class StartTimes:
     def at(self, source: str | Path, offset_s: float) -> str:
         """Return the moment ``offset_s`` s into ``source`` as ISO 8601 text ("" if unknown)."""
         start = self.starts.get(str(source))
-        if start is None:
-            return ""
-        return (start + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds")
+        return "" if start is None else iso_moment(start, offset_s)
+
+
+def iso_moment(start: datetime, offset_s: float) -> str:
+    """Return the moment ``offset_s`` s after ``start`` as ISO 8601 text with its UTC offset."""
+    return (start + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds")
 
 
 def raven_date_time(moment: datetime) -> str:

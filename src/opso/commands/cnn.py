@@ -323,6 +323,7 @@ def predict(
             strict=strict,
             top_k=top_k,
             min_score=min_score,
+            timezone=timezone,
             opts=opts,
         )
         return
@@ -382,6 +383,7 @@ def _predict_run(
     strict: bool,
     top_k: int | None,
     min_score: float | None,
+    timezone: tzinfo | None,
     opts: dict[str, Any],
 ) -> None:
     """Run ``opso predict --run-dir``: the model loads once per worker, rows go to parts.
@@ -399,6 +401,7 @@ def _predict_run(
             batch_size=batch_size,
             top_k=top_k,
             min_score=min_score,
+            timezone=None if timezone is None else str(timezone),
         )
         settings = job.settings()
     except ValueError as e:
