@@ -61,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     "generate_class_corrections": "opso.raven",
     "query_annotations": "opso.raven",
     "raven_audio_split_and_save": "opso.raven",
+    "split_starts_ends": "opso.raven",
+    "split_single_annotation": "opso.raven",
     "annotations_with_overlaps_with_clip": "opso.datasets_labels",
     "get_md5_digest": "opso.datasets_labels",
     "SplitterDataset": "opso.datasets_labels",
@@ -309,6 +311,8 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         lowercase_annotations as lowercase_annotations,
         query_annotations as query_annotations,
         raven_audio_split_and_save as raven_audio_split_and_save,
+        split_single_annotation as split_single_annotation,
+        split_starts_ends as split_starts_ends,
     )
     from opso.taxa import (
         bn_common_to_sci as bn_common_to_sci,

@@ -7,15 +7,20 @@ name (``col``; default: the first of ``class``, ``species``, ``annotation``).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from opso.api import default_container
 from opso.app.raven import LOWER_SELECTIONS, SELECTIONS, UNKNOWN, TableCheck, corrections_csv
-from opso.domain.audio import FinalClip
+from opso.domain.annotations import AnnotationSet
+from opso.domain.audio import FinalClip, clip_times
+from opso.domain.errors import ParameterError
 
 __all__ = [
     "annotation_check",
@@ -23,6 +28,8 @@ __all__ = [
     "lowercase_annotations",
     "query_annotations",
     "raven_audio_split_and_save",
+    "split_single_annotation",
+    "split_starts_ends",
 ]
 
 
@@ -253,3 +260,140 @@ def raven_audio_split_and_save(
         )
     index = pd.Index([str(c.path) for c in report.clips], name="filename")
     return pd.DataFrame(report.labels.matrix, index=index, columns=list(report.labels.classes))
+
+
+def _table(raven_file: str | Path, col: str) -> AnnotationSet:
+    """Read one Raven table, its labels from column ``col`` (any case)."""
+    store = default_container().annotation_store()
+    table: AnnotationSet = store.read(Path(raven_file), label_column=col, source="table")
+    return table
+
+
+def _segments(
+    table: AnnotationSet,
+    begins: ArrayLike,
+    ends: ArrayLike,
+    species: str | Sequence[str] | None,
+    min_label_len: float,
+) -> pd.DataFrame:
+    """One row per ``(begin, end)`` segment: its times and a 0/1 column per species, sorted."""
+    seg_start = np.asarray(begins, dtype=np.float64).reshape(-1)
+    seg_end = np.asarray(ends, dtype=np.float64).reshape(-1)
+    if len(seg_start) != len(seg_end):
+        raise ParameterError(
+            f"starts and ends must have the same length, got {len(seg_start)} and {len(seg_end)}"
+        )
+    wanted = [species] if isinstance(species, str) else species
+    classes = sorted(table.classes if wanted is None else wanted)
+    labels = table.clip_labels(
+        sources="table",
+        begin_time=seg_start,
+        end_time=seg_end,
+        min_overlap=min_label_len,
+        classes=classes,
+    )
+    frame = pd.DataFrame({"seg_start": seg_start, "seg_end": seg_end})
+    for j, name in enumerate(labels.classes):
+        frame[name] = labels.matrix[:, j].astype(np.int64)
+    return frame
+
+
+def split_starts_ends(
+    raven_file: str | Path,
+    col: str,
+    starts: ArrayLike,
+    ends: ArrayLike,
+    species: str | Sequence[str] | None = None,
+    min_label_len: float = 0,
+) -> pd.DataFrame:
+    """Label segments given by their start and end times from one Raven table.
+
+    Parameters
+    ----------
+    raven_file
+        A Raven selection table.
+    col
+        Its label column (any case).
+    starts, ends
+        Segment times in seconds [shape=(n,)].
+    species
+        The label columns, sorted by name; None takes every label of the table. Labels match
+        exactly (case included).
+    min_label_len
+        Least time in seconds a box must share with a segment to label it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``seg_start``, ``seg_end`` and one 0/1 column per species, one row per segment.
+
+    Raises
+    ------
+    ParameterError
+        If ``starts`` and ends differ in length, a segment ends before it begins, or
+        ``min_label_len`` is negative.
+    AnnotationFormatError
+        If the table cannot be read or has no column ``col``.
+    """
+    return _segments(_table(raven_file, col), starts, ends, species, min_label_len)
+
+
+def split_single_annotation(
+    raven_file: str | Path,
+    col: str,
+    split_len_s: float,
+    overlap_len_s: float = 0,
+    total_len_s: float | None = None,
+    keep_final: bool = False,
+    species: str | Sequence[str] | None = None,
+    min_label_len: float = 0,
+) -> pd.DataFrame:
+    """Label consecutive segments of ``split_len_s`` seconds from one Raven table.
+
+    Segments start every ``split_len_s - overlap_len_s`` seconds from 0, as
+    :meth:`opso.Audio.split` cuts clips, and are labelled as :func:`split_starts_ends` does.
+
+    Parameters
+    ----------
+    raven_file, col
+        The Raven table and its label column (any case).
+    split_len_s, overlap_len_s
+        Segment length and the overlap of consecutive segments, in seconds.
+    total_len_s
+        The recording's length in seconds; None takes the last box's end, rounded up to a
+        whole second.
+    keep_final
+        Add one segment of ``split_len_s`` after the last full one when the full segments
+        stop short of ``total_len_s`` (its ``seg_end`` may pass the end, as in OpenSoundscape
+        0.4.7; match ``final_clip`` of the audio split).
+    species, min_label_len
+        As :func:`split_starts_ends`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``seg_start``, ``seg_end`` and one 0/1 column per species; a table without boxes
+        gives an empty frame with ``seg_start`` and ``seg_end`` only.
+
+    Raises
+    ------
+    ParameterError
+        If the lengths are not ``0 <= overlap_len_s < split_len_s`` or ``total_len_s <= 0``.
+    AnnotationFormatError
+        If the table cannot be read or has no column ``col``.
+    """
+    table = _table(raven_file, col)
+    if total_len_s is not None and not total_len_s > 0:
+        raise ParameterError(f"total_len_s must be > 0 seconds or None, got {total_len_s!r}")
+    if len(table) == 0:
+        return pd.DataFrame({"seg_start": [], "seg_end": []})
+    total = math.ceil(float(table.end_time.max())) if total_len_s is None else total_len_s
+    times = clip_times(total, split_len_s, overlap_len_s, final_clip=None)
+    step = split_len_s - overlap_len_s
+    covered = times[-1][1] if times else 0.0
+    if keep_final and covered < total:
+        begin = round(len(times) * step, 9)
+        times.append((begin, begin + split_len_s))
+    begins = [b for b, _ in times]
+    ends = [e for _, e in times]
+    return _segments(table, begins, ends, species, min_label_len)
