@@ -25,6 +25,11 @@ from opso.domain.heads import EmbeddingSettings, Head, ModelReference
 from opso.pretrained import HeadDetector, PretrainedDetector
 from opso.resources import sample_recording
 
+SNIPPET = Path("crowsetta/audio/Recording_1_Segment_07-snippet.wav")
+SNIPPET_TABLE = Path(
+    "crowsetta/raven/chronister2021_Recording_1/Recording_1_Segment_07.Table.1.selections.txt"
+)
+
 
 @pytest.fixture(scope="module")
 def birdnet() -> PretrainedDetector:
@@ -180,3 +185,32 @@ def test_a_head_whose_base_model_file_changed_is_refused(
     assert str(path) in result.output and "/elsewhere/model.tflite" in result.output
     assert ref.file in result.output and "the base model changed" in result.output
     assert not out.exists()
+
+
+def test_the_table_opso_label_writes_joins_the_embeddings(
+    container: Container, test_data: Path, tmp_path: Path
+) -> None:
+    """Raven boxes -> ``opso label`` (3 s clips) -> a head on ``opso embed``'s windows."""
+    (tmp_path / "raven").mkdir()
+    (tmp_path / "audio").mkdir()
+    recording = tmp_path / "audio" / "Recording_1_Segment_07.wav"
+    recording.write_bytes((test_data / SNIPPET).read_bytes())
+    table = test_data / SNIPPET_TABLE
+    (tmp_path / "raven" / table.name).write_bytes(table.read_bytes())
+    runner = CliRunner()
+    labels = tmp_path / "labels.csv"
+    args = ["label", "--annotations", str(tmp_path / "raven"), "--audio", str(tmp_path / "audio")]
+    result = runner.invoke(main, [*args, "--clip-duration", "3", "-o", str(labels)], obj=container)
+    assert result.exit_code == 0, result.output
+    embeddings = tmp_path / "embeddings.parquet"
+    args = ["embed", "--model", "birdnet", str(tmp_path / "audio"), "-o", str(embeddings)]
+    assert runner.invoke(main, args, obj=container).exit_code == 0
+    head = tmp_path / "head.opso"
+    args = ["train", "--embeddings", str(embeddings), "--labels", str(labels), "-o", str(head)]
+    result = runner.invoke(
+        main, [*args, "--classes", "BCCH,EATO", "--valid-fraction", "0"], obj=container
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 class(es), 3 training and 0 validation window(s)" in result.output
+    assert "warning" not in result.output  # every labelled window has its embedding
+    assert NpzHeadStore().load(head).classes == ("BCCH", "EATO")

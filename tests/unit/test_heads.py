@@ -1,4 +1,4 @@
-"""Heads on embeddings: metrics, fitting, label layouts, the join, head files, the base-model check."""
+"""Heads on embeddings: metrics, fitting, label layouts, the join, head files, the base check."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from opso.domain.heads import (
     ModelReference,
     average_precision,
     fit_head,
+    lbfgs,
     roc_auc,
     stratified_split,
 )
@@ -148,6 +149,28 @@ def test_rare_positives_are_weighted_up() -> None:
     scores = head.scores(x)[:, 0]
     assert (scores[:5] > 0.5).all()
     assert (scores[5:] > 0.5).mean() < 0.1
+
+
+def test_lbfgs_reaches_the_minimum_scipy_finds() -> None:
+    from scipy import optimize
+
+    from opso.domain.heads import _loss, _shapes
+
+    x, y = _blobs()
+    xs = (x - x.mean(axis=0)) / x.std(axis=0)
+    target, weight = y.astype(np.float64), np.full(y.shape, 1 / len(y))
+    shapes = _shapes(4, 2, HeadTraining())
+
+    def fun(t: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        return _loss(t, xs.astype(np.float64), target, weight, shapes, 0.1)
+
+    ours = lbfgs(fun, np.zeros(10))
+    theirs = optimize.minimize(fun, np.zeros(10), jac=True, method="L-BFGS-B", tol=1e-12)
+    assert fun(ours)[0] == pytest.approx(theirs.fun, rel=1e-8)
+    assert np.allclose(ours, theirs.x, atol=1e-4)
+    a = np.array([1.0, 10.0, 100.0])  # an ill-conditioned quadratic: minimum at 1/a
+    quadratic = lbfgs(lambda t: (float(0.5 * a @ (t * t) - t.sum()), a * t - 1), np.zeros(3))
+    assert np.allclose(quadratic, 1 / a, atol=1e-6)
 
 
 def test_fit_refuses_a_class_without_negatives() -> None:

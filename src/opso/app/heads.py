@@ -52,8 +52,11 @@ BEGIN_COLUMNS = ("begin_time", "start_time")
 END_COLUMNS = ("end_time",)
 #: A column of class names makes a long table (one row per window and class).
 LABEL_COLUMNS = ("label", "class")
-#: Columns that are never classes in a wide table.
-KEY_COLUMNS = frozenset({"clip", "error", *FILE_COLUMNS, *BEGIN_COLUMNS, *END_COLUMNS})
+#: Columns that are never classes in a wide table (``opso label`` may add the datetimes).
+KEY_COLUMNS = frozenset(
+    {"clip", "error", "begin_datetime", "end_datetime", *FILE_COLUMNS, *BEGIN_COLUMNS}
+    | set(END_COLUMNS)
+)
 #: Key columns of head scores: those of ``opso predict`` with opso's CNNs.
 SCORE_KEYS = ("file", "start_time", "end_time")
 #: Labelled and embedded windows match when their times agree within this many seconds.
@@ -122,8 +125,8 @@ def label_windows(
     times ``begin_time`` (or ``start_time``) and ``end_time``. With a ``label`` or ``class``
     column (or ``label_column``) the table is long: each row names one class present in its
     window, and a window whose only rows have an empty label has none. Otherwise it is wide, as
-    ``opso label`` writes it: every other column (but ``clip`` and ``error``) is a class of 0/1
-    values.
+    ``opso label`` writes it: every other column (but ``clip``, ``error``, ``begin_datetime``
+    and ``end_datetime``) is a class of 0/1 values.
 
     Parameters
     ----------
