@@ -18,6 +18,7 @@ from opso.commands import (
     ribbit,
     runs,
     spectrogram,
+    summarize,
     taxa,
 )
 from opso.commands.base import OpsoGroup, config_option
@@ -48,3 +49,4 @@ main.add_command(cnn.predict)
 main.add_command(pretrained.embed)
 main.add_command(runs.runs)
 main.add_command(demo.demo)
+main.add_command(summarize.summarize)
