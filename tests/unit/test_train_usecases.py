@@ -20,7 +20,7 @@ from opso.app.predict import PredictReport, PredictScores
 from opso.app.train import TrainClassifier, labelled_clips, split_train_valid
 from opso.domain.audio import Audio, AudioInfo, clip_windows, fixed_length
 from opso.domain.classifier import LabelledClip, ModelConfig, Preprocessing, TrainReport
-from opso.domain.errors import LabelTableError
+from opso.domain.errors import LabelTableError, ParameterError
 from opso.domain.recording_info import RecordingInfo
 from opso.ports.audio_io import AudioSource
 from opso.ports.classifier import Classifier
@@ -279,6 +279,16 @@ def test_split_keeps_every_class_in_both_sets() -> None:
     assert split_train_valid(clips, 0.25, seed=1) == (train, valid)
 
 
+def test_a_valid_fraction_of_zero_trains_on_every_clip() -> None:
+    clips = [LabelledClip(Path(f"{i}.wav"), (float(i % 2), 0.0)) for i in range(5)]
+    assert split_train_valid(clips, 0.0) == (clips, [])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ParameterError, match=r"valid_fraction must be in \[0, 1\)"):
+            split_train_valid(clips, bad)
+    with pytest.raises(ParameterError, match=r"valid fraction 0"):
+        split_train_valid(clips[:1], 0.5)
+
+
 class RecordingTrainer:
     def __init__(self) -> None:
         self.kwargs: dict[str, object] = {}
@@ -308,6 +318,18 @@ def test_train_usecase_checks_files_and_builds_the_config(tmp_path: Path) -> Non
     assert isinstance(config, ModelConfig)
     assert config.classes == ("owl", "wren") and config.architecture == "resnet34"
     assert len(cast(list[LabelledClip], trainer.kwargs["train_clips"])) == 2
+    precisions = [trainer.kwargs["precision"]]
+    TrainClassifier(trainer).run(
+        labels=table,
+        label_column="sp",
+        audio_root=tmp_path,
+        save_dir=tmp_path / "run",
+        valid_fraction=0,
+        precision="fp32",
+    )
+    assert len(cast(list[LabelledClip], trainer.kwargs["train_clips"])) == 4
+    assert trainer.kwargs["valid_clips"] == []
+    assert [*precisions, trainer.kwargs["precision"]] == ["auto", "fp32"]
     with pytest.raises(FileNotFoundError, match=r"missing\.wav"):
         TrainClassifier(trainer).run(
             labels=pd.DataFrame(

@@ -19,11 +19,12 @@ from opso.adapters.torch_models import (
     penultimate_features,
     save_model as _save_model,
 )
-from opso.adapters.torch_training import train
+from opso.adapters.torch_training import resolve_precision, train, training_device
 from opso.domain.classifier import (
     EpochSummary,
     LabelledClip,
     ModelConfig,
+    Precision,
     TrainReport,
     choose_best_epoch,
 )
@@ -318,14 +319,18 @@ class TorchTrainer(ClassifierTrainer):
         pretrained_weights: Path | None,
         seed: int,
         progress: Progress,
+        precision: Precision = "auto",
     ) -> TrainReport:
         """Train; save the best epoch as ``save_dir/model.opso`` and the last as ``last.opso``.
 
         The best epoch has the lowest validation loss (:func:`choose_best_epoch`); its weights
-        are kept in memory when it ends, so it need not have a checkpoint. Checkpoints
+        are kept in memory when it ends, so it need not have a checkpoint. Without validation
+        clips, ``model.opso`` is the last epoch (no ``last.opso``). Checkpoints
         (``epoch-N.tar`` every ``log_every`` epochs and after the last) hold the weights and
-        metrics only: no optimizer state, since nothing resumes from them.
+        metrics only: no optimizer state, since nothing resumes from them. ``precision``: see
+        :func:`opso.adapters.torch_training.resolve_precision`.
         """
+        used = resolve_precision(precision, training_device())
         torch.manual_seed(seed)
         model = build_architecture(
             config.architecture, len(config.classes), weights=pretrained_weights
@@ -337,7 +342,11 @@ class TorchTrainer(ClassifierTrainer):
             reader=self.reader,
         )
         train_set = AudioClipDataset(train_clips, random_start=True, **common)  # type: ignore[arg-type]
-        valid_set = AudioClipDataset(valid_clips, random_start=False, **common)  # type: ignore[arg-type]
+        valid_set = (
+            AudioClipDataset(valid_clips, random_start=False, **common)  # type: ignore[arg-type]
+            if valid_clips
+            else None
+        )
         loss_fn: nn.Module = (
             nn.BCEWithLogitsLoss() if config.multi_target else nn.CrossEntropyLoss()
         )
@@ -347,7 +356,7 @@ class TorchTrainer(ClassifierTrainer):
 
         def keep_best(summary: EpochSummary) -> None:
             summaries.append(summary)
-            if choose_best_epoch(summaries) is summary:
+            if valid_set is not None and choose_best_epoch(summaries) is summary:
                 best_state.clear()
                 for k, v in model.state_dict().items():
                     best_state[k] = v.detach().to("cpu", copy=True)
@@ -367,8 +376,18 @@ class TorchTrainer(ClassifierTrainer):
             progress=progress,
             on_epoch=keep_best,
             save_optimizer=False,
+            precision=used,
         )
         model.cpu()
+        if valid_set is None:
+            model_path = _save_model(model, config, save_dir / "model.opso")
+            return TrainReport(
+                model_path=model_path,
+                checkpoints=checkpoints,
+                epochs=summaries,
+                last_model_path=model_path,
+                precision=used,
+            )
         last_path = _save_model(model, config, save_dir / "last.opso")
         model.load_state_dict(best_state)
         model_path = _save_model(model, config, save_dir / "model.opso")
@@ -378,6 +397,7 @@ class TorchTrainer(ClassifierTrainer):
             epochs=summaries,
             best_epoch=choose_best_epoch(summaries).epoch,
             last_model_path=last_path,
+            precision=used,
         )
 
 

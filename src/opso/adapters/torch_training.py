@@ -3,6 +3,9 @@
 Single-target datasets yield ``{"X": (C, H, W) float, "y": (1,) long}`` and are trained with a
 loss such as ``CrossEntropyLoss``; multi-target datasets yield ``"y"`` as a (n_classes,) float
 0/1 vector and are trained with ``BCEWithLogitsLoss`` (predictions: sigmoid > 0.5).
+
+Training passes run under bfloat16 autocast where the device computes bfloat16 natively (see
+:func:`resolve_precision`); the weights, the validation passes and the files stay float32.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import csv
 import json
 import math
 import platform
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from opso.adapters.atomic import atomic_path, write_text_atomic
 from opso.adapters.torch_augment import augment_batch
-from opso.domain.classifier import EpochSummary
+from opso.domain.classifier import EpochSummary, UsedPrecision, choose_precision
 from opso.domain.errors import ParameterError
 from opso.domain.metrics import Metrics, MultiTargetMetrics
 from opso.ports.progress import Progress
@@ -56,8 +59,65 @@ def _label_names(dataset: Any) -> list[Hashable] | None:
     return None
 
 
-def _device() -> torch.device:
+def training_device() -> torch.device:
+    """Return the device :func:`train` uses: the GPU if there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpuinfo_flags(text: str) -> dict[str, bool]:
+    """Return the CPU feature flags of a Linux ``/proc/cpuinfo`` text as ``{flag: True}``."""
+    return {
+        flag: True
+        for line in text.splitlines()
+        if line.partition(":")[0].strip() == "flags"
+        for flag in line.partition(":")[2].split()
+    }
+
+
+def cpu_capabilities() -> Mapping[str, Any]:
+    """Return the CPU's instruction-set features (``torch.cpu.get_capabilities()``).
+
+    Torch versions without it: the flags of ``/proc/cpuinfo``, or none where it is missing.
+    """
+    get = getattr(torch.cpu, "get_capabilities", None)
+    if get is not None:
+        return cast(Mapping[str, Any], get())
+    try:
+        return cpuinfo_flags(Path("/proc/cpuinfo").read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
+def native_bf16(device: torch.device, capabilities: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``device`` computes bfloat16 natively.
+
+    CPUs: AVX512-BF16 or AMX-BF16 instructions (``capabilities``, default
+    :func:`cpu_capabilities`); CUDA GPUs: compute capability 8.0 (Ampere) or later; other
+    devices (MPS): no.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type != "cpu":
+        return False
+    caps = cpu_capabilities() if capabilities is None else capabilities
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def resolve_precision(
+    precision: str, device: torch.device, capabilities: Mapping[str, Any] | None = None
+) -> UsedPrecision:
+    """Return what training on ``device`` computes in for ``precision`` (auto, bf16 or fp32).
+
+    ``auto`` is ``bf16`` (bfloat16 autocast) where :func:`native_bf16`, else ``fp32``.
+
+    Raises
+    ------
+    ParameterError
+        If ``precision`` is not auto, bf16 or fp32, or is bf16 on a device without native
+        bfloat16 (emulated, it trains far slower than float32).
+    """
+    where = "CPU" if device.type == "cpu" else str(device)
+    return choose_precision(precision, device=where, native_bf16=native_bf16(device, capabilities))
 
 
 def _plain(value: Any) -> Any:
@@ -94,12 +154,15 @@ def _run_epoch(
     n: int,
     tensor_augment: bool,
     device: torch.device,
+    bf16: bool,
     show: bool,
     desc: str,
     scores: list[list[Any]] | None,
     debug_dir: Path | None,
 ) -> dict[str, Any]:
     training = optimizer is not None
+    # bfloat16 autocast for training passes only: validation measures the float32 model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=training and bf16)
     model.train(training)
     metrics: Metrics | MultiTargetMetrics = (
         MultiTargetMetrics(labels, n) if multi else Metrics(list(range(len(labels))), n)
@@ -116,7 +179,9 @@ def _run_epoch(
 
                 with atomic_path(debug_dir / f"{desc}-batch0.png") as tmp:
                     save_image(x[:16].detach().cpu() * 0.5 + 0.5, tmp)
-            out = model(x)
+            with autocast:
+                out = model(x)
+            out = out.float()
             loss = loss_fn(out, y)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
@@ -165,6 +230,7 @@ def train(
     progress: Progress | None = None,
     on_epoch: EpochCallback | None = None,
     save_optimizer: bool = True,
+    precision: str = "auto",
 ) -> list[Path]:
     """Train a model, writing checkpoints every ``log_every`` epochs and after the last.
 
@@ -178,7 +244,8 @@ def train(
         :func:`opso.torch.models.build_architecture`). It is moved to the GPU when one exists.
     train_dataset, valid_dataset
         Datasets yielding ``{"X", "y"}`` (see the module doc). Their ``label_dict`` (or
-        ``classes``) names the classes.
+        ``classes``) names the classes. ``valid_dataset`` None: no validation passes (the
+        validation loss and accuracy of each epoch are NaN).
     optimizer
         A torch optimizer over ``model``'s parameters.
     loss_fn
@@ -203,6 +270,10 @@ def train(
     save_optimizer
         True (the spec): each checkpoint also holds ``optimizer_state_dict`` (for Adam, twice
         the size of the weights). False: checkpoints hold the weights only.
+    precision
+        ``auto``: bfloat16 autocast in the training passes where the device computes bfloat16
+        natively (:func:`native_bf16`), float32 elsewhere; ``bf16`` or ``fp32`` to choose. The
+        weights, the optimizer, the validation passes and the checkpoints stay float32.
 
     Returns
     -------
@@ -211,12 +282,14 @@ def train(
         ``torch.load(path, weights_only=True)`` and holds ``epoch``, ``model_state_dict``,
         ``optimizer_state_dict`` (if ``save_optimizer``), ``labels`` (YAML text of the label dict),
         ``train_metrics`` and ``valid_metrics`` (loss, accuracy, precision, recall, f1,
-        confusion_matrix; the validation loss is computed with ``loss_fn``).
+        confusion_matrix; the validation loss is computed with ``loss_fn``; None without a
+        validation set) and ``precision`` (``bf16`` or ``fp32``).
 
     Raises
     ------
-    ValueError
-        If ``epochs``, ``batch_size`` or ``log_every`` is not positive, or a dataset is empty.
+    ParameterError
+        If ``epochs``, ``batch_size`` or ``log_every`` is not positive, a dataset is empty, or
+        ``precision`` is not one :func:`resolve_precision` accepts here.
     """
     import yaml
 
@@ -225,13 +298,16 @@ def train(
             f"epochs, batch_size and log_every must be >= 1, got {epochs}, {batch_size}, "
             f"{log_every}"
         )
-    if len(train_dataset) == 0 or len(valid_dataset) == 0:
+    if len(train_dataset) == 0:
+        raise ParameterError("training needs samples: the training set is empty")
+    if valid_dataset is not None and len(valid_dataset) == 0:
         raise ParameterError(
-            f"training needs samples: train has {len(train_dataset)}, valid {len(valid_dataset)}"
+            "the validation set is empty; pass valid_dataset=None to train without validation"
         )
+    device = training_device()
+    used = resolve_precision(precision, device)
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    device = _device()
     model.to(device)
     first = train_dataset[0]
     y0 = torch.as_tensor(first["y"])
@@ -260,6 +336,7 @@ def train(
                 multi_target=multi,
                 classes=[str(c) for c in labels],
                 device=str(device),
+                precision=_precision_text(used),
             ),
         ),
     )
@@ -274,12 +351,16 @@ def train(
         # different random sample each epoch)
         drop_last=len(train_dataset) > 1 and len(train_dataset) % batch_size == 1,
     )
-    valid_loader = DataLoader(
-        _Indexed(valid_dataset),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=pin,
+    valid_loader = (
+        None
+        if valid_dataset is None
+        else DataLoader(
+            _Indexed(valid_dataset),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            pin_memory=pin,
+        )
     )
     labels_yaml = yaml.safe_dump(
         {
@@ -288,13 +369,20 @@ def train(
         }
     )
     debug_dir = save_dir / "debug" if debug else None
+    if print_logging:
+        print(f"training on {device} in {_precision_text(used)}")
     written: list[Path] = []
     for epoch in range(1, epochs + 1):
         checkpoint = epoch % log_every == 0 or epoch == epochs
         train_scores: list[list[Any]] | None = [] if save_scores and checkpoint else None
         valid_scores: list[list[Any]] | None = [] if save_scores and checkpoint else None
         common = dict(
-            loss_fn=loss_fn, labels=labels, multi=multi, device=device, show=print_logging
+            loss_fn=loss_fn,
+            labels=labels,
+            multi=multi,
+            device=device,
+            bf16=used == "bf16",
+            show=print_logging,
         )
         train_m = _run_epoch(
             model,
@@ -307,30 +395,30 @@ def train(
             debug_dir=debug_dir,
             **common,  # type: ignore[arg-type]
         )
-        valid_m = _run_epoch(
-            model,
-            valid_loader,
-            optimizer=None,
-            n=len(valid_dataset),
-            tensor_augment=False,
-            desc=f"epoch {epoch} valid",
-            scores=valid_scores,
-            debug_dir=debug_dir,
-            **common,  # type: ignore[arg-type]
+        valid_m = (
+            None
+            if valid_loader is None
+            else _run_epoch(
+                model,
+                valid_loader,
+                optimizer=None,
+                n=len(valid_dataset),
+                tensor_augment=False,
+                desc=f"epoch {epoch} valid",
+                scores=valid_scores,
+                debug_dir=debug_dir,
+                **common,  # type: ignore[arg-type]
+            )
         )
         summary = EpochSummary(
             epoch=epoch,
             train_loss=float(train_m["loss"]),
             train_accuracy=float(train_m["accuracy"]),
-            valid_loss=float(valid_m["loss"]),
-            valid_accuracy=float(valid_m["accuracy"]),
+            valid_loss=math.nan if valid_m is None else float(valid_m["loss"]),
+            valid_accuracy=math.nan if valid_m is None else float(valid_m["accuracy"]),
         )
         if print_logging:
-            print(
-                f"epoch {epoch}/{epochs}: train loss {summary.train_loss:.4f} "
-                f"acc {summary.train_accuracy:.3f} | valid loss {summary.valid_loss:.4f} "
-                f"acc {summary.valid_accuracy:.3f}"
-            )
+            print(f"epoch {epoch}/{epochs}: {_epoch_text(summary, valid_m, ' | ')}")
         if not (math.isfinite(summary.train_loss)):
             raise FloatingPointError(f"training loss became {summary.train_loss} in epoch {epoch}")
         if checkpoint:
@@ -340,27 +428,34 @@ def train(
                 "model_state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "labels": labels_yaml,
                 "train_metrics": _plain(train_m),
-                "valid_metrics": _plain(valid_m),
+                "valid_metrics": None if valid_m is None else _plain(valid_m),
+                "precision": used,
             }
             if save_optimizer:
                 state["optimizer_state_dict"] = optimizer.state_dict()
             with atomic_path(path) as tmp:
                 torch.save(state, tmp)
             written.append(path)
-            if train_scores is not None and valid_scores is not None:
+            if train_scores is not None:
                 _write_scores(save_dir / f"epoch-{epoch}-train-scores.csv", labels, train_scores)
+            if valid_scores is not None and valid_m is not None:
                 _write_scores(save_dir / f"epoch-{epoch}-valid-scores.csv", labels, valid_scores)
         if on_epoch is not None:
             on_epoch(summary)
         if progress is not None:
-            progress(
-                epoch,
-                epochs,
-                f"epoch {epoch}: train loss {summary.train_loss:.4f} acc "
-                f"{summary.train_accuracy:.3f}  valid loss {summary.valid_loss:.4f} acc "
-                f"{summary.valid_accuracy:.3f}",
-            )
+            progress(epoch, epochs, f"epoch {epoch}: {_epoch_text(summary, valid_m, '  ')}")
     return written
+
+
+def _epoch_text(summary: EpochSummary, valid: dict[str, Any] | None, sep: str) -> str:
+    text = f"train loss {summary.train_loss:.4f} acc {summary.train_accuracy:.3f}"
+    if valid is None:
+        return text
+    return f"{text}{sep}valid loss {summary.valid_loss:.4f} acc {summary.valid_accuracy:.3f}"
+
+
+def _precision_text(used: UsedPrecision) -> str:
+    return "bf16 autocast (float32 weights)" if used == "bf16" else "fp32"
 
 
 def _infer_labels(model: nn.Module, first: dict[str, Any], multi: bool) -> list[Hashable]:
@@ -395,7 +490,9 @@ def _metadata(
         f"optimizer: {type(optimizer).__name__} {optimizer.defaults}",
         f"loss_fn: {loss_fn!r}",
         f"train_dataset: {type(train_dataset).__name__} ({len(train_dataset)} samples)",
-        f"valid_dataset: {type(valid_dataset).__name__} ({len(valid_dataset)} samples)",
+        "valid_dataset: none"
+        if valid_dataset is None
+        else f"valid_dataset: {type(valid_dataset).__name__} ({len(valid_dataset)} samples)",
         *(f"{k}: {v}" for k, v in locals_.items()),
         f"opso: {opso_version}",
         f"torch: {torch.__version__}",

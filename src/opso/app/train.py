@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from opso.domain.classifier import (
     LabelledClip,
     ModelConfig,
+    Precision,
     Preprocessing,
     TrainReport,
     class_targets,
@@ -248,15 +249,19 @@ def split_train_valid(
     """Split clips per class combination so both sets keep the class balance.
 
     Each group of clips with the same targets gives ``round(valid_fraction * n)`` clips
-    (at least one when it has two or more) to validation.
+    (at least one when it has two or more) to validation. ``valid_fraction`` 0 keeps every
+    clip for training (no validation set).
 
     Raises
     ------
-    ValueError
-        If ``valid_fraction`` is not in (0, 1) or no clip ends up in one of the sets.
+    ParameterError
+        If ``valid_fraction`` is not in [0, 1), or it is above 0 and no clip ends up in one of
+        the sets.
     """
-    if not 0 < valid_fraction < 1:
-        raise ParameterError(f"valid_fraction must be in (0, 1), got {valid_fraction!r}")
+    if not 0 <= valid_fraction < 1:
+        raise ParameterError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
+    if valid_fraction == 0:
+        return list(clips), []
     rng = random.Random(seed)
     groups: dict[tuple[float, ...], list[LabelledClip]] = {}
     for c in clips:
@@ -273,7 +278,8 @@ def split_train_valid(
     if not train or not valid:
         raise ParameterError(
             f"cannot split {len(clips)} clips into training and validation sets; "
-            "label more clips or give a validation table"
+            "label more clips, give a validation table, or train without validation "
+            "(valid fraction 0)"
         )
     return train, valid
 
@@ -305,9 +311,15 @@ class TrainClassifier:
         learning_rate: float = 1e-3,
         log_every: int = 5,
         seed: int = 0,
+        precision: Precision = "auto",
         progress: Progress = no_progress,
     ) -> TrainReport:
         """Read the labels, check every file exists, split, train and save the model.
+
+        ``valid_fraction`` of each class is held out for validation unless ``valid_labels``
+        is given; 0 trains on every clip without validation. ``precision``: ``auto`` (bfloat16
+        autocast where the hardware computes it natively, else float32), ``bf16`` or ``fp32``;
+        the weights and the model file are float32 either way.
 
         ``clip_duration`` (seconds) overrides the preprocessing's; None takes the label
         table's window length when all its windows (``start_time``-``end_time``) have one, so
@@ -318,11 +330,15 @@ class TrainClassifier:
         Returns
         -------
         TrainReport
-            The model file (``save_dir/model.opso``, the epoch with the lowest validation loss;
-            ``last_model_path`` is the last epoch), checkpoints and per-epoch summary.
+            The model file (``save_dir/model.opso``, the epoch with the lowest validation loss,
+            or the last epoch without validation; ``last_model_path`` is the last epoch),
+            checkpoints, per-epoch summary and the precision used.
 
         Raises
         ------
+        ParameterError
+            If ``valid_fraction`` is not in [0, 1) or the split leaves a set empty, or
+            ``precision`` is not auto, bf16 or fp32, or is bf16 where the hardware has none.
         LabelTableError
             For an empty or inconsistent label table (see :func:`labelled_clips`).
         FileNotFoundError
@@ -392,4 +408,5 @@ class TrainClassifier:
             pretrained_weights=pretrained_weights,
             seed=seed,
             progress=progress,
+            precision=precision,
         )

@@ -22,12 +22,14 @@ from opso.commands.pretrained import (
     pretrained_predict_options,
 )
 from opso.commands.runs import collect_runner_options, configure, run_job, runner_options
+from opso.domain.classifier import PRECISIONS
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
     from opso.app.predict import PredictFinalClip
     from opso.container import Container
+    from opso.domain.classifier import Precision
 
 ARCHITECTURE_CHOICES = [
     "resnet18",
@@ -91,7 +93,14 @@ ARCHITECTURE_CHOICES = [
     show_default=True,
     help="Checkpoint every N epochs (and after the last).",
 )
-@click.option("--valid-fraction", type=float, default=0.2, show_default=True)
+@click.option(
+    "--valid-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of each class held out for validation (without --valid-labels); 0 trains on "
+    "every clip, and model.opso is then the last epoch.",
+)
 @click.option(
     "--clip-duration",
     type=float,
@@ -105,6 +114,15 @@ ARCHITECTURE_CHOICES = [
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--num-workers", type=int, default=0, show_default=True, help="DataLoader worker processes."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="bf16: bfloat16 autocast in the training passes (weights, validation and files stay "
+    "float32); auto: bf16 on CPUs with AVX512-BF16 or AMX and on GPUs of compute capability "
+    "8.0+, else fp32. bf16 where the hardware lacks it is refused.",
 )
 @click.option(
     "-o",
@@ -139,6 +157,7 @@ def train(
     width: int,
     seed: int,
     num_workers: int,
+    precision: Precision,
     save_dir: Path,
 ) -> None:
     """Train a CNN on labelled audio clips; save its best epoch as RUN_DIR/model.opso.
@@ -186,19 +205,23 @@ def train(
             learning_rate=learning_rate,
             log_every=log_every,
             seed=seed,
+            precision=precision,
             progress=progress,
         )
     best = report.best
-    chosen = (
-        ""
-        if best is None
-        else f" (epoch {best.epoch} of {len(report.epochs)}: lowest validation loss "
-        f"{best.valid_loss:.4f})"
-    )
+    n = len(report.epochs)
+    if best is not None:
+        chosen = f" (epoch {best.epoch} of {n}: lowest validation loss {best.valid_loss:.4f})"
+    elif report.last_model_path == report.model_path:
+        chosen = f" (the last epoch, {n} of {n}: no validation set)"
+    else:
+        chosen = ""
     click.echo(f"model: {report.model_path}{chosen}")
-    if report.last_model_path is not None:
+    if report.last_model_path not in (None, report.model_path):
         click.echo(f"last epoch: {report.last_model_path}")
     click.echo(f"checkpoints: {', '.join(p.name for p in report.checkpoints)}")
+    bf16 = "bf16 autocast (weights and model file float32)"
+    click.echo(f"precision: {bf16 if report.precision == 'bf16' else 'fp32'}")
 
 
 @click.command()

@@ -248,13 +248,55 @@ class LabelledClip:
 
 @dataclass(frozen=True, slots=True)
 class EpochSummary:
-    """Loss and accuracy of one training epoch, on the training and the validation set."""
+    """Loss and accuracy of one training epoch, on the training and the validation set.
+
+    ``valid_loss`` and ``valid_accuracy`` are NaN when training had no validation set.
+    """
 
     epoch: int
     train_loss: float
     train_accuracy: float
     valid_loss: float
     valid_accuracy: float
+
+
+#: Training precision asked for: ``auto`` picks ``bf16`` where the hardware computes it natively.
+Precision = Literal["auto", "bf16", "fp32"]
+#: The precision a training run used: bfloat16 autocast (weights stay float32) or float32.
+UsedPrecision = Literal["bf16", "fp32"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "bf16", "fp32")
+
+
+def choose_precision(requested: str, *, device: str, native_bf16: bool) -> UsedPrecision:
+    """Return the precision to train in: ``auto`` is ``bf16`` where ``native_bf16``, else ``fp32``.
+
+    Parameters
+    ----------
+    requested
+        One of :data:`PRECISIONS`.
+    device
+        What trains, for messages (``"CPU"``, ``"cuda:0"``).
+    native_bf16
+        Whether the device computes bfloat16 natively (a CPU with AVX512-BF16 or AMX, a GPU of
+        compute capability 8.0 or later). Elsewhere bfloat16 is emulated, far slower than
+        float32.
+
+    Raises
+    ------
+    ParameterError
+        If ``requested`` is not a precision, or is ``bf16`` on a device without native bfloat16.
+    """
+    if requested not in PRECISIONS:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == "fp32" or (requested == "auto" and not native_bf16):
+        return "fp32"
+    if not native_bf16:
+        raise ParameterError(
+            f"precision bf16 asked for, but the {device} has no native bfloat16 (CPUs: "
+            "AVX512-BF16 or AMX instructions; GPUs: compute capability 8.0 or later), so it "
+            "would be emulated and train far slower than fp32; use precision auto or fp32"
+        )
+    return "bf16"
 
 
 def choose_best_epoch(epochs: Sequence[EpochSummary]) -> EpochSummary:
@@ -290,9 +332,14 @@ class TrainReport:
         Loss and accuracy of every epoch, in order.
     best_epoch
         The epoch (counted from 1) whose weights ``model_path`` holds, chosen by
-        :func:`choose_best_epoch`; None if the trainer did not choose one.
+        :func:`choose_best_epoch`; None if no validation set chose one (``model_path`` is then
+        the last epoch).
     last_model_path
-        The last epoch's model file, or None if none was written.
+        The last epoch's model file (``model_path`` itself when training had no validation
+        set), or None if none was written.
+    precision
+        What the training passes computed in: ``bf16`` (bfloat16 autocast; the weights, the
+        validation passes and the files stay float32) or ``fp32``.
     """
 
     model_path: Path
@@ -300,6 +347,7 @@ class TrainReport:
     epochs: list[EpochSummary]
     best_epoch: int | None = None
     last_model_path: Path | None = None
+    precision: UsedPrecision = "fp32"
 
     @property
     def best(self) -> EpochSummary | None:

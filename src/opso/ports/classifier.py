@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.domain.classifier import LabelledClip, ModelConfig, TrainReport
+from opso.domain.classifier import LabelledClip, ModelConfig, Precision, TrainReport
 from opso.ports.progress import Progress
 
 
@@ -59,6 +59,12 @@ class ClassifierTrainer(Protocol):
         pretrained_weights: Path | None,
         seed: int,
         progress: Progress,
+        precision: Precision = "auto",
     ) -> TrainReport:
-        """Train, writing checkpoints and the final model file under ``save_dir``."""
+        """Train, writing checkpoints and the final model file under ``save_dir``.
+
+        No ``valid_clips``: train without validation; the model file is the last epoch.
+        ``precision``: ``bf16`` (bfloat16 autocast, float32 weights), ``fp32``, or ``auto`` (bf16
+        where the hardware computes it natively); bf16 the hardware lacks is a ParameterError.
+        """
         ...
