@@ -14,10 +14,12 @@ from opso.adapters.csv_tables import CsvTableWriter, PandasTableReader
 from opso.adapters.ffmpeg_tools import FfmpegAudioTools
 from opso.adapters.html_report import HtmlReportPage
 from opso.adapters.html_review import HtmlReviewPages
+from opso.adapters.html_summary import HtmlSummaryPage
 from opso.adapters.http_review_server import ReviewServer
 from opso.adapters.matplotlib_maps import MatplotlibMapPlotter
 from opso.adapters.matplotlib_plots import MatplotlibPlotter
 from opso.adapters.matplotlib_report import MatplotlibReportFigures
+from opso.adapters.matplotlib_summary import MatplotlibActivityFigures
 from opso.adapters.numpy_heads import NpzHeadStore
 from opso.adapters.pillow_images import PillowImages
 from opso.adapters.raven_files import RavenAnnotationStore
@@ -37,6 +39,7 @@ from opso.app.ribbit import ScorePulses
 from opso.app.runs import ExportRunResults, ReadRunResults, RunBatch, RunStatus
 from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
+from opso.app.summarize import SummarizeActivity
 from opso.app.train import TrainClassifier
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore, ClassifierTrainer
@@ -171,6 +174,17 @@ class Container(containers.DeclarativeContainer):
 
     audio_tools = providers.Singleton(FfmpegAudioTools)
     score_pulses = providers.Factory(ScorePulses, reader=audio_io, tables=tables, metadata=metadata)
+
+    # activity summaries: detections per species per hour, day or site, with plots
+    summarize_activity = providers.Factory(
+        SummarizeActivity,
+        table_reader=table_reader,
+        metadata=metadata,
+        audio=audio_io,
+        tables=tables,
+        figures=providers.Singleton(MatplotlibActivityFigures),
+        page=providers.Singleton(HtmlSummaryPage),
+    )
 
     spectrogram_images = providers.Singleton(PillowImages)
     spectrogram_plotter = providers.Singleton(MatplotlibPlotter)
