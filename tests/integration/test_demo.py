@@ -32,6 +32,8 @@ def test_demo_writes_every_output_and_a_report_that_links_them(tmp_path: Path) -
         "positions.csv",
         "map.png",
         "model/model.opso",
+        "birdnet.csv",
+        "birdnet.png",
     } <= set(links)
     for link in links:
         assert (tmp_path / "demo" / link).stat().st_size > 0, link
@@ -50,6 +52,13 @@ def test_demo_writes_every_output_and_a_report_that_links_them(tmp_path: Path) -
     page = (tmp_path / "demo" / "index.html").read_text()
     assert "6 detections on the six recorders" in page and "1 call(s)" in page
     assert "It is flagged" in page and "degrees above the array" in page
+    # BirdNET hears the chorus's experts' species: Wood Thrush and Eastern Towhee sing in it
+    birdnet = pd.read_csv(tmp_path / "demo" / "birdnet.csv", keep_default_na=False)
+    chorus = birdnet[birdnet["file"].str.endswith("dawn_chorus.wav")]
+    assert {"Wood Thrush", "Eastern Towhee"} & set(chorus["common_name"])
+    assert (birdnet["confidence"] >= 0.25).all()
+    assert "6. Species heard, by BirdNET" in page and "dawn_chorus.wav: " in page
+    assert (tmp_path / "demo" / "birdnet" / "dawn_chorus.BirdNET.selections.txt").is_file()
 
 
 def test_demo_is_deterministic_with_a_seed(tmp_path: Path) -> None:

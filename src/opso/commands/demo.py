@@ -65,7 +65,11 @@ class _StepProgress:
 )
 @pass_container
 def demo(c: Container, output: Path, seed: int, epochs: int) -> None:
-    """Label, train, predict, run RIBBIT and localize on bundled real recordings; write a report."""
+    """Label, train, predict, run RIBBIT, localize and BirdNET on bundled recordings; report.
+
+    BirdNET runs when opso[birdnet] is installed (make demo installs it); otherwise the
+    report says what to install.
+    """
     from opso.app.demo import DemoData
     from opso.resources import data_path, sample_recording
 
