@@ -166,3 +166,22 @@ def test_resample_gives_what_a_resampling_read_gives(oss_audio: Path) -> None:
         native.resample(0)
     with pytest.raises(opso.ParameterError, match="unknown resample_type 'nearest'"):
         native.resample(8000, resample_type="nearest")
+
+
+@pytest.mark.parametrize("year", [1960, 2500])
+def test_starts_before_1970_or_far_ahead_are_placed_as_written(tmp_path: Path, year: int) -> None:
+    _moth_wav(
+        tmp_path / "moth.wav",
+        f"Recorded at 05:00:00 01/05/{year} (UTC) by AudioMoth 24526B065D325963 at medium gain "
+        "while battery was 3.8V.",
+    )
+    start = datetime(year, 5, 1, 5, tzinfo=UTC)
+    table = opso.recordings_covering(
+        tmp_path, start + timedelta(seconds=1), start + timedelta(seconds=2)
+    )
+    assert table["recording_start"].tolist() == [pd.Timestamp(start)]
+    assert table[["start_time", "end_time"]].to_numpy().tolist() == [[1.0, 2.0]]
+    audio = opso.Audio.from_file(
+        tmp_path / "moth.wav", start_timestamp=start + timedelta(seconds=1), duration=1
+    )
+    assert audio.start_timestamp == start + timedelta(seconds=1)

@@ -266,3 +266,12 @@ def test_recorders_without_a_start_time_are_named_not_guessed(
     assert "start time unknown for 5 of 5 recorders: tests/audio/aru_1.wav, " in result.output
     assert "--assume-aligned" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_cli_unknown_time_zone_is_a_usage_error(csvs: Path, tmp_path: Path) -> None:
+    args = ["localize", "--coords", str(csvs / "aru_coords.csv")]
+    args += ["--detections", str(csvs / "localizer_preds.csv"), "--timezone", "Mars/Base"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2
+    assert "unknown time zone 'Mars/Base'" in result.output
+    assert not (tmp_path / "p.csv").exists()
