@@ -61,10 +61,16 @@ def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrain
 
 
 # pretrained models: LiteRT (ai-edge-litert) and pyarrow are imported on first use
-def _pretrained_store() -> PretrainedModelStore:
+def _litert_store() -> PretrainedModelStore:
     from opso.adapters.litert_birdnet import LiteRTModelStore
 
     return LiteRTModelStore(threads=usable_cpus())
+
+
+def _pretrained_store(classifiers: ClassifierStore) -> PretrainedModelStore:
+    from opso.adapters.torch_pretrained import PretrainedModels
+
+    return PretrainedModels(_litert_store, classifiers)
 
 
 def _embedding_writer() -> EmbeddingWriter:
@@ -217,8 +223,8 @@ class Container(containers.DeclarativeContainer):
         PredictScores, reader=audio_io, store=classifier_store, sink=row_sink, metadata=metadata
     )
 
-    # pretrained models (BirdNET): ``c.pretrained_store().load("birdnet")``
-    pretrained_store = providers.Singleton(_pretrained_store)
+    # pretrained models: ``c.pretrained_store().load("birdnet")`` or an opso model file
+    pretrained_store = providers.Singleton(_pretrained_store, classifiers=classifier_store)
     detect_species = providers.Factory(
         DetectSpecies,
         reader=audio_io,

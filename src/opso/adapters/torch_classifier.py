@@ -254,6 +254,12 @@ class TorchClassifier(Classifier):
         scores = self._activate(self.logits(self._inputs(clips)))
         return np.asarray(scores.float().cpu().numpy(), dtype=np.float32)
 
+    def raw_scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Return the logits [shape=(batch, n_classes)] of clips, before sigmoid or softmax."""
+        if len(clips) == 0:
+            return np.zeros((0, len(self._config.classes)), dtype=np.float32)
+        return np.asarray(self.logits(self._inputs(clips)).float().cpu().numpy(), np.float32)
+
     def embed(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
         """Return penultimate-layer features [shape=(batch, n_features)] of clips."""
         with torch.inference_mode():

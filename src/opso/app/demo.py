@@ -281,17 +281,23 @@ class RunDemo:
         heard = []
         for recording in recordings:
             rows = found[found["file"] == str(recording)]
-            best = rows.groupby("common_name")["confidence"].max().sort_values(ascending=False)
-            named = [f"{name} ({c:.2f})" for name, c in best.head(BIRDNET_TOP_SPECIES).items()]
+            top = rows.groupby("common_name")["confidence"].max().sort_values(ascending=False)
+            named = [f"{name} ({c:.2f})" for name, c in top.head(BIRDNET_TOP_SPECIES).items()]
             heard.append(f"{recording.name}: {', '.join(named) or 'no species'}")
         chorus = Spectrogram.from_audio(self.reader.read(data.chorus))
-        top = float(min(chorus.frequencies[-1], 15000.0))
+        high = float(min(chorus.frequencies[-1], 15000.0))
         windows = found[found["file"] == str(data.chorus)].sort_values(
             "confidence", ascending=False, kind="stable"
         )
+        best = windows.drop_duplicates("begin_time")
         boxes = [
-            Box(float(r.begin_time), float(r.end_time), 0.0, top, label=str(r.common_name))
-            for r in windows.drop_duplicates("begin_time").itertuples()
+            Box(begin, end, 0.0, high, label=name)
+            for begin, end, name in zip(
+                best["begin_time"].astype(float).tolist(),
+                best["end_time"].astype(float).tolist(),
+                best["common_name"].astype(str).tolist(),
+                strict=True,
+            )
         ]
         picture = output / "birdnet.png"
         self.figures.detections(
