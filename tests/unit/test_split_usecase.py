@@ -50,7 +50,7 @@ def test_split_recordings_carries_on_past_bad_files() -> None:
     )
     tables = InMemoryTables()
     calls: list[tuple[int, int]] = []
-    report = SplitRecordings(io, io, tables).run(
+    report = SplitRecordings(io, tables).run(
         jobs=[
             AudioJob(Path("/in/a.wav"), "a"),
             AudioJob(Path("/in/empty.wav"), "empty"),
@@ -74,7 +74,7 @@ def test_split_recordings_carries_on_past_bad_files() -> None:
 def test_split_recordings_validates_settings_before_reading() -> None:
     io = InMemoryAudioIO()
     with pytest.raises(ValueError, match="clip_overlap"):
-        SplitRecordings(io, io, InMemoryTables()).run(
+        SplitRecordings(io, InMemoryTables()).run(
             jobs=[AudioJob(Path("/nope.wav"), "x")],
             destination=Path("/o"),
             clip_duration=5,
@@ -154,7 +154,7 @@ def test_split_recordings_refuses_a_shared_name_before_reading() -> None:
     io = InMemoryAudioIO({Path("/in/x.wav"): noise(10)})
     tables = InMemoryTables()
     with pytest.raises(ParameterError, match=r"/in/x\.wav and /in/x\.wav would both write"):
-        SplitRecordings(io, io, tables).run(
+        SplitRecordings(io, tables).run(
             jobs=[AudioJob(Path("/in/x.wav"), "x"), AudioJob(Path("/in/x.wav"), "x")],
             destination=Path("/out"),
             clip_duration=5,

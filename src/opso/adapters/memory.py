@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import signal
 
+from opso.app.split import AudioClips
 from opso.domain.annotations import AnnotationSet
 from opso.domain.audio import Audio, AudioInfo
 from opso.domain.errors import (
@@ -34,7 +35,7 @@ from opso.domain.recording_info import RecordingInfo, combine, parse_file_name
 from opso.domain.runs import Manifest, SegmentError, Shard, ShardOutput, ShardReport
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import DEFAULT_LABEL_COLUMNS, AnnotationStore
-from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
+from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter, ClipReader, ClipSource
 from opso.ports.classifier import Classifier, ClassifierStore
 from opso.ports.images import ImageMode, ImageStore, SpectrogramPlotter
 from opso.ports.metadata import MetadataReader
@@ -46,7 +47,7 @@ _SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff"}
 
 
 @dataclass
-class InMemoryAudioIO(AudioReader, AudioWriter):
+class InMemoryAudioIO(AudioReader, AudioWriter, ClipReader):
     """Audio "files" in a dict keyed by path; resampling by ``scipy.signal.resample_poly``."""
 
     files: dict[Path, Audio] = field(default_factory=dict)
@@ -106,6 +107,10 @@ class InMemoryAudioIO(AudioReader, AudioWriter):
         if path.suffix.lower() not in _SUFFIXES:
             raise AudioWriteError(f"{path}: cannot write audio with suffix {path.suffix!r}")
         self.files[path] = Audio(audio.samples, audio.sample_rate)
+
+    def read_clips(self, source: AudioSource, *, sample_rate: int | None = None) -> ClipSource:
+        """Read a stored recording to cut clips from; each clip is stored by :meth:`write`."""
+        return AudioClips(self.read(source, sample_rate=sample_rate), self)
 
 
 @dataclass

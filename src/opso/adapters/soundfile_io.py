@@ -25,7 +25,7 @@ from opso.domain.errors import (
     OpsoLoadAudioInputTooLong,
     ParameterError,
 )
-from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter
+from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter, ClipReader, ClipSource
 
 #: The spec's (librosa/resampy) resample types mapped onto soxr qualities, plus soxr's own names.
 #: See docs/decisions/0004-resampling-with-soxr.md.
@@ -49,6 +49,16 @@ _STREAM_FORMATS = frozenset({"OGG", "MP3"})
 _MPEG_FRAMES_PER_BYTE = 24
 #: Subtypes that can store NaN and infinity.
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+#: Subtypes whose samples numpy holds exactly, and the dtype they are read as for clip files.
+_EXACT_DTYPES = {
+    "PCM_S8": "int16",
+    "PCM_U8": "int16",
+    "PCM_16": "int16",
+    "PCM_24": "int32",
+    "PCM_32": "int32",
+    "FLOAT": "float32",
+    "DOUBLE": "float64",
+}
 #: libsndfile's length of a FLAC whose header does not give one (total samples 0).
 _UNKNOWN_LENGTH = (1 << 63) - 1
 
@@ -164,7 +174,7 @@ def _reaches(f: Any, frames: int) -> bool:
     return last == 1
 
 
-class SoundfileAudioIO(AudioReader, AudioWriter):
+class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
     """Read WAV, FLAC, OGG, MP3 (libsndfile) as mono float32; write clips atomically.
 
     Parameters
@@ -262,44 +272,62 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
         name = _describe(source)
         try:
             with _sound_file(source) as (f, size):
-                native = int(f.samplerate)
+                samples, native = _decode(
+                    f,
+                    size,
+                    name,
+                    sample_rate=sample_rate,
+                    resample_type=resample_type,
+                    max_duration=max_duration,
+                    offset=offset,
+                    duration=duration,
+                )
+        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+            raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
+        samples.flags.writeable = False
+        return Audio(samples, sample_rate or native, resample_type=resample_type)
+
+    def read_clips(self, source: AudioSource, *, sample_rate: int | None = None) -> ClipSource:
+        """Decode ``source`` once to write clips from it, in its own sample format if possible.
+
+        A mono PCM or float WAV, FLAC or AIFF that is not resampled is read as it is stored
+        (16-bit PCM as int16, float as float): its clips are its samples, written with its
+        subtype, without a float round trip. Other recordings are decoded as :meth:`read`
+        decodes them. See ``docs/decisions/0106-split-keeps-the-sample-format.md``.
+
+        Raises
+        ------
+        FileNotFoundError, AudioReadError, OpsoLoadAudioInputError, ValueError
+            As :meth:`read`.
+        """
+        if sample_rate is not None and (isinstance(sample_rate, bool) or sample_rate <= 0):
+            raise ParameterError(
+                f"sample_rate must be a positive integer or None, got {sample_rate!r}"
+            )
+        name = _describe(source)
+        try:
+            with _sound_file(source) as (f, size):
+                subtype, native = str(f.subtype), int(f.samplerate)
+                dtype = _EXACT_DTYPES.get(subtype)
+                if (
+                    dtype is None
+                    or f.channels != 1
+                    or f.format in _STREAM_FORMATS
+                    or sample_rate not in (None, native)
+                ):
+                    samples, native = _decode(f, size, name, sample_rate=sample_rate)
+                    return _FileClips(samples, sample_rate or native, subtype, self)
                 frames = _frames(f, size, name)
                 if frames == 0:
                     raise OpsoLoadAudioInputError(f"{name}: holds no audio frames")
-                if max_duration is not None and frames / native > max_duration:
-                    raise OpsoLoadAudioInputTooLong(
-                        f"{name}: {frames / native:.3f} s long, over max_duration={max_duration} s"
-                    )
-                start = round(offset * native)
-                if start >= frames:
-                    raise ParameterError(f"{name}: offset {offset} s is past the end of the audio")
-                f.seek(start)
-                n = frames - start
-                if duration is not None:
-                    n = min(n, round(duration * native))
-                resample = sample_rate is not None and sample_rate != native
-                chunks: Iterable[NDArray[np.float32]]
-                if f.channels == 1 and f.format not in _STREAM_FORMATS and not resample:
-                    # one read of a length checked against the file: no copy, no concatenation
-                    chunks = [
-                        np.ascontiguousarray(f.read(n, dtype="float32", always_2d=True)[:, 0])
-                    ]
-                else:
-                    chunks = _mono_blocks(f, n)
-                if f.subtype in _FLOAT_SUBTYPES:
-                    chunks = _finite(chunks, name=name, first_frame=start, rate=native)
-                if sample_rate is not None and resample:
-                    quality = RESAMPLE_QUALITY[resample_type]
-                    samples = _resampled(chunks, native, sample_rate, quality)
-                else:
-                    samples = _joined(chunks)
+                stored: NDArray[Any] = f.read(frames, dtype=dtype)
+                if subtype in _FLOAT_SUBTYPES:
+                    stored = _joined(_finite([stored], name=name, first_frame=0, rate=native))
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
-        if samples.size == 0:
+        if stored.size == 0:
             raise OpsoLoadAudioInputError(f"{name}: holds no decodable audio frames")
-        sample_rate = sample_rate or native
-        samples.flags.writeable = False
-        return Audio(samples, sample_rate, resample_type=resample_type)
+        return _FileClips(stored, native, subtype, self)
 
     def write(self, audio: Audio, path: Path) -> None:
         """Write ``audio`` to ``path`` atomically; the format comes from the suffix.
@@ -314,19 +342,120 @@ class SoundfileAudioIO(AudioReader, AudioWriter):
         OutputWriteError
             If the disk is full, over quota, read-only or not writable; no file is left.
         """
+        self._write(audio.samples, audio.sample_rate, path, source_subtype=None)
+
+    def _write(
+        self, samples: NDArray[Any], sample_rate: int, path: Path, *, source_subtype: str | None
+    ) -> None:
+        """Encode ``samples`` in memory and write them to ``path`` atomically (see :meth:`write`).
+
+        The file's subtype is the one this object was made with; else ``source_subtype`` if
+        it is exact (:data:`_EXACT_DTYPES`) and the format can hold it; else the format's
+        default. Integer samples are stored values of ``source_subtype``; written with another
+        subtype, they are first scaled to float as libsndfile reads them.
+        """
         fmt = _FORMATS.get(path.suffix.lower())
         if fmt is None:
             raise AudioWriteError(
                 f"{path}: cannot write audio with suffix {path.suffix!r}; "
                 f"use one of {sorted(_FORMATS)}"
             )
+        subtype = self._subtype
+        if (
+            subtype is None
+            and source_subtype in _EXACT_DTYPES
+            and sf.check_format(fmt, source_subtype)
+        ):
+            subtype = source_subtype
+        if samples.dtype.kind == "i" and subtype != source_subtype:
+            scale = np.float32(-1.0 / np.iinfo(samples.dtype).min)
+            samples = samples.astype(np.float32) * scale
         encoded = io.BytesIO()
         try:
-            sf.write(encoded, audio.samples, audio.sample_rate, format=fmt, subtype=self._subtype)
+            sf.write(encoded, samples, sample_rate, format=fmt, subtype=subtype)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
             raise AudioWriteError(f"{_describe(path)}: could not write audio ({e})") from e
         with atomic_path(path) as tmp:
             tmp.write_bytes(encoded.getbuffer())
+
+
+class _FileClips(ClipSource):
+    """A decoded recording's samples (as stored, or mono float32) to cut clip files from."""
+
+    def __init__(
+        self, samples: NDArray[Any], sample_rate: int, subtype: str, io: SoundfileAudioIO
+    ) -> None:
+        self._samples = samples
+        self._sample_rate = sample_rate
+        self._subtype = subtype
+        self._io = io
+
+    def duration(self) -> float:
+        """Return the length in seconds."""
+        return len(self._samples) / self._sample_rate
+
+    def write_clip(
+        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+    ) -> None:
+        """Write the samples ``Audio.trim`` keeps (looped to ``length`` s) to ``path``."""
+        n, rate = len(self._samples), self._sample_rate
+        start = min(max(round(begin_time * rate), 0), n)
+        stop = min(max(round(end_time * rate), start), n)
+        clip = self._samples[start:stop]
+        if length is not None:  # Audio.extend: loop from the clip's start (silence if empty)
+            clip = np.resize(clip, round(length * rate))
+        self._io._write(clip, rate, path, source_subtype=self._subtype)
+
+
+def _decode(
+    f: Any,
+    size: int | None,
+    name: str,
+    *,
+    sample_rate: int | None,
+    resample_type: str = "kaiser_fast",
+    max_duration: float | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> tuple[NDArray[np.float32], int]:
+    """Decode an open SoundFile as :meth:`SoundfileAudioIO.read` does; return samples and rate.
+
+    Raises
+    ------
+    OpsoLoadAudioInputError, OpsoLoadAudioInputTooLong, ValueError
+        As :meth:`SoundfileAudioIO.read`.
+    """
+    native = int(f.samplerate)
+    frames = _frames(f, size, name)
+    if frames == 0:
+        raise OpsoLoadAudioInputError(f"{name}: holds no audio frames")
+    if max_duration is not None and frames / native > max_duration:
+        raise OpsoLoadAudioInputTooLong(
+            f"{name}: {frames / native:.3f} s long, over max_duration={max_duration} s"
+        )
+    start = round(offset * native)
+    if start >= frames:
+        raise ParameterError(f"{name}: offset {offset} s is past the end of the audio")
+    f.seek(start)
+    n = frames - start
+    if duration is not None:
+        n = min(n, round(duration * native))
+    resample = sample_rate is not None and sample_rate != native
+    chunks: Iterable[NDArray[np.float32]]
+    if f.channels == 1 and f.format not in _STREAM_FORMATS and not resample:
+        # one read of a length checked against the file: no copy, no concatenation
+        chunks = [np.ascontiguousarray(f.read(n, dtype="float32", always_2d=True)[:, 0])]
+    else:
+        chunks = _mono_blocks(f, n)
+    if f.subtype in _FLOAT_SUBTYPES:
+        chunks = _finite(chunks, name=name, first_frame=start, rate=native)
+    if sample_rate is not None and resample:
+        samples = _resampled(chunks, native, sample_rate, RESAMPLE_QUALITY[resample_type])
+    else:
+        samples = _joined(chunks)
+    if samples.size == 0:
+        raise OpsoLoadAudioInputError(f"{name}: holds no decodable audio frames")
+    return samples, native
 
 
 def _mono_blocks(f: Any, frames: int) -> Iterator[NDArray[np.float32]]:

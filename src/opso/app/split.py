@@ -10,11 +10,13 @@ from pathlib import Path
 from opso.app.files import AudioJob, FileFailure
 from opso.domain.audio import Audio, FinalClip, clip_times
 from opso.domain.errors import OpsoError, ParameterError
-from opso.ports.audio_io import AudioReader, AudioWriter
+from opso.ports.audio_io import AudioWriter, ClipReader, ClipSource
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableWriter
 
 CLIP_COLUMNS = ("clip", "source", "begin_time", "end_time")
+#: Tolerance of a final clip's length, as in :meth:`Audio.split`.
+_EPS = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,54 @@ def clip_path(destination: Path, prefix: str, begin_time: float, end_time: float
 
 
 @dataclass(frozen=True)
+class AudioClips(ClipSource):
+    """The :class:`ClipSource` of an :class:`Audio` in memory: ``writer`` writes each clip."""
+
+    audio: Audio
+    writer: AudioWriter
+
+    def duration(self) -> float:
+        """Return the length of the audio in seconds."""
+        return self.audio.duration()
+
+    def write_clip(
+        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+    ) -> None:
+        """Write ``audio.trim(begin_time, end_time)`` (extended to ``length`` s) to ``path``."""
+        clip = self.audio.trim(begin_time, end_time)
+        self.writer.write(clip if length is None else clip.extend(length), path)
+
+
+def _cut_clips(
+    clips: ClipSource,
+    *,
+    destination: Path,
+    prefix: str,
+    clip_duration: float,
+    clip_overlap: float = 0,
+    final_clip: FinalClip = None,
+    dry_run: bool = False,
+    source: Path | None = None,
+) -> list[ClipRecord]:
+    """Write the clips :meth:`Audio.split` would make of ``clips`` (none if ``dry_run``).
+
+    Returns
+    -------
+    list of ClipRecord
+        One per clip, in time order.
+    """
+    times = clip_times(clips.duration(), clip_duration, clip_overlap, final_clip)
+    records = [ClipRecord(clip_path(destination, prefix, b, e), source, b, e) for b, e in times]
+    if not dry_run:
+        for r in records:
+            looped = final_clip == "extend" and r.end_time - r.begin_time < clip_duration - _EPS
+            clips.write_clip(
+                r.begin_time, r.end_time, r.path, length=clip_duration if looped else None
+            )
+    return records
+
+
+@dataclass(frozen=True)
 class SplitAudio:
     """Split one :class:`Audio` into clips and write each clip file."""
 
@@ -87,22 +137,27 @@ class SplitAudio:
         list of ClipRecord
             One per clip, in time order.
         """
-        times = clip_times(audio.duration(), clip_duration, clip_overlap, final_clip)
-        records = [ClipRecord(clip_path(destination, prefix, b, e), source, b, e) for b, e in times]
-        if not dry_run:
-            for clip, record in zip(
-                audio.split(clip_duration, clip_overlap, final_clip), records, strict=True
-            ):
-                self.writer.write(clip["audio"], record.path)
-        return records
+        return _cut_clips(
+            AudioClips(audio, self.writer),
+            destination=destination,
+            prefix=prefix,
+            clip_duration=clip_duration,
+            clip_overlap=clip_overlap,
+            final_clip=final_clip,
+            dry_run=dry_run,
+            source=source,
+        )
 
 
 @dataclass(frozen=True)
 class SplitRecordings:
-    """Split many recordings into clips, carrying on past bad files, and write ``clips.csv``."""
+    """Split many recordings into clips, carrying on past bad files, and write ``clips.csv``.
 
-    reader: AudioReader
-    writer: AudioWriter
+    Each recording is decoded once by ``clips`` (see :class:`ClipReader`), which writes the
+    clips in the recording's own sample format where it can.
+    """
+
+    clips: ClipReader
     tables: TableWriter
 
     def run(
@@ -137,13 +192,12 @@ class SplitRecordings:
                     f"{job.name}_*.wav: give each recording once, or split them separately"
                 )
             named[job.name] = job.source
-        splitter = SplitAudio(self.writer)
         report = SplitReport()
         for i, job in enumerate(jobs, start=1):
             try:
-                audio = self.reader.read(job.source, sample_rate=sample_rate)
-                made = splitter.run(
-                    audio=audio,
+                recording = self.clips.read_clips(job.source, sample_rate=sample_rate)
+                made = _cut_clips(
+                    recording,
                     destination=destination,
                     prefix=job.name,
                     clip_duration=clip_duration,
@@ -156,7 +210,7 @@ class SplitRecordings:
                     report.failures.append(
                         FileFailure(
                             job.source,
-                            f"{audio.duration():.3f} s, shorter than one {clip_duration:g} s "
+                            f"{recording.duration():.3f} s, shorter than one {clip_duration:g} s "
                             "clip: no clips (--final-clip remainder, full or extend keeps it)",
                         )
                     )

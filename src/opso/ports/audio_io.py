@@ -37,3 +37,29 @@ class AudioWriter(Protocol):
     def write(self, audio: Audio, path: Path) -> None:
         """Write ``audio`` to ``path`` (format from the suffix); a failed write leaves no file."""
         ...
+
+
+class ClipSource(Protocol):
+    """One decoded recording that clip files are cut from, kept in the recording's own format."""
+
+    def duration(self) -> float:
+        """Return the length in seconds."""
+        ...
+
+    def write_clip(
+        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+    ) -> None:
+        """Write the audio from ``begin_time`` to ``end_time`` s to ``path`` atomically.
+
+        The samples are those :meth:`Audio.trim` keeps; with ``length`` they are looped to
+        ``length`` s as :meth:`Audio.extend` loops them.
+        """
+        ...
+
+
+class ClipReader(Protocol):
+    """Decodes a recording once, to cut clip files from it."""
+
+    def read_clips(self, source: AudioSource, *, sample_rate: int | None = None) -> ClipSource:
+        """Decode ``source``, mixed to mono and resampled to ``sample_rate`` (None: as it is)."""
+        ...
