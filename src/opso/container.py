@@ -41,6 +41,7 @@ from opso.app.spectrogram import RenderSpectrogram
 from opso.app.split import SplitAudio, SplitRecordings
 from opso.app.summarize import SummarizeActivity
 from opso.app.train import TrainClassifier
+from opso.domain.taxa import Taxonomy
 from opso.ports.audio_io import AudioReader
 from opso.ports.classifier import ClassifierStore, ClassifierTrainer
 from opso.ports.heads import EmbeddingReader
@@ -71,6 +72,12 @@ def _pretrained_store(classifiers: ClassifierStore) -> PretrainedModelStore:
     from opso.adapters.torch_pretrained import PretrainedModels
 
     return PretrainedModels(_litert_store, classifiers)
+
+
+def _taxonomy() -> Taxonomy:
+    from opso.taxa import taxonomy
+
+    return taxonomy()
 
 
 def _embedding_writer() -> EmbeddingWriter:
@@ -229,6 +236,7 @@ class Container(containers.DeclarativeContainer):
         sink=row_sink,
         annotations=annotation_store,
         metadata=metadata,
+        taxonomy=providers.Singleton(_taxonomy),
     )
     embed_windows = providers.Factory(
         EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)

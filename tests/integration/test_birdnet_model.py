@@ -215,3 +215,19 @@ def test_species_list_and_location_filter_detections(
     assert "Crypturellus soui" in set(everything["scientific_name"])
     assert "Crypturellus soui" not in set(here["scientific_name"])
     assert len(here) > 0
+
+
+def test_a_species_list_of_alpha_codes_keeps_the_north_american_species(
+    container: Container, test_data: Path, tmp_path: Path
+) -> None:
+    species = tmp_path / "species.txt"
+    species.write_text("# the chorus's experts' codes\nWOTH\nBCCH\neastern towhee\n")
+    out = tmp_path / "d.csv"
+    args = ["predict", "--model", "birdnet", str(test_data / SNIPPET), "--min-confidence", "0"]
+    result = CliRunner().invoke(
+        main, [*args, "--species-list", str(species), "-o", str(out)], obj=container
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    # BCCH is also Blue-crowned Chlorophonia's derived code: the species table settles it
+    assert set(table["common_name"]) == {"Wood Thrush", "Black-capped Chickadee", "Eastern Towhee"}

@@ -81,6 +81,26 @@ def test_location_and_species_checks() -> None:
         select_species(CLASSES, ["Dus"], source="list.txt")
 
 
+def test_species_lists_take_any_spelling_and_alpha_codes() -> None:
+    labels = [
+        "Poecile atricapillus_Black-capped Chickadee",
+        "Hylocichla mustelina_Wood Thrush",
+        "Turdus philomelos_Song Thrush",
+        "Sitta europaea_Eurasian Nuthatch",
+        "Sitta carolinensis_White-breasted Nuthatch",
+        "Aus bus_Wood Thrasher",
+    ]
+    mask = select_species(labels, ["black capped chickadee", "SOTH", "sitta europaea"], source="l")
+    assert mask.tolist() == [True, False, True, True, False, False]
+    assert select_species(labels, ["wbnu"], source="l").tolist() == [0, 0, 0, 0, 1, 0]
+    with pytest.raises(
+        ParameterError, match=r"'WOTH' fits several species \(Wood Thrasher, Wood Thrush\)"
+    ):
+        select_species(labels, ["WOTH"], source="l")
+    with pytest.raises(ParameterError, match=r"did you mean Song Thrush\?"):
+        select_species(labels, ["Song Thrsh"], source="l")
+
+
 def _detect() -> tuple[DetectSpecies, InMemoryAudioIO, InMemoryRowSink, InMemoryAnnotationStore]:
     io, sink, store = InMemoryAudioIO(), InMemoryRowSink(), InMemoryAnnotationStore()
     return DetectSpecies(reader=io, sink=sink, annotations=store), io, sink, store

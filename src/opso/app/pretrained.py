@@ -28,6 +28,7 @@ from opso.domain.pretrained import (
     select_species,
     split_label,
 )
+from opso.domain.taxa import Taxonomy
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader
 from opso.ports.metadata import MetadataReader
@@ -87,12 +88,19 @@ class SpeciesFilter:
         if self.top_k is not None and self.top_k < 1:
             raise ParameterError(f"top_k must be >= 1, got {self.top_k}")
 
-    def allowed(self, model: PretrainedModel) -> NDArray[np.bool_]:
-        """Mask of the model's classes this filter lets through."""
+    def allowed(
+        self, model: PretrainedModel, taxonomy: Taxonomy | None = None
+    ) -> NDArray[np.bool_]:
+        """Mask of the model's classes this filter lets through.
+
+        ``taxonomy`` settles Alpha codes that several of the model's species share.
+        """
         self.validate()
         mask = np.ones(len(model.classes), dtype=bool)
         if self.species is not None:
-            mask &= select_species(model.classes, self.species, source=self.species_source)
+            mask &= select_species(
+                model.classes, self.species, source=self.species_source, taxonomy=taxonomy
+            )
         location = check_location(self.latitude, self.longitude, self.week)
         if location is not None:
             mask &= model.occurrence(*location) >= self.location_threshold
@@ -173,6 +181,7 @@ class DetectSpecies:
     sink: RowSink
     annotations: AnnotationStore
     metadata: MetadataReader | None = None
+    taxonomy: Taxonomy | None = None
 
     def detections(
         self,
@@ -190,7 +199,7 @@ class DetectSpecies:
         sensitivity; classes the filter excludes are dropped, then those under
         ``min_confidence``; the rest come best first, at most ``top_k`` of them.
         """
-        allowed = species_filter.allowed(model)
+        allowed = species_filter.allowed(model, self.taxonomy)
         names = [split_label(label) for label in model.classes]
         for item in windows(
             self.reader, model, jobs, overlap=overlap, batch_size=batch_size, progress=progress

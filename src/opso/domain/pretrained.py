@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.domain.errors import ParameterError
+from opso.domain.errors import ParameterError, UnknownSpeciesError
+from opso.domain.taxa import Taxonomy, alpha_code, name_key
 
 #: A final window holding less audio than this (seconds) is dropped, as BirdNET-Analyzer does.
 MIN_WINDOW_SECONDS = 1.0
@@ -122,30 +124,67 @@ def split_label(label: str) -> tuple[str, str]:
 
 
 def select_species(
-    labels: Sequence[str], names: Sequence[str], *, source: str
+    labels: Sequence[str], names: Sequence[str], *, source: str, taxonomy: Taxonomy | None = None
 ) -> NDArray[np.bool_]:
-    """Mask of the labels named in ``names`` (BirdNET labels, or scientific or common names).
+    """Mask of the labels named in ``names``.
+
+    A name is a BirdNET label, a scientific or common name (compared ignoring case, spaces,
+    hyphens and apostrophes: ``black-capped chickadee`` is ``Black-capped Chickadee``), or a
+    four-letter Alpha code derived from the common name (``BCCH``, see
+    :func:`opso.domain.taxa.alpha_code`). A code several labels share is settled by
+    ``taxonomy`` when it knows the code (its North American species table first:
+    ``BCCH`` is Black-capped Chickadee, not Blue-crowned Chlorophonia).
 
     Raises
     ------
     ParameterError
-        If a name matches no label (the first few unknown names are listed).
+        If a name matches no label (the first few are listed, with close names), or an Alpha
+        code matches several species (they are listed: give one of their names instead).
     """
-    index: dict[str, list[int]] = {}
+    index: dict[str, set[int]] = {}
+    codes: dict[str, set[int]] = {}
+    display: dict[str, str] = {}
     for i, label in enumerate(labels):
         scientific, common = split_label(label)
-        for key in {label.strip().lower(), scientific.lower(), common.lower()}:
-            index.setdefault(key, []).append(i)
+        for name in {label.strip(), scientific, common}:
+            index.setdefault(name_key(name), set()).add(i)
+            display[name_key(name)] = name
+        code = alpha_code(common) if common else None
+        if code is not None:
+            codes.setdefault(code, set()).add(i)
     mask = np.zeros(len(labels), dtype=bool)
-    unknown = []
+    unknown: list[str] = []
     for name in names:
-        hits = index.get(name.strip().lower())
+        hits = index.get(name_key(name))
+        if hits is None and len(name.strip()) == 4 and name.strip().isalpha():
+            hits = codes.get(name.strip().upper())
+            if hits is not None and len(hits) > 1:
+                hits = _settled(name, taxonomy, index) or hits
+            if hits is not None and len(hits) > 1:
+                which = ", ".join(sorted(split_label(labels[k])[1] for k in hits))
+                raise ParameterError(
+                    f"{source}: Alpha code {name.strip()!r} fits several species ({which}); "
+                    "give the common or scientific name"
+                )
         if hits is None:
             unknown.append(name)
         else:
-            mask[hits] = True
+            mask[sorted(hits)] = True
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise ParameterError(f"{source}: species not in the model's labels: {shown}{more}")
+        close = difflib.get_close_matches(name_key(unknown[0]), list(display), n=3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(display[c] for c in close)}?)" if close else ""
+        raise ParameterError(f"{source}: species not in the model's labels: {shown}{more}{hint}")
     return mask
+
+
+def _settled(code: str, taxonomy: Taxonomy | None, index: dict[str, set[int]]) -> set[int] | None:
+    """Return the labels of the one species ``taxonomy`` gives an ambiguous code, if any."""
+    if taxonomy is None:
+        return None
+    try:
+        species = taxonomy.lookup(code)
+    except UnknownSpeciesError:
+        return None
+    return index.get(name_key(species.scientific))
