@@ -156,7 +156,9 @@ class Container(containers.DeclarativeContainer):
     text_files = providers.Singleton(AtomicTextWriter)
 
     split_audio = providers.Factory(SplitAudio, writer=audio_io)
-    split_recordings = providers.Factory(SplitRecordings, clips=audio_io, tables=tables)
+    split_recordings = providers.Factory(
+        SplitRecordings, clips=audio_io, tables=tables, metadata=metadata
+    )
 
     # annotations and labels
     annotation_store = providers.Singleton(RavenAnnotationStore)

@@ -129,3 +129,39 @@ def test_run_dir_parts_carry_the_start_of_each_segment(
     assert scores["begin_datetime"].tolist() == [
         f"2018-05-04T09:32:{s:02d}.000+00:00" for s in (0, 5, 10, 15)
     ]
+
+
+def test_split_clips_carry_their_own_start_and_the_table_its_moment(
+    test_data: Path, tmp_path: Path
+) -> None:
+    field = test_data / "opensoundscape" / "audio" / "1min_first20s.wav"  # 2018-05-04 09:32 UTC
+    out = tmp_path / "clips"
+    result = CliRunner().invoke(main, ["split", str(field), "-o", str(out), "--clip-duration", "5"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "clips.csv")
+    assert table["begin_datetime"].tolist() == [
+        f"2018-05-04T09:32:{s:02d}.000+00:00" for s in (0, 5, 10, 15)
+    ]
+    info = CliRunner().invoke(main, ["info", str(out / table["clip"][1]), "--format", "json"])
+    assert info.exit_code == 0, info.output
+    assert "2018-05-04T09:32:05" in info.output and "AudioMoth" in info.output
+    clip, sr = sf.read(out / table["clip"][1], dtype="int16")
+    whole, _ = sf.read(field, dtype="int16")
+    np.testing.assert_array_equal(clip, whole[5 * sr : 10 * sr])  # the samples, untouched
+
+
+def test_label_saved_clips_carry_their_own_start(tmp_path: Path) -> None:
+    audio, tables = tmp_path / "audio", tmp_path / "tables"
+    audio.mkdir()
+    tables.mkdir()
+    sf.write(audio / "20210502_040000.wav", np.zeros(10 * SR, dtype=np.float32), SR)
+    (tables / "20210502_040000.Table.1.selections.txt").write_text(
+        RAVEN_HEADER + "\tSpecies\n1\tSpectrogram 1\t1\t6.0\t7.0\t500\t2000\tOWL\n"
+    )
+    args = ["label", "--annotations", str(tables), "--audio", str(audio), "--clip-duration", "5"]
+    args += ["--save-clips", str(tmp_path / "clips"), "-o", str(tmp_path / "labels.csv")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    info = CliRunner().invoke(
+        main, ["info", str(tmp_path / "clips" / "20210502_040000_5s_10s.wav"), "--format", "csv"]
+    )
+    assert "2021-05-02T04:00:05" in info.output

@@ -1,7 +1,7 @@
 import io
 import shutil
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import numpy as np
 import pytest
@@ -94,11 +94,10 @@ def test_save_round_trip_and_atomic_failure(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_write(file: BinaryIO, data: object, *args: object, **kwargs: object) -> None:
-        file.write(b"RIFF half a file")
-        raise RuntimeError("disk full")
+    def broken_write(self: sf.SoundFile, data: object) -> None:
+        raise RuntimeError("disk full")  # after libsndfile wrote the header
 
-    monkeypatch.setattr(sf, "write", broken_write)
+    monkeypatch.setattr(sf.SoundFile, "write", broken_write)
     (tmp_path / "keep.wav").write_bytes(b"old content")
     with pytest.raises(AudioWriteError, match="disk full"):
         SoundfileAudioIO().write(Audio(np.zeros(10), 10), tmp_path / "keep.wav")

@@ -25,6 +25,7 @@ from opso.domain.errors import (
     OpsoLoadAudioInputTooLong,
     ParameterError,
 )
+from opso.domain.recording_info import RecordingInfo, opso_metadata_comment
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter, ClipReader, ClipSource
 
 #: The spec's (librosa/resampy) resample types mapped onto soxr qualities, plus soxr's own names.
@@ -342,17 +343,26 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
         OutputWriteError
             If the disk is full, over quota, read-only or not writable; no file is left.
         """
-        self._write(audio.samples, audio.sample_rate, path, source_subtype=None)
+        self._write(
+            audio.samples, audio.sample_rate, path, source_subtype=None, metadata=audio.metadata
+        )
 
     def _write(
-        self, samples: NDArray[Any], sample_rate: int, path: Path, *, source_subtype: str | None
+        self,
+        samples: NDArray[Any],
+        sample_rate: int,
+        path: Path,
+        *,
+        source_subtype: str | None,
+        metadata: RecordingInfo | None = None,
     ) -> None:
         """Encode ``samples`` in memory and write them to ``path`` atomically (see :meth:`write`).
 
         The file's subtype is the one this object was made with; else ``source_subtype`` if
         it is exact (:data:`_EXACT_DTYPES`) and the format can hold it; else the format's
         default. Integer samples are stored values of ``source_subtype``; written with another
-        subtype, they are first scaled to float as libsndfile reads them.
+        subtype, they are first scaled to float as libsndfile reads them. ``metadata`` goes
+        into the file's comment (a RIFF ``ICMT`` for WAV) as ``opso_metadata{...}``.
         """
         fmt = _FORMATS.get(path.suffix.lower())
         if fmt is None:
@@ -371,8 +381,15 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
             scale = np.float32(-1.0 / np.iinfo(samples.dtype).min)
             samples = samples.astype(np.float32) * scale
         encoded = io.BytesIO()
+        comment = None if metadata is None else opso_metadata_comment(metadata)
+        channels = 1 if samples.ndim == 1 else samples.shape[1]
         try:
-            sf.write(encoded, samples, sample_rate, format=fmt, subtype=subtype)
+            with sf.SoundFile(
+                encoded, "w", sample_rate, channels, subtype=subtype, format=fmt
+            ) as out:
+                if comment is not None:
+                    out.comment = comment
+                out.write(samples)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
             raise AudioWriteError(f"{_describe(path)}: could not write audio ({e})") from e
         with atomic_path(path) as tmp:
@@ -395,16 +412,25 @@ class _FileClips(ClipSource):
         return len(self._samples) / self._sample_rate
 
     def write_clip(
-        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+        self,
+        begin_time: float,
+        end_time: float,
+        path: Path,
+        *,
+        length: float | None = None,
+        metadata: RecordingInfo | None = None,
     ) -> None:
-        """Write the samples ``Audio.trim`` keeps (looped to ``length`` s) to ``path``."""
+        """Write the samples ``Audio.trim`` keeps (looped to ``length`` s) to ``path``.
+
+        ``metadata`` (the clip's own) goes into the file's comment.
+        """
         n, rate = len(self._samples), self._sample_rate
         start = min(max(round(begin_time * rate), 0), n)
         stop = min(max(round(end_time * rate), start), n)
         clip = self._samples[start:stop]
         if length is not None:  # Audio.extend: loop from the clip's start (silence if empty)
             clip = np.resize(clip, round(length * rate))
-        self._io._write(clip, rate, path, source_subtype=self._subtype)
+        self._io._write(clip, rate, path, source_subtype=self._subtype, metadata=metadata)
 
 
 def _decode(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from pathlib import Path
 
@@ -318,6 +318,7 @@ class LabelRecordings:
                         clips_dir=clips_dir,
                         write_clips=write_clips,
                         labeled_clips_only=labeled_clips_only,
+                        timezone=timezone,
                     )
                     report.clips.extend(clips)
                     matrices.append(rows)
@@ -354,15 +355,20 @@ class LabelRecordings:
         clips_dir: Path | None,
         write_clips: bool,
         labeled_clips_only: bool,
+        timezone: tzinfo | None,
     ) -> tuple[list[ClipRecord], NDArray[np.uint8], float]:
         """Cut one recording into clips, label them, and write the kept clips if asked.
 
+        Written clips carry the recording's metadata with their own start time.
         Returns the clips, their labels and the recording's duration in seconds.
         """
         audio = None
         paths: list[Path | None]
         if write_clips and clips_dir is not None:
             audio = self.reader.read(pair.audio, sample_rate=sample_rate)
+            if self.metadata is not None:
+                info = self.metadata.read(pair.audio, timezone=timezone)
+                audio = replace(audio, metadata=info)
             duration = audio.duration()
             records = splitter.run(
                 audio=audio,

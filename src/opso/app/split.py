@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from opso.app.files import AudioJob, FileFailure
+from opso.app.start_times import BEGIN_DATETIME, in_one_zone
 from opso.domain.audio import Audio, FinalClip, clip_times
 from opso.domain.errors import OpsoError, ParameterError
+from opso.domain.recording_info import RecordingInfo
 from opso.ports.audio_io import AudioWriter, ClipReader, ClipSource
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.tables import TableWriter
 
@@ -29,12 +33,16 @@ class ClipRecord:
     end_time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SplitReport:
-    """What a split run wrote and which recordings failed."""
+    """What a split run wrote and which recordings failed.
+
+    ``time_note`` is set when the recordings were in several time zones (times in UTC).
+    """
 
     clips: list[ClipRecord] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    time_note: str | None = None
 
 
 def _seconds(t: float) -> str:
@@ -76,10 +84,21 @@ class AudioClips(ClipSource):
         return self.audio.duration()
 
     def write_clip(
-        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+        self,
+        begin_time: float,
+        end_time: float,
+        path: Path,
+        *,
+        length: float | None = None,
+        metadata: RecordingInfo | None = None,
     ) -> None:
-        """Write ``audio.trim(begin_time, end_time)`` (extended to ``length`` s) to ``path``."""
+        """Write ``audio.trim(begin_time, end_time)`` (extended to ``length`` s) to ``path``.
+
+        The clip carries ``metadata`` if given, else the audio's own moved to its start.
+        """
         clip = self.audio.trim(begin_time, end_time)
+        if metadata is not None:
+            clip = replace(clip, metadata=metadata)
         self.writer.write(clip if length is None else clip.extend(length), path)
 
 
@@ -93,8 +112,11 @@ def _cut_clips(
     final_clip: FinalClip = None,
     dry_run: bool = False,
     source: Path | None = None,
+    metadata: RecordingInfo | None = None,
 ) -> list[ClipRecord]:
     """Write the clips :meth:`Audio.split` would make of ``clips`` (none if ``dry_run``).
+
+    Each clip carries ``metadata`` (the recording's) with its start moved to the clip's.
 
     Returns
     -------
@@ -106,8 +128,15 @@ def _cut_clips(
     if not dry_run:
         for r in records:
             looped = final_clip == "extend" and r.end_time - r.begin_time < clip_duration - _EPS
+            own = None
+            if metadata is not None:
+                own = replace(metadata, start=metadata.start_at(r.begin_time))
             clips.write_clip(
-                r.begin_time, r.end_time, r.path, length=clip_duration if looped else None
+                r.begin_time,
+                r.end_time,
+                r.path,
+                length=clip_duration if looped else None,
+                metadata=own,
             )
     return records
 
@@ -154,11 +183,14 @@ class SplitRecordings:
     """Split many recordings into clips, carrying on past bad files, and write ``clips.csv``.
 
     Each recording is decoded once by ``clips`` (see :class:`ClipReader`), which writes the
-    clips in the recording's own sample format where it can.
+    clips in the recording's own sample format where it can. With a ``metadata`` reader, each
+    clip file carries its recording's metadata with its own start time, and the table gives
+    ``begin_datetime`` when a recording's start is known.
     """
 
     clips: ClipReader
     tables: TableWriter
+    metadata: MetadataReader | None = None
 
     def run(
         self,
@@ -170,12 +202,14 @@ class SplitRecordings:
         final_clip: FinalClip = None,
         sample_rate: int | None = None,
         dry_run: bool = False,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> SplitReport:
         """Split every job's recording; a file that fails is reported and the rest still run.
 
-        The clip table (``clip, source, begin_time, end_time``) goes to ``destination/clips.csv``
-        unless ``dry_run``.
+        The clip table (``clip, source, begin_time, end_time``, then ``begin_datetime`` when
+        a start time is known) goes to ``destination/clips.csv`` unless ``dry_run``;
+        ``timezone`` places start times written without one (file names; None: UTC).
 
         Raises
         ------
@@ -193,8 +227,14 @@ class SplitRecordings:
                 )
             named[job.name] = job.source
         report = SplitReport()
+        starts: dict[str, datetime] = {}
         for i, job in enumerate(jobs, start=1):
             try:
+                info = None
+                if self.metadata is not None:
+                    info = self.metadata.read(job.source, timezone=timezone)
+                    if info.start is not None:
+                        starts[str(job.source)] = info.start
                 recording = self.clips.read_clips(job.source, sample_rate=sample_rate)
                 made = _cut_clips(
                     recording,
@@ -205,6 +245,7 @@ class SplitRecordings:
                     final_clip=final_clip,
                     dry_run=dry_run,
                     source=job.source,
+                    metadata=info,
                 )
                 if not made:
                     report.failures.append(
@@ -218,15 +259,20 @@ class SplitRecordings:
             except (OpsoError, OSError, ValueError) as e:
                 report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))
+        times = in_one_zone(starts)
+        report.time_note = times.note
         if not dry_run:
+            when = [BEGIN_DATETIME] if times.known else []
             rows = [
                 {
                     "clip": c.path.relative_to(destination).as_posix(),
                     "source": str(c.source),
                     "begin_time": c.begin_time,
                     "end_time": c.end_time,
+                    **{col: times.at(str(c.source), c.begin_time) for col in when},
                 }
                 for c in report.clips
             ]
-            self.tables.write(rows, destination / "clips.csv", columns=CLIP_COLUMNS)
+            columns = [*CLIP_COLUMNS, *when]
+            self.tables.write(rows, destination / "clips.csv", columns=columns)
         return report

@@ -74,9 +74,14 @@ def read_start_times(
             continue
         if info.start is not None:
             starts[str(source)] = info.start
+    return in_one_zone(starts)
+
+
+def in_one_zone(starts: Mapping[str, datetime]) -> StartTimes:
+    """Return ``starts`` as :class:`StartTimes`: as they are in one time zone, else in UTC."""
     zones = sorted({str(start.tzinfo) for start in starts.values()})
     if len(zones) < 2:
-        return StartTimes(starts)
+        return StartTimes(dict(starts))
     utc = {source: start.astimezone(UTC) for source, start in starts.items()}
     note = f"recordings in {len(zones)} time zones ({', '.join(zones)}): times are in UTC"
     return StartTimes(utc, note)

@@ -190,6 +190,7 @@ def info(
 @click.option("--sample-rate", type=int, default=None, help="Resample to this rate (Hz).")
 @click.option("--prefix", default=None, help="Clip name prefix (a single file only).")
 @click.option("--dry-run", is_flag=True, help="List the clips without writing them.")
+@timezone_option()
 @pass_container
 def split(
     c: Container,
@@ -201,12 +202,15 @@ def split(
     sample_rate: int | None,
     prefix: str | None,
     dry_run: bool,
+    timezone: tzinfo | None,
 ) -> None:
     """Split recordings (files or folders, recursively) into clip files plus one clips.csv.
 
     Clips are named NAME_BEGINs_ENDs.wav, NAME being the recording's stem (for files in a
     folder: its path in that folder). Recordings that would share a name are told apart by
     their folders, then by their suffix (x.wav, x.flac -> x_wav_0s_5s.wav, x_flac_0s_5s.wav).
+    Each clip carries its recording's metadata with its own start time (opso info shows
+    it), and clips.csv gives begin_datetime when the recordings' start times are known.
     """
     from opso.app.files import AudioJob, find_audio_files
 
@@ -224,9 +228,12 @@ def split(
             final_clip=final_clip,
             sample_rate=sample_rate,
             dry_run=dry_run,
+            timezone=timezone,
             progress=progress,
         )
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     verb = "would write" if dry_run else "wrote"
     click.echo(
         printable(

@@ -305,6 +305,28 @@ def parse_opso_metadata(comment: str, *, zone: tzinfo | None = None) -> Recordin
     return own.merged(replace(inner, sources=inner_sources))
 
 
+def opso_metadata_comment(info: RecordingInfo) -> str | None:
+    """Return the ``opso_metadata{...}`` comment that :func:`parse_opso_metadata` reads back.
+
+    It holds the start time (ISO 8601 with its UTC offset), device id, gain, battery,
+    temperature and position that ``info`` knows; None when it knows none of them. Clips that
+    opso writes carry it with their own start time, so ``opso info`` places them in time.
+    """
+    data: dict[str, object] = {}
+    if info.start is not None:
+        data["recording_start_time"] = info.start.isoformat()
+    named = {
+        "device_id": info.device_id,
+        "gain_setting": info.gain,
+        "battery_state": info.battery_v,
+        "temperature_C": info.temperature_c,
+        "latitude": info.latitude,
+        "longitude": info.longitude,
+    }
+    data.update({k: v for k, v in named.items() if v is not None})
+    return OPSO_METADATA_PREFIX + json.dumps(data) if data else None
+
+
 # --- GUANO (bat detectors) -------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from opso.domain.audio import Audio, AudioInfo
+from opso.domain.recording_info import RecordingInfo
 
 AudioSource = Path | BinaryIO
 
@@ -35,7 +36,10 @@ class AudioWriter(Protocol):
     """Writes :class:`Audio` to files atomically."""
 
     def write(self, audio: Audio, path: Path) -> None:
-        """Write ``audio`` to ``path`` (format from the suffix); a failed write leaves no file."""
+        """Write ``audio`` to ``path`` (format from the suffix); a failed write leaves no file.
+
+        ``audio.metadata`` is written into the file where the format holds it.
+        """
         ...
 
 
@@ -47,12 +51,19 @@ class ClipSource(Protocol):
         ...
 
     def write_clip(
-        self, begin_time: float, end_time: float, path: Path, *, length: float | None = None
+        self,
+        begin_time: float,
+        end_time: float,
+        path: Path,
+        *,
+        length: float | None = None,
+        metadata: RecordingInfo | None = None,
     ) -> None:
         """Write the audio from ``begin_time`` to ``end_time`` s to ``path`` atomically.
 
         The samples are those :meth:`Audio.trim` keeps; with ``length`` they are looped to
-        ``length`` s as :meth:`Audio.extend` loops them.
+        ``length`` s as :meth:`Audio.extend` loops them. ``metadata`` (the clip's own, its
+        start at ``begin_time``) is written into the file where the format holds it.
         """
         ...
 
