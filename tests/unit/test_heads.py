@@ -339,6 +339,7 @@ def test_head_files_round_trip(tmp_path: Path, kind: str) -> None:
     assert store.is_head(path)
     loaded = store.load(path)
     assert loaded.kind == kind and loaded.classes == head.classes
+    assert not loaded.mean.flags.writeable and not loaded.layers[0][0].flags.writeable
     assert loaded.settings == head.settings and loaded.settings.overlap == 1.5
     assert loaded.metrics == head.metrics and len(loaded.metrics) == 2
     x, _ = _blobs(10, seed=5)

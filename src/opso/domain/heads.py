@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -111,6 +111,12 @@ class EmbeddingSettings:
         )
 
 
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
 def _text(data: Mapping[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str):
@@ -140,6 +146,8 @@ class EmbeddingTable:
     settings: EmbeddingSettings | None = None
 
     def __post_init__(self) -> None:
+        for name in ("begin", "end", "vectors"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
         n = len(self.files)
         if self.vectors.ndim != 2 or len(self.vectors) != n or len(self.begin) != n:
             raise ParameterError(
@@ -174,6 +182,11 @@ class Head:
     metrics: tuple[ClassMetrics, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", _read_only(self.mean))
+        object.__setattr__(self, "scale", _read_only(self.scale))
+        object.__setattr__(
+            self, "layers", tuple((_read_only(w), _read_only(b)) for w, b in self.layers)
+        )
         if self.kind not in HEAD_KINDS:
             raise ParameterError(f"head kind must be one of {HEAD_KINDS}, got {self.kind!r}")
         if len(self.layers) != (1 if self.kind == "logistic" else 2):
