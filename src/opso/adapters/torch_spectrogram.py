@@ -1,4 +1,4 @@
-"""Batched spectrograms with torch: many equal-length clips at once, on CPU or GPU.
+"""Batched spectrograms with torch: many equal-length clips, or one long recording, on CPU or GPU.
 
 Values match :meth:`opso.domain.spectrogram.Spectrogram.from_audio` (scipy's ``spectrogram``
 with ``scaling="spectrum"``, Hann window, each window detrended by its mean) within 1e-3 dB.
@@ -8,6 +8,7 @@ This module imports torch at its top; import it only where torch is wanted.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -20,6 +21,8 @@ from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
 
 #: Frames per block on CPU: a block's frames and spectra stay in the core's cache.
 _BLOCK_FRAMES = 512
+#: Frames per chunk of :meth:`TorchSpectrogrammer.long_recording` on a GPU: bounds its memory.
+_DEVICE_CHUNK_FRAMES = 1 << 16
 
 
 class TorchSpectrogrammer:
@@ -230,20 +233,113 @@ class TorchSpectrogrammer:
                     f"({self.window_samples}); they have no spectrogram to resize"
                 )
             return torch.zeros((batch, n_freq, 0), dtype=torch.float32, device=self.device)
-        low, high = self.decibel_limits
         if x.device.type == "cpu":
             db = self._db_cpu(x.detach().contiguous())
         else:
-            power = self._power_torch(x) * self._bin_scale  # [batch, n_time, n_freq]
-            db = power.clamp_min_(self._floor).log10_().mul_(10.0).clamp_(low, high)
-            db = db.transpose(1, 2)  # [batch, n_freq, n_time]
-        if self.image_shape is not None:
-            db = F.interpolate(
-                db.unsqueeze(1),
-                size=self.image_shape,
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            ).squeeze(1)
-            db = db.clamp_(low, high)  # filter weights sum to 1 only up to rounding
-        return db.contiguous()
+            db = self._db_torch(x).transpose(1, 2)  # [batch, n_freq, n_time]
+        return self._resized(db).contiguous()
+
+    def long_recording(self, samples: torch.Tensor | NDArray[np.floating[Any]]) -> torch.Tensor:
+        """Compute the dB spectrogram of one long recording, on every core (or on the device).
+
+        A batch of one long clip runs on one core; this cuts the recording into blocks of
+        frames (:class:`~opso.domain.spectral.FrameSpectra`) and computes the blocks on
+        ``torch.get_num_threads()`` threads (numpy and pocketfft release the GIL). On CPU the
+        values are exactly :meth:`Spectrogram.from_audio
+        <opso.domain.spectrogram.Spectrogram.from_audio>`'s (the same blocks, the same
+        arithmetic), before the band and resize of this spectrogrammer. On other devices the
+        frames go through torch in chunks, as :meth:`__call__` computes them. Memory: the
+        result plus one block per thread.
+
+        Parameters
+        ----------
+        samples
+            One waveform at ``sample_rate`` [shape=(n_samples,)]: a float tensor on any
+            device or a numpy array (e.g. ``Audio.samples``).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 dB on ``device`` [shape=(n_freq, n_time)], stored time-major (each
+            column contiguous) on CPU, or [shape=(height, width)] when ``image_shape`` is
+            set; values clipped to ``decibel_limits``. A recording shorter than one window
+            gives ``n_time == 0``.
+
+        Raises
+        ------
+        SpectrogramInputError
+            If ``samples`` is not one-dimensional.
+        SpectrogramParameterError
+            If the recording is shorter than one window and ``image_shape`` is set.
+        """
+        x = samples.detach() if isinstance(samples, torch.Tensor) else np.asarray(samples)
+        if x.ndim != 1:
+            raise SpectrogramInputError(
+                f"long_recording takes one waveform [n_samples], got shape {tuple(x.shape)}"
+            )
+        if self.image_shape is not None and x.shape[0] < self.window_samples:
+            raise SpectrogramParameterError(
+                f"a recording of {x.shape[0]} samples is shorter than one window "
+                f"({self.window_samples}); it has no spectrogram to resize"
+            )
+        if self.device.type == "cpu":
+            waveform = x.to("cpu", torch.float32).numpy() if isinstance(x, torch.Tensor) else x
+            db = self._long_cpu(np.ascontiguousarray(waveform, dtype=np.float32))
+        else:
+            tensor = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x))
+            db = self._long_torch(tensor.to(device=self.device, dtype=torch.float32))
+        return self._resized(db[None])[0]
+
+    def _long_cpu(self, samples: NDArray[np.float32]) -> torch.Tensor:
+        """Return dB [n_freq, n_time] of one CPU waveform, blocks of frames over threads."""
+        spectra = spectral.FrameSpectra.of(
+            samples,
+            self.sample_rate,
+            window_type="hann",
+            window_samples=self.window_samples,
+            overlap_samples=self.window_samples - self.hop,
+        )
+        out = spectra.output()  # [n_time, n_freq]
+        blocks = spectra.blocks()
+        workers = min(max(1, torch.get_num_threads()), len(blocks))
+
+        def work(first: int) -> None:
+            spectra.db_into(out, first, self.decibel_limits)
+
+        if workers <= 1:
+            for first in blocks:
+                work(first)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(work, blocks))
+        return torch.from_numpy(out).T[self._rows]
+
+    def _long_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """Return dB [n_freq, n_time] of one waveform on a torch device, chunk by chunk."""
+        n_time = self.n_frames(x.shape[0])
+        out = torch.empty((n_time, self.frequencies.size), dtype=torch.float32, device=x.device)
+        for first in range(0, n_time, _DEVICE_CHUNK_FRAMES):
+            stop = min(first + _DEVICE_CHUNK_FRAMES, n_time)
+            chunk = x[first * self.hop : (stop - 1) * self.hop + self.window_samples]
+            out[first:stop] = self._db_torch(chunk[None])[0]
+        return out.T
+
+    def _db_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """Return dB spectra [batch, n_time, n_freq] with torch ops (GPU and other devices)."""
+        low, high = self.decibel_limits
+        power = self._power_torch(x) * self._bin_scale
+        return power.clamp_min_(self._floor).log10_().mul_(10.0).clamp_(low, high)
+
+    def _resized(self, db: torch.Tensor) -> torch.Tensor:
+        """Resize dB spectra [batch, n_freq, n_time] to ``image_shape`` (if set)."""
+        if self.image_shape is None:
+            return db
+        low, high = self.decibel_limits
+        db = F.interpolate(
+            db.unsqueeze(1),
+            size=self.image_shape,
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        ).squeeze(1)
+        return db.clamp_(low, high)  # filter weights sum to 1 only up to rounding

@@ -6,20 +6,17 @@ Pure numpy/scipy. :class:`opso.domain.spectrogram.Spectrogram` wraps these in a 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
+from scipy import fft as sp_fft, signal
 
 from opso.domain.errors import SpectrogramParameterError
 
 #: A scipy window: a name (``"hann"``), a name with parameters (``("kaiser", 8.0)``).
 WindowSpec = str | tuple[Any, ...]
-
-#: Frames per block in :func:`power_spectrogram_db`; keeps blocks in cache, bounds peak memory.
-_BLOCK_FRAMES = 4096
 
 
 def check_window(window_samples: int, overlap_samples: int) -> int:
@@ -91,57 +88,116 @@ def get_window(window_type: WindowSpec, window_samples: int) -> NDArray[np.float
     return np.asarray(win, dtype=np.float64)
 
 
-def _frames_and_axes(
-    samples: NDArray[np.floating[Any]],
-    sample_rate: float,
-    window_type: WindowSpec,
-    window_samples: int,
-    overlap_samples: int,
-) -> tuple[NDArray[np.floating[Any]], int, int, NDArray[np.float64], NDArray[np.float64]]:
-    hop = check_window(window_samples, overlap_samples)
-    get_window(window_type, window_samples)  # fail early with a clear message
-    x = np.asarray(samples)
-    if x.ndim != 1:
-        raise SpectrogramParameterError(f"samples must be 1-D, got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    n = x.shape[-1]
-    n_frames = frame_count(n, window_samples, hop)
-    frequencies = np.fft.rfftfreq(window_samples, d=1.0 / sample_rate).astype(np.float64)
-    times = np.arange(window_samples / 2, n - window_samples / 2 + 1, hop) / float(sample_rate)
-    return x, hop, n_frames, frequencies, np.asarray(times[:n_frames], dtype=np.float64)
+#: Frames per block of :class:`FrameSpectra`: a block's frames and spectra stay in a core's cache.
+BLOCK_FRAMES = 512
 
 
-def _time_major(shape: tuple[int, int], dtype: np.dtype[Any]) -> NDArray[np.floating[Any]]:
-    """Return an empty (n_freq, n_time) array stored time-major (Fortran order), as scipy's.
+@dataclass(frozen=True, slots=True, eq=False)
+class FrameSpectra:
+    """A signal cut into windowed frames, turned into power spectra (or dB) block by block.
 
-    scipy's spectra come out as [time, frequency] in memory; keeping that layout makes filling
-    the result a contiguous copy instead of a cache-hostile transpose.
+    The arithmetic is ``scipy.signal.spectrogram(samples, sample_rate, window=window_type,
+    nperseg=window_samples, noverlap=overlap_samples, scaling="spectrum")``'s, in the signal's
+    precision: each frame detrended by its mean, windowed, ``rfft``, ``|X|^2`` times
+    ``1 / sum(window)^2``, the one-sided bins doubled. Working in blocks of
+    :data:`BLOCK_FRAMES` frames, straight into the time-major result, keeps each block in
+    cache and makes no full-size temporaries. Blocks are independent: threads may fill
+    different blocks of one result at once (numpy and pocketfft release the GIL), with the
+    same values as one thread. Build it with :meth:`of`.
     """
-    return np.empty(shape, dtype=dtype, order="F")
 
+    samples: NDArray[np.floating[Any]]
+    window: NDArray[np.floating[Any]]
+    hop: int
+    scale: float
+    frequencies: NDArray[np.float64]
+    times: NDArray[np.float64]
 
-def _power_blocks(
-    x: NDArray[np.floating[Any]],
-    sample_rate: float,
-    window_type: WindowSpec,
-    window_samples: int,
-    overlap_samples: int,
-    n_frames: int,
-) -> Iterator[tuple[int, int, NDArray[np.floating[Any]]]]:
-    """Yield ``(first, stop, power)`` per block of frames; power [shape=(n_freq, stop - first)]."""
-    hop = window_samples - overlap_samples
-    for a in range(0, n_frames, _BLOCK_FRAMES):
-        b = min(a + _BLOCK_FRAMES, n_frames)
-        _, _, power = signal.spectrogram(
-            x[a * hop : (b - 1) * hop + window_samples],
-            sample_rate,
-            window=window_type,
-            nperseg=window_samples,
-            noverlap=overlap_samples,
-            scaling="spectrum",
+    @classmethod
+    def of(
+        cls,
+        samples: NDArray[np.floating[Any]],
+        sample_rate: float,
+        *,
+        window_type: WindowSpec = "hann",
+        window_samples: int = 512,
+        overlap_samples: int = 256,
+    ) -> FrameSpectra:
+        """Plan the frames of ``samples`` [shape=(n,)]; float32 stays float32, else float64.
+
+        Raises
+        ------
+        SpectrogramParameterError
+            If the window or overlap is invalid, or ``samples`` is not 1-D.
+        """
+        hop = check_window(window_samples, overlap_samples)
+        window = get_window(window_type, window_samples)
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise SpectrogramParameterError(f"samples must be 1-D, got shape {x.shape}")
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        n = x.shape[0]
+        n_frames = frame_count(n, window_samples, hop)
+        frequencies = np.fft.rfftfreq(window_samples, d=1.0 / sample_rate).astype(np.float64)
+        times = np.arange(window_samples / 2, n - window_samples / 2 + 1, hop) / float(sample_rate)
+        return cls(
+            samples=x,
+            window=window.astype(x.dtype),
+            hop=hop,
+            scale=1.0 / float(window.sum()) ** 2,
+            frequencies=frequencies,
+            times=np.asarray(times[:n_frames], dtype=np.float64),
         )
-        yield a, b, power
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames (time columns)."""
+        return int(self.times.size)
+
+    def blocks(self) -> range:
+        """Return the first frame of each block."""
+        return range(0, self.n_frames, BLOCK_FRAMES)
+
+    def output(self) -> NDArray[np.floating[Any]]:
+        """Return an empty time-major result [shape=(n_frames, n_freq)] in the signal's dtype.
+
+        Its transpose is the (n_freq, n_time) spectrogram, stored as scipy stores it.
+        """
+        return np.empty((self.n_frames, self.frequencies.size), dtype=self.samples.dtype)
+
+    def power_into(self, out: NDArray[np.floating[Any]], first: int) -> None:
+        """Write the power spectra of the block starting at frame ``first`` into ``out``.
+
+        ``out`` is the time-major result of :meth:`output`; rows ``first`` to
+        ``first + BLOCK_FRAMES`` (or the last frame) are written.
+        """
+        stop = min(first + BLOCK_FRAMES, self.n_frames)
+        size = self.window.size
+        x = self.samples[first * self.hop : (stop - 1) * self.hop + size]
+        frames = np.lib.stride_tricks.as_strided(
+            x, shape=(stop - first, size), strides=(self.hop * x.strides[0], x.strides[0])
+        )
+        frames = frames - frames.mean(axis=-1, keepdims=True)  # scipy's detrend="constant"
+        frames *= self.window
+        spectrum = sp_fft.rfft(frames, axis=-1)
+        power = out[first:stop]
+        np.multiply(spectrum.real, spectrum.real, out=power)
+        power += np.square(spectrum.imag)
+        power *= power.dtype.type(self.scale)
+        power[:, 1 : None if size % 2 else -1] *= 2  # one-sided: all but DC (and Nyquist)
+
+    def db_into(
+        self, out: NDArray[np.floating[Any]], first: int, decibel_limits: tuple[float, float]
+    ) -> None:
+        """Write the block's spectra as ``10 * log10(power)`` clipped to ``decibel_limits``.
+
+        Each block is converted while it is in cache, in place: no second pass over the
+        result. Zero power gives the low limit, without a warning.
+        """
+        self.power_into(out, first)
+        power = out[first : min(first + BLOCK_FRAMES, self.n_frames)]
+        power_to_db(power, decibel_limits, out=power)
 
 
 def power_spectrogram(
@@ -162,15 +218,17 @@ def power_spectrogram(
         ``(power, frequencies, times)``: power [shape=(window_samples // 2 + 1, n_time)] in
         squared sample units, frequencies in Hz and window centre times in s.
     """
-    x, _, n_frames, frequencies, times = _frames_and_axes(
-        samples, sample_rate, window_type, window_samples, overlap_samples
+    spectra = FrameSpectra.of(
+        samples,
+        sample_rate,
+        window_type=window_type,
+        window_samples=window_samples,
+        overlap_samples=overlap_samples,
     )
-    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
-    for a, b, power in _power_blocks(
-        x, sample_rate, window_type, window_samples, overlap_samples, n_frames
-    ):
-        out[:, a:b] = power
-    return out, frequencies, times
+    out = spectra.output()
+    for first in spectra.blocks():
+        spectra.power_into(out, first)
+    return out.T, spectra.frequencies, spectra.times
 
 
 def power_to_db(
@@ -182,7 +240,8 @@ def power_to_db(
     """Return ``10 * log10(power)`` clipped to ``decibel_limits``; zero power gives the low limit.
 
     The same float operations as ``np.clip(10 * np.log10(power), low, high)``, written into
-    ``out`` (or a new array), without the divide-by-zero warning for zeros.
+    ``out`` (or a new array; ``out=power`` converts in place), without the divide-by-zero
+    warning for zeros.
     """
     low, high = check_decibel_limits(decibel_limits)
     target = np.empty_like(power) if out is None else out
@@ -206,9 +265,9 @@ def power_spectrogram_db(
 
     The values are those of ``scipy.signal.spectrogram(samples, sample_rate, window=window_type,
     nperseg=window_samples, noverlap=overlap_samples, scaling="spectrum")`` (each window
-    detrended by its mean, one-sided power spectrum) as ``10 * log10(power)``, clipped. Zero
-    power maps to the low limit without a warning. The signal is processed in blocks of frames,
-    which gives identical values with less memory and better cache use.
+    detrended by its mean, one-sided power spectrum) as ``10 * log10(power)``, clipped, to
+    float rounding. Zero power maps to the low limit without a warning. Each block of frames
+    (:class:`FrameSpectra`) is converted to dB while it is in cache, in place.
 
     Parameters
     ----------
@@ -229,8 +288,9 @@ def power_spectrogram_db(
     -------
     tuple
         ``(db, frequencies, times)``: dB values [shape=(window_samples // 2 + 1, n_time)],
-        frequencies in Hz [shape=(n_freq,)] and window centre times in s [shape=(n_time,)].
-        A signal shorter than one window gives ``n_time == 0``.
+        stored time-major as scipy stores them, frequencies in Hz [shape=(n_freq,)] and
+        window centre times in s [shape=(n_time,)]. A signal shorter than one window gives
+        ``n_time == 0``.
 
     Raises
     ------
@@ -238,15 +298,17 @@ def power_spectrogram_db(
         If the window, overlap or decibel limits are invalid.
     """
     limits = check_decibel_limits(decibel_limits)
-    x, _, n_frames, frequencies, times = _frames_and_axes(
-        samples, sample_rate, window_type, window_samples, overlap_samples
+    spectra = FrameSpectra.of(
+        samples,
+        sample_rate,
+        window_type=window_type,
+        window_samples=window_samples,
+        overlap_samples=overlap_samples,
     )
-    out = _time_major((window_samples // 2 + 1, n_frames), x.dtype)
-    for a, b, power in _power_blocks(
-        x, sample_rate, window_type, window_samples, overlap_samples, n_frames
-    ):
-        power_to_db(power, limits, out=out[:, a:b])
-    return out, frequencies, times
+    out = spectra.output()
+    for first in spectra.blocks():
+        spectra.db_into(out, first, limits)
+    return out.T, spectra.frequencies, spectra.times
 
 
 def hz_to_mel(frequencies: ArrayLike) -> NDArray[np.float64]:

@@ -122,8 +122,11 @@ class Spectrogram:
 
         Values equal ``scipy.signal.spectrogram(audio.samples, audio.sample_rate,
         window=window_type, nperseg=window_samples, noverlap=overlap_samples,
-        scaling="spectrum")`` as ``10 * log10(power)`` clipped to ``decibel_limits``; silence
-        gives the low limit (no ``-inf``, no warning). float32 audio gives float32 values.
+        scaling="spectrum")`` as ``10 * log10(power)`` clipped to ``decibel_limits``, to float
+        rounding (a few float32 ulps, < 5e-5 dB); silence gives the low limit (no ``-inf``, no
+        warning). float32 audio gives float32 values. Computed block by block in one pass
+        (:class:`~opso.domain.spectral.FrameSpectra`); see
+        ``docs/decisions/0107-spectrograms-in-one-pass-long-recordings-on-every-core.md``.
 
         Parameters
         ----------
@@ -164,6 +167,7 @@ class Spectrogram:
             overlap_samples=overlap_samples,
             decibel_limits=decibel_limits,
         )
+        db.flags.writeable = False  # a fresh array: the object keeps it without a copy
         return cls(db, freqs, times, decibel_limits=spectral.check_decibel_limits(decibel_limits))
 
     @staticmethod
@@ -176,8 +180,9 @@ class Spectrogram:
         """Return ``(power, frequencies, times)``: the linear power :meth:`from_audio` converts.
 
         ``power`` [shape=(window_samples // 2 + 1, n_time)] equals ``scipy.signal.spectrogram(
-        ..., scaling="spectrum")``, before dB and clipping, for users who need power (energy
-        sums, their own scaling); ``10 * log10(power)`` clipped is :meth:`from_audio`'s values.
+        ..., scaling="spectrum")`` (to an ulp or two in float32), before dB and clipping, for
+        users who need power (energy sums, their own scaling); ``10 * log10(power)`` clipped is
+        :meth:`from_audio`'s values.
 
         Raises
         ------
