@@ -19,6 +19,7 @@ import torch
 from click.testing import CliRunner
 
 import opso
+from opso.adapters.audio_metadata import RiffMetadataReader
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.adapters.torch_classifier import TorchClassifier
 from opso.adapters.torch_models import build_architecture, save_model
@@ -263,6 +264,8 @@ def test_a_fifo_is_refused_up_front(tmp_path: Path) -> None:
     )
     assert split.returncode == 1
     assert f"{fifo} is not a regular file (a FIFO)" in split.stderr
+    with pytest.raises(OSError, match="not a regular file"):  # metadata is never read from it
+        RiffMetadataReader().read(fifo)
 
 
 def test_a_character_device_is_refused() -> None:

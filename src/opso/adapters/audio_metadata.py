@@ -7,6 +7,8 @@ is parsed by the ``guano`` library; the comments themselves by the pure parsers 
 
 from __future__ import annotations
 
+import errno
+import stat
 import struct
 from datetime import tzinfo
 from pathlib import Path
@@ -44,8 +46,11 @@ class RiffMetadataReader(MetadataReader):
         Raises
         ------
         OSError
-            If the file cannot be opened.
+            If the file cannot be opened or is not a regular file (a FIFO or device would
+            block or never end, so it is not opened).
         """
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         with path.open("rb") as fh:
             chunks, warnings = _read_chunks(fh)
         infos: list[RecordingInfo] = []

@@ -230,12 +230,12 @@ class SplitRecordings:
         starts: dict[str, datetime] = {}
         for i, job in enumerate(jobs, start=1):
             try:
+                recording = self.clips.read_clips(job.source, sample_rate=sample_rate)
                 info = None
                 if self.metadata is not None:
                     info = self.metadata.read(job.source, timezone=timezone)
                     if info.start is not None:
                         starts[str(job.source)] = info.start
-                recording = self.clips.read_clips(job.source, sample_rate=sample_rate)
                 made = _cut_clips(
                     recording,
                     destination=destination,
