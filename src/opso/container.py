@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
@@ -32,6 +33,7 @@ from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
 from opso.app.predict_runs import PredictShards
 from opso.app.pretrained import DetectSpecies, EmbedWindows
+from opso.app.pretrained_runs import DetectShards, EmbedShards
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.recording_times import FindRecordings, ReadAtTime
 from opso.app.review import BuildReview, SaveReviewMarks
@@ -65,13 +67,13 @@ def _torch_trainer(reader: AudioReader, num_workers: int = 0) -> ClassifierTrain
 def _litert_store() -> PretrainedModelStore:
     from opso.adapters.litert_birdnet import LiteRTModelStore
 
-    return LiteRTModelStore(threads=usable_cpus())
+    return LiteRTModelStore(threads=model_threads())
 
 
-def _pretrained_store(classifiers: ClassifierStore) -> PretrainedModelStore:
+def _pretrained_store(device: str | None = None, backend: str = "fast") -> PretrainedModelStore:
     from opso.adapters.torch_pretrained import PretrainedModels
 
-    return PretrainedModels(_litert_store, classifiers)
+    return PretrainedModels(_litert_store, partial(_torch_classifier_store, device, backend))
 
 
 def _taxonomy() -> Taxonomy:
@@ -95,6 +97,15 @@ def _embedding_reader() -> EmbeddingReader:
 def usable_cpus() -> int:
     """CPUs this process may run on."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def model_threads() -> int:
+    """Threads a LiteRT model uses: ``OMP_NUM_THREADS`` where set, else the usable CPUs.
+
+    Run workers get their share of the CPUs through ``OMP_NUM_THREADS``.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else usable_cpus()
 
 
 if TYPE_CHECKING:
@@ -231,7 +242,9 @@ class Container(containers.DeclarativeContainer):
     )
 
     # pretrained models: ``c.pretrained_store().load("birdnet")`` or an opso model file
-    pretrained_store = providers.Singleton(_pretrained_store, classifiers=classifier_store)
+    pretrained_store = providers.Singleton(
+        _pretrained_store, device=config.device, backend=config.backend
+    )
     detect_species = providers.Factory(
         DetectSpecies,
         reader=audio_io,
@@ -295,6 +308,8 @@ class Container(containers.DeclarativeContainer):
     # batch-run jobs: call with their own settings, e.g. ``c.predict_shards(model=path, ...)``
     clip_levels = providers.Factory(ClipLevels, audio_io)
     predict_shards = providers.Factory(PredictShards, audio_io, classifier_store, metadata=metadata)
+    detect_shards = providers.Factory(DetectShards, audio_io, pretrained_store, metadata=metadata)
+    embed_shards = providers.Factory(EmbedShards, audio_io, pretrained_store)
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)

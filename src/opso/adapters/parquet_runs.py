@@ -54,6 +54,8 @@ ERRORS = "errors"
 LEDGER = "ledger"
 UNREADABLE = "unreadable.parquet"
 _UNDECODABLE_KEY = b"opso.undecodable"
+#: Schema metadata key of a Parquet export: the run's settings (as in ``fingerprint.json``), JSON.
+RUN_SETTINGS_KEY = b"opso.run"
 _ENTRY_KEYS = {"path", "size", "mtime_ns", "sha256"}
 _ERROR_COLUMNS = ("shard", "source", "start", "end", "reason")
 _ERROR_SCHEMA = pa.schema(
@@ -547,7 +549,8 @@ class ParquetRunStore(RunStore, PartStore):
         """Stream every recorded rows part into one ``.csv`` or ``.parquet`` file, atomically.
 
         The CSV file holds names exactly (bytes that are not UTF-8 as they are); the Parquet
-        file holds them in printable form (see the module docstring).
+        file holds them in printable form (see the module docstring), and the run's settings
+        under the schema metadata key :data:`RUN_SETTINGS_KEY`.
         """
         suffix = destination.suffix.lower()
         if suffix not in {".csv", ".parquet"}:
@@ -563,7 +566,14 @@ class ParquetRunStore(RunStore, PartStore):
                     pq.write_table(pa.table({}), tmp)
                 return 0
             schema = first.schema.remove_metadata()
-            writer = _CsvWriter(tmp) if suffix == ".csv" else pq.ParquetWriter(tmp, schema)
+            settings = json.dumps(self.read_fingerprint(run_dir), sort_keys=True)
+            writer = (
+                _CsvWriter(tmp)
+                if suffix == ".csv"
+                else pq.ParquetWriter(
+                    tmp, schema.with_metadata({RUN_SETTINGS_KEY: settings.encode("utf-8")})
+                )
+            )
             try:
                 for table in (first, *tables):
                     try:

@@ -1,7 +1,8 @@
 """Embedding tables as Parquet: key columns, one float32 column per feature, then ``error``.
 
 The model and windows that made the table are stored as JSON in the Parquet schema's
-metadata under :data:`SETTINGS_KEY`.
+metadata under :data:`SETTINGS_KEY`. The Parquet export of an embedding run (``opso embed
+--run-dir``) records them in the run's settings instead (``embeddings`` of its job).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from opso.adapters.atomic import atomic_path
+from opso.adapters.parquet_runs import RUN_SETTINGS_KEY
 from opso.domain.errors import ParameterError, TableReadError
 from opso.domain.heads import EmbeddingSettings, EmbeddingTable
 from opso.ports.heads import EmbeddingReader
@@ -121,9 +123,21 @@ class ParquetEmbeddingReader(EmbeddingReader):
 
 def _settings(path: Path, metadata: dict[bytes, bytes]) -> EmbeddingSettings | None:
     raw = metadata.get(SETTINGS_KEY)
-    if raw is None:
-        return None
+    run = metadata.get(RUN_SETTINGS_KEY)
     try:
-        return EmbeddingSettings.from_dict(json.loads(raw.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError, ParameterError, AttributeError) as e:
+        if raw is not None:
+            return EmbeddingSettings.from_dict(json.loads(raw.decode("utf-8")))
+        if run is not None:
+            job = json.loads(run.decode("utf-8"))["job"]
+            if job.get("job") == "embed":  # the export of an embedding run
+                return EmbeddingSettings.from_dict(job["embeddings"])
+    except (
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        ParameterError,
+        AttributeError,
+        KeyError,
+        TypeError,
+    ) as e:
         raise TableReadError(f"{path}: unreadable embeddings record ({e})") from e
+    return None

@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.adapters.torch_classifier import TorchClassifier
 from opso.domain.errors import ParameterError
 from opso.domain.heads import ModelReference
 from opso.ports.classifier import ClassifierStore
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
+
+if TYPE_CHECKING:
+    from opso.adapters.torch_classifier import TorchClassifier
 
 #: Model names and file suffixes that LiteRT (BirdNET) loads; any other file is an opso CNN.
 LITERT_SUFFIXES = (".tflite",)
@@ -97,11 +100,14 @@ class PretrainedModels(PretrainedModelStore):
         Makes the LiteRT store on first use (so a missing ``birdnet`` extra only matters
         when BirdNET is asked for).
     classifiers
-        Loads opso model files.
+        Makes the store that loads opso model files, on first use (so BirdNET alone never
+        imports torch).
     """
 
     def __init__(
-        self, litert: Callable[[], PretrainedModelStore], classifiers: ClassifierStore
+        self,
+        litert: Callable[[], PretrainedModelStore],
+        classifiers: Callable[[], ClassifierStore],
     ) -> None:
         self._litert = litert
         self._classifiers = classifiers
@@ -122,7 +128,9 @@ class PretrainedModels(PretrainedModelStore):
             return self._litert().load(model, labels=labels)
         if labels is not None:
             raise ParameterError(f"{model}: an opso model holds its own classes; no --labels")
-        classifier = self._classifiers.load(Path(model))
+        from opso.adapters.torch_classifier import TorchClassifier  # torch only for opso models
+
+        classifier = self._classifiers().load(Path(model))
         if not isinstance(classifier, TorchClassifier):
             raise ParameterError(f"{model}: not a torch model")
         return TorchPretrained(classifier, Path(model))

@@ -106,6 +106,11 @@ class SpeciesFilter:
             mask &= model.occurrence(*location) >= self.location_threshold
         return mask
 
+    def kept(self, confidence: NDArray[np.float32]) -> NDArray[np.intp]:
+        """Classes kept from one window's confidences: the confident ones, best first, top-k."""
+        kept = np.flatnonzero(confidence >= self.min_confidence)
+        return kept[np.argsort(-confidence[kept], kind="stable")][: self.top_k]
+
 
 @dataclass(slots=True)
 class DetectReport:
@@ -210,9 +215,7 @@ class DetectSpecies:
             confidence = flat_sigmoid(model.scores(item.clips), species_filter.sensitivity)
             confidence[:, ~allowed] = -1.0
             for (source, begin, end), row in zip(item.keys, confidence, strict=True):
-                kept = np.flatnonzero(row >= species_filter.min_confidence)
-                kept = kept[np.argsort(-row[kept], kind="stable")][: species_filter.top_k]
-                for k in kept:
+                for k in species_filter.kept(row):
                     scientific, common = names[k]
                     yield {
                         "file": source,

@@ -296,7 +296,8 @@ def predict(
     Dask cluster (--runner); see docs/guide/scale.md.
 
     With --model birdnet (or a BirdNET-format .tflite file) every argument is a recording and
-    the CSV holds one row per detection; see docs/guide/birdnet.md.
+    the CSV holds one row per detection (with --run-dir: Parquet parts, exported to -o when
+    complete); see docs/guide/birdnet.md.
 
     With a head file (opso train --embeddings) as MODEL, each window is embedded with the
     head's base model and scored by the head: one row per window, one column per class.
@@ -304,8 +305,8 @@ def predict(
     from opso.app.files import find_audio_files
 
     if pretrained["pretrained_model"] is not None:
-        if opts["run_dir"] is not None or clip_duration is not None or min_score is not None:
-            raise click.UsageError("--run-dir, --clip-duration and --min-score are not for --model")
+        if clip_duration is not None or min_score is not None:
+            raise click.UsageError("--clip-duration and --min-score are not for --model")
         predict_pretrained(
             c,
             recordings=(model, *recordings),
@@ -316,6 +317,7 @@ def predict(
             strict=strict,
             pretrained=pretrained,
             timezone=timezone,
+            opts=opts,
         )
         return
     if is_head(c, model):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from opso.commands.base import pass_container, progress_bar, report_failures
+from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from opso.app.pretrained import SpeciesFilter
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
 
@@ -128,12 +130,23 @@ def predict_pretrained(
     strict: bool,
     pretrained: dict[str, Any],
     timezone: tzinfo | None = None,
+    opts: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run ``opso predict --model ...``: one CSV row per detection, Raven tables on demand."""
+    """Run ``opso predict --model ...``: one CSV row per detection, Raven tables on demand.
+
+    With ``--run-dir`` in ``opts`` (see :func:`~opso.commands.runs.runner_options`) the
+    detections go to a resumable run directory instead, exported to ``output`` when complete.
+    """
     from opso.app.files import find_audio_files
     from opso.app.pretrained import SpeciesFilter
 
-    if output is None and pretrained["raven"] is None:
+    run_dir = None if opts is None else opts["run_dir"]
+    if run_dir is not None and pretrained["raven"] is not None:
+        raise click.UsageError(
+            "--raven is not for --run-dir: export the run to a CSV (-o) and run "
+            "`opso predict --model ... --raven` on the recordings you want tables for"
+        )
+    if run_dir is None and output is None and pretrained["raven"] is None:
         raise click.UsageError("give -o/--output (a CSV), --raven FOLDER, or both")
     species = None
     if pretrained["species_list"] is not None:
@@ -151,6 +164,20 @@ def predict_pretrained(
     )
     species_filter.validate()
     jobs = find_audio_files(recordings)
+    if opts is not None and run_dir is not None:
+        _detect_run(
+            c,
+            sources=[j.source for j in jobs],
+            output=output,
+            species_filter=species_filter,
+            overlap=overlap,
+            batch_size=batch_size,
+            strict=strict,
+            pretrained=pretrained,
+            timezone=timezone,
+            opts=opts,
+        )
+        return
     model = load_pretrained(c, pretrained["pretrained_model"], pretrained["labels"])
     with progress_bar("predict") as progress:
         report = c.detect_species().run(
@@ -173,6 +200,41 @@ def predict_pretrained(
         f"{report.files} recording(s) with {model.name} -> {where}"
     )
     if strict and report.failures:
+        raise SystemExit(1)
+
+
+def _detect_run(
+    c: Container,
+    *,
+    sources: list[Path],
+    output: Path | None,
+    species_filter: SpeciesFilter,
+    overlap: float,
+    batch_size: int,
+    strict: bool,
+    pretrained: dict[str, Any],
+    timezone: tzinfo | None,
+    opts: Mapping[str, Any],
+) -> None:
+    """Run ``opso predict --model ... --run-dir``: the model loads once per worker."""
+    job = c.detect_shards(
+        pretrained["pretrained_model"],
+        labels=pretrained["labels"],
+        overlap=overlap,
+        batch_size=batch_size,
+        species_filter=species_filter,
+        timezone=None if timezone is None else str(timezone),
+    )
+    result = run_job(
+        c,
+        sources=sources,
+        job=job,
+        settings=job.settings(),
+        align=job.step,
+        opts={**opts, "export_path": output},
+        engine={"batch_size": batch_size},
+    )
+    if strict and result.progress.errors:
         raise SystemExit(1)
 
 
@@ -202,35 +264,63 @@ def _read_species_list(path: Path) -> list[str]:
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Parquet table: file, begin_time, end_time, emb_0 ... emb_<d-1> (float32), error.",
+    help="Parquet table: file, begin_time, end_time, emb_0 ... emb_<d-1> (float32), error. "
+    "With --run-dir: the table exported when the run is complete.",
 )
 @click.option(
     "--overlap", type=float, default=0.0, show_default=True, help="Seconds shared by windows."
 )
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any recording failed.")
+@runner_options(run_dir_required=False, export=False)
 @pass_container
+@collect_runner_options
 def embed(
     c: Container,
     recordings: tuple[Path, ...],
     pretrained_model: str,
     labels: Path | None,
-    output: Path,
+    output: Path | None,
     overlap: float,
     batch_size: int,
     strict: bool,
+    opts: dict[str, Any],
 ) -> None:
     """Embed every window of RECORDINGS (files or folders) with a pretrained model.
 
     BirdNET gives one 1024-value vector per 3 s window (its layer before the classifier), a
     feature set for small classifiers. A recording that cannot be read gets one row with its
     reason in ``error`` and empty features; the others are embedded as usual.
+
+    With --run-dir the vectors go to a resumable run directory instead (Parquet parts,
+    computed by worker processes or a Dask cluster; failed recordings are its error rows),
+    exported to -o when the run is complete; see docs/guide/birdnet.md.
     """
     from opso.app.files import find_audio_files
 
     jobs = find_audio_files(recordings)
+    if opts["run_dir"] is not None:
+        if output is not None and output.suffix.lower() != ".parquet":
+            raise click.UsageError(f"{output}: embeddings export to a .parquet file")
+        job = c.embed_shards(
+            pretrained_model, labels=labels, overlap=overlap, batch_size=batch_size
+        )
+        result = run_job(
+            c,
+            sources=[j.source for j in jobs],
+            job=job,
+            settings=job.settings(),
+            align=job.step,
+            opts={**opts, "export_path": output},
+            engine={"batch_size": batch_size},
+        )
+        if strict and result.progress.errors:
+            raise SystemExit(1)
+        return
+    if output is None:
+        raise click.UsageError("give -o/--output (a Parquet table), or --run-dir")
     model = load_pretrained(c, pretrained_model, labels)
     with progress_bar("embed") as progress:
         report = c.embed_windows().run(

@@ -43,25 +43,48 @@ def pad_windows(
     ParameterError
         If ``clip_duration <= 0`` or ``overlap`` is outside ``[0, clip_duration)``.
     """
-    if not clip_duration > 0 or not math.isfinite(clip_duration):
-        raise ParameterError(f"clip_duration must be a positive number of seconds: {clip_duration}")
-    if not 0 <= overlap < clip_duration:
-        raise ParameterError(f"overlap must be in [0, {clip_duration}) seconds, got {overlap}")
-    n = round(clip_duration * sample_rate)
-    step = round((clip_duration - overlap) * sample_rate)
-    min_samples = round(min_seconds * sample_rate)
-    starts: list[int] = []
-    for start in range(0, len(samples), step):
-        if starts and len(samples) - start < min_samples:
-            break
-        starts.append(start)
+    n, step = window_samples(sample_rate, clip_duration, overlap)
+    starts = window_starts(len(samples), step, round(min_seconds * sample_rate))
     clips = np.zeros((len(starts), n), dtype=np.float32)
     times = []
     for k, start in enumerate(starts):
         window = samples[start : start + n]
         clips[k, : len(window)] = window
-        times.append((round(start / sample_rate, 6), round((start + len(window)) / sample_rate, 6)))
+        times.append(window_time(start, len(window), sample_rate))
     return times, clips
+
+
+def window_samples(sample_rate: int, clip_duration: float, overlap: float) -> tuple[int, int]:
+    """Return the samples per window and between window starts.
+
+    Raises
+    ------
+    ParameterError
+        If ``clip_duration <= 0`` or ``overlap`` is outside ``[0, clip_duration)``.
+    """
+    if not clip_duration > 0 or not math.isfinite(clip_duration):
+        raise ParameterError(f"clip_duration must be a positive number of seconds: {clip_duration}")
+    if not 0 <= overlap < clip_duration:
+        raise ParameterError(f"overlap must be in [0, {clip_duration}) seconds, got {overlap}")
+    return round(clip_duration * sample_rate), round((clip_duration - overlap) * sample_rate)
+
+
+def window_starts(n_samples: int, step: int, min_samples: int) -> range:
+    """First sample of each window of a recording of ``n_samples`` (see :func:`pad_windows`).
+
+    Windows start every ``step`` samples while the recording lasts; a window after the first
+    that holds fewer than ``min_samples`` samples is dropped.
+    """
+    if n_samples <= 0:
+        return range(0)
+    before_end = -(-n_samples // step)
+    with_enough = (n_samples - min_samples) // step + 1 if n_samples >= min_samples else 1
+    return range(0, min(before_end, with_enough) * step, step)
+
+
+def window_time(start: int, length: int, sample_rate: int) -> tuple[float, float]:
+    """``(begin, end)`` seconds of a window of ``length`` samples from sample ``start``."""
+    return round(start / sample_rate, 6), round((start + length) / sample_rate, 6)
 
 
 def check_sensitivity(sensitivity: float) -> None:

@@ -1,0 +1,311 @@
+"""Pretrained models (BirdNET) as batch-run jobs: detections or embeddings of a shard's windows.
+
+Windows are exactly those of the streaming path (:func:`opso.domain.pretrained.pad_windows` on
+the whole recording): a segment of a long recording holds the windows that start in it, and
+is decoded with a margin of whole seconds on each side, so that resampled audio (a 44.1 kHz
+file for BirdNET's 48 kHz, say) equals the whole file's resampling away from its own edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from opso.app.files import failure_reason
+from opso.app.pretrained import SpeciesFilter, embedding_settings
+from opso.app.start_times import BEGIN_DATETIME, iso_moment
+from opso.domain.errors import OpsoError, OpsoLoadAudioInputError, ParameterError
+from opso.domain.pretrained import (
+    MIN_WINDOW_SECONDS,
+    flat_sigmoid,
+    split_label,
+    window_samples,
+    window_starts,
+    window_time,
+)
+from opso.domain.recording_info import parse_timezone
+from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
+from opso.ports.audio_io import AudioReader
+from opso.ports.metadata import MetadataReader
+from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
+
+#: Columns of a detection run's rows (``begin_datetime`` only with a metadata reader).
+DETECTION_RUN_COLUMNS = (
+    "file",
+    "begin_time",
+    "end_time",
+    BEGIN_DATETIME,
+    "scientific_name",
+    "common_name",
+    "confidence",
+)
+#: Whole seconds decoded before and after a segment's windows (more than a resampler's edge).
+MARGIN_SECONDS = 1
+
+#: One batch of windows: ``(file, begin, end)`` per window and the windows themselves.
+Windows = tuple[list[tuple[str, float, float]], NDArray[np.float32]]
+
+
+@dataclass
+class _WindowShards:
+    """What both jobs share: the model, loaded once per process, and the shard's windows."""
+
+    reader: AudioReader
+    models: PretrainedModelStore
+    model: str
+    labels: Path | None = None
+    overlap: float = 0.0
+    batch_size: int = 16
+    _loaded: PretrainedModel | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (self.overlap >= 0 and math.isfinite(self.overlap)):
+            raise ParameterError(f"overlap must be >= 0 seconds, got {self.overlap}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_loaded"] = None  # a LiteRT interpreter does not pickle: each worker loads its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def loaded(self) -> PretrainedModel:
+        """Return the model, loading it on first use in this process."""
+        if self._loaded is None:
+            self._loaded = self.models.load(self.model, labels=self.labels)
+        return self._loaded
+
+    @property
+    def step(self) -> float:
+        """Seconds between window starts (where long recordings are cut)."""
+        model = self.loaded()
+        _, step = window_samples(model.sample_rate, model.clip_duration, self.overlap)
+        return step / model.sample_rate
+
+    def _model_settings(self) -> dict[str, Any]:
+        """Return what changes every row: the model's bytes and labels, the windows."""
+        model = self.loaded()
+        window_samples(model.sample_rate, model.clip_duration, self.overlap)  # validate
+        labels = "\n".join(model.classes).encode("utf-8")
+        return {
+            "model": model.name,
+            "model_sha256": model.reference.sha256,
+            "labels_sha256": hashlib.sha256(labels).hexdigest(),
+            "sample_rate": model.sample_rate,
+            "clip_duration": model.clip_duration,
+            "overlap": self.overlap,
+        }
+
+    def _windows(self, shard: Shard, errors: list[SegmentError]) -> Iterator[Windows]:
+        """Yield the shard's windows in batches (across segments); failed segments go to errors."""
+        model = self.loaded()
+        sr = model.sample_rate
+        n, step = window_samples(sr, model.clip_duration, self.overlap)
+        keys: list[tuple[str, float, float]] = []
+        clips = np.zeros((self.batch_size, n), dtype=np.float32)
+        for segment in shard.segments:
+            try:
+                origin, samples, starts = self._read(segment, sr, n, step)
+            except (OpsoError, OSError, ValueError) as e:
+                reason = failure_reason(e)
+                errors.append(SegmentError(segment.source, segment.start, segment.end, reason))
+                continue
+            for start in starts:
+                window = samples[start - origin : start - origin + n]
+                clips[len(keys), : len(window)] = window
+                keys.append((segment.source, *window_time(start, len(window), sr)))
+                if len(keys) == self.batch_size:
+                    yield keys, clips
+                    keys = []
+                    clips = np.zeros((self.batch_size, n), dtype=np.float32)
+        if keys:
+            yield keys, clips[: len(keys)]
+
+    def _read(
+        self, segment: Segment, sr: int, n: int, step: int
+    ) -> tuple[int, NDArray[np.float32], range]:
+        """Decode what the segment's windows need; return its first sample, samples, starts.
+
+        Window ``k`` of the recording starts at sample ``k * step``; the segment holds those
+        starting in ``[start, end)`` (from ``start`` on for the last segment). Reading runs to
+        the end of the file when a window comes within a margin of it, so the end is known
+        exactly (the last window is padded, or dropped under one second).
+        """
+        lo = math.ceil(segment.start * sr / step - 1e-6)
+        hi = None if segment.is_last else math.ceil(segment.end * sr / step - 1e-6)
+        total = round(segment.duration * sr)  # from the header: exact once read to the end
+        first = max(0, math.floor(lo * step / sr) - MARGIN_SECONDS)  # whole seconds
+        origin = first * sr
+        need = None if hi is None else (hi - 1) * step + n  # the sample after the last window
+        stop = None if need is None else math.ceil(need / sr) + MARGIN_SECONDS
+        if stop is not None and (stop + MARGIN_SECONDS) * sr >= total:
+            stop = None  # near the end: read it, to know the last window
+        audio = self.reader.read(
+            Path(segment.source),
+            sample_rate=sr,
+            offset=float(first),
+            duration=None if stop is None else float(stop - first),
+        )
+        samples = audio.samples
+        if stop is None:
+            total = origin + len(samples)
+        elif need is not None and origin + len(samples) < need:
+            raise OpsoLoadAudioInputError(
+                f"{segment.source}: audio ends at {(origin + len(samples)) / sr:.3f} s, "
+                f"the header says {segment.duration:.3f} s"
+            )
+        starts = window_starts(total, step, round(MIN_WINDOW_SECONDS * sr))[lo:hi]
+        return origin, samples, starts
+
+
+@dataclass
+class DetectShards(_WindowShards):
+    """Detect species in every window of a shard's segments (a :class:`ShardJob`).
+
+    One row per kept (window, species), as ``opso predict --model birdnet`` writes them: the
+    same windows, confidences and filter. The model loads on the first call in each worker
+    process and stays loaded; pickling the job leaves it behind.
+
+    Parameters
+    ----------
+    reader, models
+        Decode recordings; load the model (``"birdnet"`` or a file, with ``labels``).
+    model, labels
+        The model as the user named it, and the labels of a model file.
+    overlap, batch_size
+        Seconds shared by consecutive windows; windows per model call.
+    species_filter
+        Confidence, sensitivity, species list, location and top-k.
+    metadata, timezone
+        With a metadata reader, rows get ``begin_datetime`` after ``end_time``: the moment the
+        window begins, in its recording's own time zone ("" when its start is unknown);
+        ``timezone`` (an IANA name) places start times written without one (file names).
+    """
+
+    species_filter: SpeciesFilter = field(default_factory=SpeciesFilter)
+    metadata: MetadataReader | None = None
+    timezone: str | None = None
+    _allowed: NDArray[np.bool_] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.species_filter.validate()
+        if self.timezone is not None:
+            parse_timezone(self.timezone)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_allowed"] = None
+        return state
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the rows: model and labels bytes, windows, filter, clock."""
+        f = self.species_filter
+        species = None
+        if f.species is not None:
+            names = "\n".join(sorted({s.strip().lower() for s in f.species})).encode("utf-8")
+            species = {"count": len(f.species), "sha256": hashlib.sha256(names).hexdigest()}
+        return {
+            "job": "detect",
+            **self._model_settings(),
+            "min_confidence": f.min_confidence,
+            "sensitivity": f.sensitivity,
+            "species": species,
+            "location": {
+                "latitude": f.latitude,
+                "longitude": f.longitude,
+                "week": f.week,
+                "threshold": f.location_threshold,
+            },
+            "top_k": f.top_k,
+            "clock_times": self.metadata is not None,
+            "timezone": self.timezone,
+        }
+
+    def __call__(self, shard: Shard) -> ShardOutput:
+        """Detect in the shard's windows; a segment that cannot be read becomes an error."""
+        model = self.loaded()
+        if self._allowed is None:
+            self._allowed = self.species_filter.allowed(model)
+        names = [split_label(label) for label in model.classes]
+        columns = [c for c in DETECTION_RUN_COLUMNS if c != BEGIN_DATETIME or self.metadata]
+        table: dict[str, list[Any]] = {c: [] for c in columns}
+        errors: list[SegmentError] = []
+        for keys, clips in self._windows(shard, errors):
+            confidence = flat_sigmoid(model.scores(clips), self.species_filter.sensitivity)
+            confidence[:, ~self._allowed] = -1.0
+            for (source, begin, end), row in zip(keys, confidence, strict=True):
+                for k in self.species_filter.kept(row):
+                    table["file"].append(source)
+                    table["begin_time"].append(begin)
+                    table["end_time"].append(end)
+                    table["scientific_name"].append(names[k][0])
+                    table["common_name"].append(names[k][1])
+                    table["confidence"].append(round(float(row[k]), 4))
+        if self.metadata is not None:
+            starts: dict[str, datetime | None] = {}
+            for source, begin in zip(table["file"], table["begin_time"], strict=True):
+                if source not in starts:
+                    starts[source] = self._start(source)
+                start = starts[source]
+                table[BEGIN_DATETIME].append("" if start is None else iso_moment(start, begin))
+        return ShardOutput(table, tuple(errors))
+
+    def _start(self, source: str) -> datetime | None:
+        """Return the recording's start time from its metadata (None if unknown)."""
+        assert self.metadata is not None
+        zone = None if self.timezone is None else parse_timezone(self.timezone)
+        try:
+            return self.metadata.read(Path(source), timezone=zone).start
+        except OSError:
+            return None
+
+
+@dataclass
+class EmbedShards(_WindowShards):
+    """Embed every window of a shard's segments (a :class:`ShardJob`).
+
+    Rows have the layout ``opso embed`` writes: ``file, begin_time, end_time``, the features
+    ``emb_0`` ... ``emb_<d-1>`` (float32), then ``error`` (empty: failed segments are the
+    run's error rows). :meth:`settings` records the model and windows as ``embeddings``, so
+    an export of the run is a table ``opso train --embeddings`` reads.
+    """
+
+    def settings(self) -> dict[str, Any]:
+        """Return the model and windows (and the dimension) as ``opso embed`` records them."""
+        model = self.loaded()
+        probe = np.zeros((1, round(model.clip_duration * model.sample_rate)), dtype=np.float32)
+        dimension = int(model.embeddings(probe).shape[1])
+        record = embedding_settings(model, overlap=self.overlap, dimension=dimension)
+        return {"job": "embed", **self._model_settings(), "embeddings": record.to_dict()}
+
+    def __call__(self, shard: Shard) -> ShardOutput:
+        """Embed the shard's windows; a segment that cannot be read becomes an error."""
+        model = self.loaded()
+        keys: list[tuple[str, float, float]] = []
+        vectors: list[NDArray[np.float32]] = []
+        errors: list[SegmentError] = []
+        for batch, clips in self._windows(shard, errors):
+            keys += batch
+            vectors.append(np.asarray(model.embeddings(clips), dtype=np.float32))
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+        table: dict[str, Any] = {
+            "file": [k[0] for k in keys],
+            "begin_time": [k[1] for k in keys],
+            "end_time": [k[2] for k in keys],
+        }
+        for j in range(matrix.shape[1]):
+            table[f"emb_{j}"] = np.ascontiguousarray(matrix[:, j])
+        table["error"] = [""] * len(keys)
+        return ShardOutput(table, tuple(errors))
