@@ -225,7 +225,7 @@ class Container(containers.DeclarativeContainer):
         pages=review_pages,
     )
     save_review_marks = providers.Factory(
-        SaveReviewMarks, tables=tables, annotations=annotation_store
+        SaveReviewMarks, tables=tables, annotations=annotation_store, metadata=metadata
     )
     # call with (folder, save, port=...): serves a review page on 127.0.0.1
     review_server = providers.Factory(ReviewServer)

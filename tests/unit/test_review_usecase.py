@@ -1,5 +1,7 @@
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -8,12 +10,14 @@ import pytest
 from opso.adapters.memory import (
     InMemoryAnnotationStore,
     InMemoryAudioIO,
+    InMemoryMetadataReader,
     InMemoryPlotter,
     InMemoryTables,
 )
 from opso.app.label import recording_key
 from opso.app.review import BuildReview, SaveReviewMarks, raven_tables, top_scoring
 from opso.domain.audio import Audio
+from opso.domain.recording_info import RecordingInfo
 from opso.ports.review import ReviewClip
 
 
@@ -159,6 +163,25 @@ def test_save_marks_writes_csv_and_one_raven_table_per_recording() -> None:
     assert store.tables[south].labels == ["owl"] and list(store.tables[south].high_f) == [24000.0]
     # and opso label pairs every table with its recording
     assert [recording_key(t) for t in written[1:]] == ["north", "south"]
+
+
+def test_raven_tables_of_a_recording_with_a_known_start_carry_clock_times() -> None:
+    tables, store = InMemoryTables(), InMemoryAnnotationStore()
+    start = datetime(2021, 5, 2, 4, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    meta = InMemoryMetadataReader({Path("/rec/north.wav"): RecordingInfo(start=start)})
+    marks = {"n1-owl": "present", "n0-frog": "present", "s1-owl": "present"}
+    SaveReviewMarks(tables, store, meta).run(
+        clips=TWO_RECORDINGS, marks=marks, output=Path("/o"), raven=True
+    )
+    north = store.tables[Path("/o/raven/north.Table.1.selections.txt")]
+    assert list(north.extra["Begin Date Time"]) == [
+        "2021/05/02 04:00:00.000",
+        "2021/05/02 04:00:10.000",
+    ]
+    assert list(north.extra["Begin Clock Time"]) == ["04:00:00.000", "04:00:10.000"]
+    assert (
+        "Begin Date Time" not in store.tables[Path("/o/raven/south.Table.1.selections.txt")].extra
+    )
 
 
 def test_unmarking_the_last_present_clip_of_a_recording_empties_its_table() -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from opso.app.label import recording_key
+from opso.app.start_times import raven_clock_columns
 from opso.domain.annotations import AnnotationSet
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.spectrogram import Spectrogram
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader, AudioWriter
 from opso.ports.images import SpectrogramPlotter
+from opso.ports.metadata import MetadataReader
 from opso.ports.progress import Progress, no_progress
 from opso.ports.review import DEFAULT_PAGE_SIZE, MARKS, ReviewClip, ReviewPages
 from opso.ports.tables import TableWriter
@@ -247,9 +250,21 @@ def raven_tables(clips: Sequence[ReviewClip], output: Path) -> dict[str, Path]:
     return tables
 
 
-def _raven_boxes(recording: str, present: Sequence[ReviewClip]) -> AnnotationSet:
-    """Return the boxes of one recording's Raven table: full band, time order, class label."""
+def _raven_boxes(
+    recording: str, present: Sequence[ReviewClip], start: datetime | None = None
+) -> AnnotationSet:
+    """Return the boxes of one recording's Raven table: full band, time order, class label.
+
+    With the recording's ``start``, boxes also get Raven's ``Begin Date Time`` and ``Begin
+    Clock Time``.
+    """
     boxes = sorted(present, key=lambda c: (c.start_time, c.label))
+    extra: dict[str, list[object]] = {
+        "Begin File": [Path(recording).name] * len(boxes),
+        "Begin Path": [recording] * len(boxes),
+    }
+    if start is not None:
+        extra.update(raven_clock_columns(start, [c.start_time for c in boxes]))
     return AnnotationSet.from_columns(
         source=recording,
         begin_time=[c.start_time for c in boxes],
@@ -257,10 +272,7 @@ def _raven_boxes(recording: str, present: Sequence[ReviewClip]) -> AnnotationSet
         label=[c.label for c in boxes],
         low_f=[0.0] * len(boxes),
         high_f=[c.sample_rate / 2 for c in boxes],
-        extra={
-            "Begin File": [Path(recording).name] * len(boxes),
-            "Begin Path": [recording] * len(boxes),
-        },
+        extra=extra,
         label_name="Species",
     )
 
@@ -271,6 +283,7 @@ class SaveReviewMarks:
 
     tables: TableWriter
     annotations: AnnotationStore
+    metadata: MetadataReader | None = None
 
     def run(
         self,
@@ -285,9 +298,10 @@ class SaveReviewMarks:
         Unmarked clips get an empty mark. Each recording of ``clips`` gets a selection table
         at the path :func:`raven_tables` gives, holding a full-band box (0 Hz to the
         recording's Nyquist frequency) per clip marked present, its class as the label, and
-        the recording's ``Begin File`` and ``Begin Path``; a recording with no clip marked
-        present gets a table without rows, so saving again never leaves a box that is no
-        longer marked.
+        the recording's ``Begin File`` and ``Begin Path`` (and, with a ``metadata`` reader
+        and a known start, ``Begin Date Time`` and ``Begin Clock Time``); a recording with no
+        clip marked present gets a table without rows, so saving again never leaves a box
+        that is no longer marked.
 
         Returns
         -------
@@ -326,6 +340,16 @@ class SaveReviewMarks:
             if c.path in present and marks.get(c.id) == "present":
                 present[c.path].append(c)
         for recording, table in tables.items():
-            self.annotations.write(_raven_boxes(recording, present[recording]), table)
+            start = self._start(recording)
+            self.annotations.write(_raven_boxes(recording, present[recording], start), table)
             written.append(table)
         return written
+
+    def _start(self, recording: str) -> datetime | None:
+        """Return the recording's start time from its metadata (None if unknown)."""
+        if self.metadata is None:
+            return None
+        try:
+            return self.metadata.read(Path(recording)).start
+        except OSError:
+            return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -47,6 +47,19 @@ def iso_moment(start: datetime, offset_s: float) -> str:
 def raven_date_time(moment: datetime) -> str:
     """Return ``moment`` as Raven Pro writes ``Begin Date Time``: ``2021/05/02 04:00:05.250``."""
     return moment.strftime("%Y/%m/%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def raven_clock_columns(start: datetime, begin_times: Sequence[float]) -> dict[str, list[object]]:
+    """Return Raven's ``Begin Date Time`` and ``Begin Clock Time`` columns of boxes.
+
+    The boxes begin ``begin_times`` seconds into a recording that started at ``start``; the
+    times are in the start's own zone.
+    """
+    moments = [raven_date_time(start + timedelta(seconds=t)) for t in begin_times]
+    return {
+        "Begin Date Time": list(moments),
+        "Begin Clock Time": [m.split(" ")[1] for m in moments],
+    }
 
 
 def read_start_times(
