@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
+from opso.app.audio_windows import WindowGrid, recording_windows
+from opso.app.files import AudioJob, FileFailure, failure_reason
 from opso.app.start_times import (
     BEGIN_DATETIME,
     StartTimes,
@@ -18,13 +19,12 @@ from opso.app.start_times import (
     read_start_times,
 )
 from opso.domain.annotations import AnnotationSet
-from opso.domain.errors import ParameterError
+from opso.domain.errors import OpsoError, OpsoLoadAudioInputError, ParameterError
 from opso.domain.heads import EmbeddingSettings
 from opso.domain.pretrained import (
     check_location,
     check_sensitivity,
     flat_sigmoid,
-    pad_windows,
     select_species,
     split_label,
 )
@@ -142,38 +142,42 @@ def windows(
 ) -> Iterator[_Batch | FileFailure]:
     """Yield batches of windows of ``jobs`` in order, and a failure for each unreadable one.
 
-    Each recording is decoded once at the model's sample rate (resampled if needed; the
-    next one decodes meanwhile) and cut by :func:`opso.domain.pretrained.pad_windows`.
-    Batches span recordings; a failure comes after the windows of earlier recordings.
+    Each recording is decoded at the model's sample rate (resampled if needed) a block at a
+    time, the next block meanwhile, and cut as :func:`opso.domain.pretrained.pad_windows`
+    cuts it (see :mod:`opso.app.audio_windows`). Batches span recordings; a failure comes
+    after the windows read before it (the earlier blocks of its own recording too).
     """
     if batch_size < 1:
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-    pad_windows(np.zeros(1, dtype=np.float32), model.sample_rate, model.clip_duration, overlap)
+    grid = WindowGrid.of(model.sample_rate, model.clip_duration, overlap)
     keys: list[tuple[str, float, float]] = []
     clips: list[NDArray[np.float32]] = []
 
     def flush() -> Iterator[_Batch]:
         if clips:
-            yield _Batch(list(keys), np.concatenate(clips))
+            batch = np.zeros((len(clips), grid.size), dtype=np.float32)
+            for k, clip in enumerate(clips):
+                batch[k, : len(clip)] = clip
+            yield _Batch(list(keys), batch)
             keys.clear()
             clips.clear()
 
-    for i, (job, result) in enumerate(decoded_ahead(reader, jobs, model.sample_rate), start=1):
-        if isinstance(result, BaseException):
+    for i, job in enumerate(jobs, start=1):
+        cut = 0
+        try:
+            duration = reader.info(job.source).duration
+            for block in recording_windows(reader, job.source, grid, duration=duration):
+                for (begin, end), window in block:
+                    keys.append((str(job.source), begin, end))
+                    clips.append(window)
+                    cut += 1
+                    if len(keys) >= batch_size:
+                        yield from flush()
+            if not cut:
+                raise OpsoLoadAudioInputError(f"{job.source}: recording holds no audio")
+        except (OpsoError, OSError, ValueError) as e:
             yield from flush()
-            yield FileFailure(job.source, failure_reason(result))
-        elif len(result.samples) == 0:
-            yield from flush()
-            yield FileFailure(job.source, "recording holds no audio")
-        else:
-            times, cut = pad_windows(
-                result.samples, model.sample_rate, model.clip_duration, overlap
-            )
-            for k, (begin, end) in enumerate(times):
-                keys.append((str(job.source), begin, end))
-                clips.append(cut[k : k + 1])
-                if len(keys) >= batch_size:
-                    yield from flush()
+            yield FileFailure(job.source, failure_reason(e))
         progress(i, len(jobs), str(job.source))
     yield from flush()
 

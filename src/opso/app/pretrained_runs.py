@@ -1,9 +1,7 @@
 """Pretrained models (BirdNET) as batch-run jobs: detections or embeddings of a shard's windows.
 
-Windows are exactly those of the streaming path (:func:`opso.domain.pretrained.pad_windows` on
-the whole recording): a segment of a long recording holds the windows that start in it, and
-is decoded with a margin of whole seconds on each side, so that resampled audio (a 44.1 kHz
-file for BirdNET's 48 kHz, say) equals the whole file's resampling away from its own edges.
+Windows are exactly those of the streaming path, with the same samples: a segment of a long
+recording holds the windows that start in it, decoded by :mod:`opso.app.audio_windows`.
 """
 
 from __future__ import annotations
@@ -19,20 +17,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from opso.app.audio_windows import WindowGrid, recording_windows
 from opso.app.files import failure_reason
 from opso.app.pretrained import SpeciesFilter, embedding_settings
 from opso.app.start_times import BEGIN_DATETIME, iso_moment
-from opso.domain.errors import OpsoError, OpsoLoadAudioInputError, ParameterError
+from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.pretrained import (
-    MIN_WINDOW_SECONDS,
     flat_sigmoid,
     split_label,
     window_samples,
-    window_starts,
-    window_time,
 )
 from opso.domain.recording_info import parse_timezone
-from opso.domain.runs import Segment, SegmentError, Shard, ShardOutput
+from opso.domain.runs import SegmentError, Shard, ShardOutput
 from opso.ports.audio_io import AudioReader
 from opso.ports.metadata import MetadataReader
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
@@ -47,9 +43,6 @@ DETECTION_RUN_COLUMNS = (
     "common_name",
     "confidence",
 )
-#: Whole seconds decoded before and after a segment's windows (more than a resampler's edge).
-MARGIN_SECONDS = 1
-
 #: One batch of windows: ``(file, begin, end)`` per window and the windows themselves.
 Windows = tuple[list[tuple[str, float, float]], NDArray[np.float32]]
 
@@ -108,65 +101,38 @@ class _WindowShards:
         }
 
     def _windows(self, shard: Shard, errors: list[SegmentError]) -> Iterator[Windows]:
-        """Yield the shard's windows in batches (across segments); failed segments go to errors."""
+        """Yield the shard's windows in batches (across segments); failed segments go to errors.
+
+        A segment holds the windows of its recording that start in it, decoded as the
+        streaming path decodes them (see :mod:`opso.app.audio_windows`).
+        """
         model = self.loaded()
-        sr = model.sample_rate
-        n, step = window_samples(sr, model.clip_duration, self.overlap)
+        grid = WindowGrid.of(model.sample_rate, model.clip_duration, self.overlap)
         keys: list[tuple[str, float, float]] = []
-        clips = np.zeros((self.batch_size, n), dtype=np.float32)
+        clips = np.zeros((self.batch_size, grid.size), dtype=np.float32)
         for segment in shard.segments:
+            blocks = recording_windows(
+                self.reader,
+                Path(segment.source),
+                grid,
+                duration=segment.duration,
+                start=segment.start,
+                end=None if segment.is_last else segment.end,
+            )
             try:
-                origin, samples, starts = self._read(segment, sr, n, step)
+                for block in blocks:
+                    for times, window in block:
+                        clips[len(keys), : len(window)] = window
+                        keys.append((segment.source, *times))
+                        if len(keys) == self.batch_size:
+                            yield keys, clips
+                            keys = []
+                            clips = np.zeros((self.batch_size, grid.size), dtype=np.float32)
             except (OpsoError, OSError, ValueError) as e:
                 reason = failure_reason(e)
                 errors.append(SegmentError(segment.source, segment.start, segment.end, reason))
-                continue
-            for start in starts:
-                window = samples[start - origin : start - origin + n]
-                clips[len(keys), : len(window)] = window
-                keys.append((segment.source, *window_time(start, len(window), sr)))
-                if len(keys) == self.batch_size:
-                    yield keys, clips
-                    keys = []
-                    clips = np.zeros((self.batch_size, n), dtype=np.float32)
         if keys:
             yield keys, clips[: len(keys)]
-
-    def _read(
-        self, segment: Segment, sr: int, n: int, step: int
-    ) -> tuple[int, NDArray[np.float32], range]:
-        """Decode what the segment's windows need; return its first sample, samples, starts.
-
-        Window ``k`` of the recording starts at sample ``k * step``; the segment holds those
-        starting in ``[start, end)`` (from ``start`` on for the last segment). Reading runs to
-        the end of the file when a window comes within a margin of it, so the end is known
-        exactly (the last window is padded, or dropped under one second).
-        """
-        lo = math.ceil(segment.start * sr / step - 1e-6)
-        hi = None if segment.is_last else math.ceil(segment.end * sr / step - 1e-6)
-        total = round(segment.duration * sr)  # from the header: exact once read to the end
-        first = max(0, math.floor(lo * step / sr) - MARGIN_SECONDS)  # whole seconds
-        origin = first * sr
-        need = None if hi is None else (hi - 1) * step + n  # the sample after the last window
-        stop = None if need is None else math.ceil(need / sr) + MARGIN_SECONDS
-        if stop is not None and (stop + MARGIN_SECONDS) * sr >= total:
-            stop = None  # near the end: read it, to know the last window
-        audio = self.reader.read(
-            Path(segment.source),
-            sample_rate=sr,
-            offset=float(first),
-            duration=None if stop is None else float(stop - first),
-        )
-        samples = audio.samples
-        if stop is None:
-            total = origin + len(samples)
-        elif need is not None and origin + len(samples) < need:
-            raise OpsoLoadAudioInputError(
-                f"{segment.source}: audio ends at {(origin + len(samples)) / sr:.3f} s, "
-                f"the header says {segment.duration:.3f} s"
-            )
-        starts = window_starts(total, step, round(MIN_WINDOW_SECONDS * sr))[lo:hi]
-        return origin, samples, starts
 
 
 @dataclass
