@@ -21,6 +21,9 @@ from opso.domain.errors import SpectrogramInputError, SpectrogramParameterError
 
 #: Frames per block on CPU: a block's frames and spectra stay in the core's cache.
 _BLOCK_FRAMES = 512
+#: Blocks per thread task on CPU: few enough hand-overs between threads (each costs a wake-up
+#: and the GIL), enough tasks to balance the threads' loads.
+_BLOCKS_PER_TASK = 8
 #: Frames per chunk of :meth:`TorchSpectrogrammer.long_recording` on a GPU: bounds its memory.
 _DEVICE_CHUNK_FRAMES = 1 << 16
 
@@ -144,18 +147,19 @@ class TorchSpectrogrammer:
         out = np.empty((batch, self.frequencies.size, n_time), dtype=np.float32)
         per_block = max(1, _BLOCK_FRAMES // max(n_time, 1))
         starts = range(0, batch, per_block)
-        workers = min(max(1, torch.get_num_threads()), len(starts))
+        tasks = [starts[i : i + _BLOCKS_PER_TASK] for i in range(0, len(starts), _BLOCKS_PER_TASK)]
+        workers = min(max(1, torch.get_num_threads()), len(tasks))
 
-        def work(start: int) -> None:
-            stop = min(start + per_block, batch)
-            self._db_block_cpu(samples[start:stop], out[start:stop])
+        def work(task: range) -> None:
+            for start in task:
+                stop = min(start + per_block, batch)
+                self._db_block_cpu(samples[start:stop], out[start:stop])
 
         if workers <= 1:
-            for start in starts:
-                work(start)
+            work(starts)
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(work, starts))
+                list(pool.map(work, tasks))
         return torch.from_numpy(out)
 
     def _db_block_cpu(self, samples: NDArray[np.float32], out: NDArray[np.float32]) -> None:
@@ -301,17 +305,18 @@ class TorchSpectrogrammer:
         )
         out = spectra.output()  # [n_time, n_freq]
         blocks = spectra.blocks()
-        workers = min(max(1, torch.get_num_threads()), len(blocks))
+        tasks = [blocks[i : i + _BLOCKS_PER_TASK] for i in range(0, len(blocks), _BLOCKS_PER_TASK)]
+        workers = min(max(1, torch.get_num_threads()), len(tasks))
 
-        def work(first: int) -> None:
-            spectra.db_into(out, first, self.decibel_limits)
+        def work(task: range) -> None:
+            for first in task:
+                spectra.db_into(out, first, self.decibel_limits)
 
         if workers <= 1:
-            for first in blocks:
-                work(first)
+            work(blocks)
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(work, blocks))
+                list(pool.map(work, tasks))
         return torch.from_numpy(out).T[self._rows]
 
     def _long_torch(self, x: torch.Tensor) -> torch.Tensor:
