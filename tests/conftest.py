@@ -33,3 +33,24 @@ def birds_10s() -> Path:
 def short_moth() -> Path:
     """A real 0.98 s AudioMoth recording (pykanto), 48 kHz."""
     return TEST_DATA / "pykanto" / "audio" / "audiomoth" / "20210502_040000.WAV"
+
+
+def untrained_model(folder: Path, *, sample_rate: int, clip_duration: float) -> Path:
+    """Save a seeded, untrained resnet18 with classes ``owl`` and ``wren`` on 32x32 inputs."""
+    import torch
+
+    from opso.adapters.torch_models import build_architecture, save_model
+    from opso.domain.classifier import ModelConfig, Preprocessing
+
+    torch.manual_seed(0)
+    pre = Preprocessing(
+        sample_rate=sample_rate,
+        clip_duration=clip_duration,
+        window_samples=256,
+        overlap_samples=128,
+        height=32,
+        width=32,
+    )
+    config = ModelConfig(architecture="resnet18", classes=("owl", "wren"), preprocessing=pre)
+    net = build_architecture("resnet18", 2).eval()
+    return save_model(net, config, folder / "model.opso")

@@ -10,9 +10,8 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from opso.adapters.torch_models import build_architecture, save_model
 from opso.cli import main
-from opso.domain.classifier import ModelConfig, Preprocessing
+from tests.conftest import untrained_model
 
 SR = 8000
 RAVEN_HEADER = (
@@ -22,20 +21,7 @@ RAVEN_HEADER = (
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    pre = Preprocessing(
-        sample_rate=SR,
-        clip_duration=5.0,
-        window_samples=256,
-        overlap_samples=128,
-        height=32,
-        width=32,
-    )
-    config = ModelConfig(architecture="resnet18", classes=("owl", "wren"), preprocessing=pre)
-    net = build_architecture("resnet18", 2).eval()
-    return save_model(net, config, tmp_path_factory.mktemp("model") / "model.opso")
+    return untrained_model(tmp_path_factory.mktemp("model"), sample_rate=SR, clip_duration=5.0)
 
 
 def test_predict_scores_carry_the_audiomoth_start(
