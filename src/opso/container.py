@@ -254,7 +254,10 @@ class Container(containers.DeclarativeContainer):
         taxonomy=providers.Singleton(_taxonomy),
     )
     embed_windows = providers.Factory(
-        EmbedWindows, reader=audio_io, writer=providers.Singleton(_embedding_writer)
+        EmbedWindows,
+        reader=audio_io,
+        writer=providers.Singleton(_embedding_writer),
+        metadata=metadata,
     )
     # heads trained on embeddings (``head.opso``: numpy arrays + JSON, no pickle)
     head_store = providers.Singleton(NpzHeadStore)

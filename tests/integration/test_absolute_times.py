@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
+from opso.adapters.pyarrow_embeddings import ParquetEmbeddingReader
 from opso.cli import main
 from tests.conftest import untrained_model
 
@@ -151,3 +152,16 @@ def test_label_saved_clips_carry_their_own_start(tmp_path: Path) -> None:
         main, ["info", str(tmp_path / "clips" / "20210502_040000_5s_10s.wav"), "--format", "csv"]
     )
     assert "2021-05-02T04:00:05" in info.output
+
+
+def test_embeddings_carry_the_moment_each_window_begins(short_moth: Path, tmp_path: Path) -> None:
+    out = tmp_path / "emb.parquet"
+    result = CliRunner().invoke(
+        main, ["embed", "--model", "birdnet", str(short_moth), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert list(table.columns[:4]) == ["file", "begin_time", "end_time", "begin_datetime"]
+    assert table["begin_datetime"].tolist() == ["2021-05-02T04:00:00.000+00:00"]
+    # the reader that heads train from takes the column as a key, not as a feature
+    assert ParquetEmbeddingReader().read(out).vectors.shape == (1, 1024)

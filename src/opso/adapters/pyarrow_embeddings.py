@@ -21,6 +21,7 @@ from opso.adapters.atomic import atomic_path
 from opso.adapters.parquet_runs import RUN_SETTINGS_KEY
 from opso.domain.errors import ParameterError, TableReadError
 from opso.domain.heads import EmbeddingSettings, EmbeddingTable
+from opso.domain.recording_info import BEGIN_DATETIME
 from opso.ports.heads import EmbeddingReader
 from opso.ports.pretrained import EmbeddingWriter
 
@@ -32,7 +33,11 @@ _FEATURE = re.compile(rf"{FEATURE_PREFIX}(\d+)")
 
 
 class ParquetEmbeddingWriter(EmbeddingWriter):
-    """Write ``file, begin_time, end_time, emb_0 ... emb_<d-1>, error`` to a Parquet file."""
+    """Write ``file, begin_time, end_time, emb_0 ... emb_<d-1>, error`` to a Parquet file.
+
+    Rows with a ``begin_datetime`` (the moment the window begins) give that column after
+    ``end_time``; "" where a recording's start is unknown.
+    """
 
     def write(
         self,
@@ -48,6 +53,9 @@ class ParquetEmbeddingWriter(EmbeddingWriter):
             "begin_time": pa.array([r["begin_time"] for r in rows], type=pa.float64()),
             "end_time": pa.array([r["end_time"] for r in rows], type=pa.float64()),
         }
+        if any(BEGIN_DATETIME in r for r in rows):
+            moments = [str(r.get(BEGIN_DATETIME, "")) for r in rows]
+            columns[BEGIN_DATETIME] = pa.array(moments, type=pa.string())
         for j in range(vectors.shape[1]):
             columns[f"{FEATURE_PREFIX}{j}"] = pa.array(vectors[:, j], type=pa.float32())
         columns["error"] = pa.array([str(r["error"]) for r in rows], type=pa.string())

@@ -329,7 +329,7 @@ class DetectSpecies:
 
 
 def _with_time(row: dict[str, object], starts: StartTimes) -> dict[str, object]:
-    """Add the moment a detection row's window begins (error rows get none)."""
+    """Add the moment a row's window begins (error rows get none)."""
     if not row["error"]:
         row[BEGIN_DATETIME] = starts.at(str(row["file"]), float(str(row["begin_time"])))
     return row
@@ -372,6 +372,7 @@ class EmbedReport:
     files: int = 0
     windows: int = 0
     failures: list[FileFailure] = field(default_factory=list)
+    time_note: str | None = None
 
 
 def embedding_settings(
@@ -389,10 +390,15 @@ def embedding_settings(
 
 @dataclass(frozen=True)
 class EmbedWindows:
-    """Embed every window of recordings with a pretrained model (BirdNET: 1024 features)."""
+    """Embed every window of recordings with a pretrained model (BirdNET: 1024 features).
+
+    With a ``metadata`` reader, rows of recordings whose start time is known also get the
+    moment each window begins (``begin_datetime``).
+    """
 
     reader: AudioReader
     writer: EmbeddingWriter
+    metadata: MetadataReader | None = None
 
     def embeddings(
         self,
@@ -447,16 +453,23 @@ class EmbedWindows:
         output: Path,
         overlap: float = 0.0,
         batch_size: int = 16,
+        timezone: tzinfo | None = None,
         progress: Progress = no_progress,
     ) -> EmbedReport:
         """Embed ``jobs`` and write the table to ``output`` (Parquet) in one atomic write.
 
-        The table records the model (name, how to load it, its file's SHA-256) and windows.
+        The table records the model (name, how to load it, its file's SHA-256) and windows;
+        ``timezone`` places start times written without one (file names; None: UTC).
         """
         rows, vectors = self.embeddings(
             model, jobs, overlap=overlap, batch_size=batch_size, progress=progress
         )
-        report = EmbedReport(output=output, files=len(jobs))
+        starts = StartTimes()
+        if self.metadata is not None:
+            starts = read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
+        if starts.known:
+            rows = [_with_time(row, starts) for row in rows]
+        report = EmbedReport(output=output, files=len(jobs), time_note=starts.note)
         report.failures = [
             FileFailure(Path(str(r["file"])), str(r["error"])) for r in rows if r["error"]
         ]

@@ -7,10 +7,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
+from opso.domain.recording_info import BEGIN_DATETIME
 from opso.ports.metadata import MetadataReader
 
-#: The column of a table that gives the moment a clip begins (ISO 8601 with its UTC offset).
-BEGIN_DATETIME = "begin_datetime"
+__all__ = [
+    "BEGIN_DATETIME",
+    "StartTimes",
+    "in_one_zone",
+    "iso_moment",
+    "raven_clock_columns",
+    "raven_date_time",
+    "read_start_times",
+]
 
 
 @dataclass(frozen=True, slots=True)

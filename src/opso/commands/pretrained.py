@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from opso.commands.base import pass_container, progress_bar, report_failures
+from opso.commands.base import pass_container, progress_bar, report_failures, timezone_option
 from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -274,6 +274,7 @@ def _read_species_list(path: Path) -> list[str]:
 )
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any recording failed.")
+@timezone_option()
 @runner_options(run_dir_required=False, export=False)
 @pass_container
 @collect_runner_options
@@ -286,6 +287,7 @@ def embed(
     overlap: float,
     batch_size: int,
     strict: bool,
+    timezone: tzinfo | None,
     opts: dict[str, Any],
 ) -> None:
     """Embed every window of RECORDINGS (files or folders) with a pretrained model.
@@ -329,9 +331,12 @@ def embed(
             output=output,
             overlap=overlap,
             batch_size=batch_size,
+            timezone=timezone,
             progress=progress,
         )
     report_failures(report.failures)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
     click.echo(
         f"embedded {report.windows} window(s) of {report.files - len(report.failures)} of "
         f"{report.files} recording(s) with {model.name} -> {output}"

@@ -239,6 +239,9 @@ def parse_audiomoth_comment(comment: str) -> RecordingInfo:
 # --- OpenSoundscape's opso_metadata{json} comment --------------------------------------------
 
 OPSO_METADATA_PREFIX = "opso_metadata"
+#: The column of a table that gives the moment a row's window begins (ISO 8601 with its UTC
+#: offset), in every table opso writes about clips of recordings whose start is known.
+BEGIN_DATETIME = "begin_datetime"
 
 
 def _number(value: Any) -> float | None:
