@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from opso.app.pretrained import EmbedWindows, SpeciesFilter
 from opso.app.pretrained_runs import DetectShards, EmbedShards
 from opso.app.runs import ReadRunResults, RunBatch
 from opso.domain.audio import Audio
-from opso.domain.errors import ParameterError
+from opso.domain.errors import OpsoLoadAudioInputError, ParameterError
 from opso.domain.heads import EmbeddingSettings, ModelReference
 from opso.domain.pretrained import flat_sigmoid, pad_windows, window_starts
 from opso.domain.runs import SegmentError
@@ -193,3 +194,25 @@ def test_bad_settings_are_refused_before_any_file_is_read() -> None:
         DetectShards(io, FakeStore(), "fake", species_filter=SpeciesFilter(sensitivity=2.0))
     with pytest.raises(ParameterError, match="overlap"):
         DetectShards(io, FakeStore(), "fake", overlap=3.0).settings()
+
+
+class FailingIO(InMemoryAudioIO):
+    """Audio whose ``bad.wav`` cannot be decoded after its first minute."""
+
+    def read(self, source: object, **kw: Any) -> Audio:  # type: ignore[override]
+        if source == Path("bad.wav") and kw.get("offset", 0.0) > 0:
+            raise OpsoLoadAudioInputError("bad.wav: corrupt frame at 61.2 s")
+        return super().read(source, **kw)  # type: ignore[arg-type]
+
+
+def test_a_segment_that_fails_midway_keeps_its_windows_before_and_is_an_error_row() -> None:
+    rng = np.random.default_rng(3)
+    io = FailingIO(
+        {Path("bad.wav"): Audio(rng.standard_normal(RATE * 150).astype(np.float32), RATE)}
+    )
+    job = EmbedShards(io, FakeStore(), "fake")
+    got, errors = _run(io, job, 1000.0)
+    assert list(got["begin_time"]) == [3.0 * k for k in range(20)]  # the first minute's windows
+    assert [(e.source, e.reason) for e in errors] == [
+        ("bad.wav", "bad.wav: corrupt frame at 61.2 s")
+    ]
