@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from opso.app.files import AudioJob, FileFailure, failure_reason
 from opso.app.start_times import (
     BEGIN_DATETIME,
     StartTimes,
-    raven_date_time,
+    raven_clock_columns,
     read_start_times,
 )
 from opso.domain.annotations import AnnotationSet
@@ -349,9 +349,7 @@ def _raven_table(
         "Begin Path": [recording] * len(rows),
     }
     if start is not None:
-        moments = [start + timedelta(seconds=float(str(r["begin_time"]))) for r in rows]
-        extra["Begin Date Time"] = [raven_date_time(m) for m in moments]
-        extra["Begin Clock Time"] = [raven_date_time(m).split(" ")[1] for m in moments]
+        extra.update(raven_clock_columns(start, [float(str(r["begin_time"])) for r in rows]))
     return AnnotationSet.from_columns(
         source=recording,
         begin_time=[float(str(r["begin_time"])) for r in rows],
