@@ -199,7 +199,7 @@ def test_bad_settings_are_refused_before_any_file_is_read() -> None:
 class FailingIO(InMemoryAudioIO):
     """Audio whose ``bad.wav`` cannot be decoded after its first minute."""
 
-    def read(self, source: object, **kw: Any) -> Audio:  # type: ignore[override]
+    def read(self, source: object, **kw: Any) -> Audio:
         if source == Path("bad.wav") and kw.get("offset", 0.0) > 0:
             raise OpsoLoadAudioInputError("bad.wav: corrupt frame at 61.2 s")
         return super().read(source, **kw)  # type: ignore[arg-type]
