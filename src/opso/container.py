@@ -312,7 +312,7 @@ class Container(containers.DeclarativeContainer):
     clip_levels = providers.Factory(ClipLevels, audio_io)
     predict_shards = providers.Factory(PredictShards, audio_io, classifier_store, metadata=metadata)
     detect_shards = providers.Factory(DetectShards, audio_io, pretrained_store, metadata=metadata)
-    embed_shards = providers.Factory(EmbedShards, audio_io, pretrained_store)
+    embed_shards = providers.Factory(EmbedShards, audio_io, pretrained_store, metadata=metadata)
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)

@@ -205,7 +205,10 @@ def test_cli_embedding_run_exports_the_streaming_table_and_trains_a_head(
     np.testing.assert_array_equal(got.end, want.end)
     np.testing.assert_allclose(got.vectors, want.vectors, rtol=1e-6, atol=1e-6)
     assert got.settings == want.settings
-    assert list(pd.read_parquet(exported).columns) == list(pd.read_parquet(stream).columns)
+    run_table, stream_table = pd.read_parquet(exported), pd.read_parquet(stream)
+    assert list(run_table.columns) == list(stream_table.columns)  # begin_datetime: the moth's
+    good = stream_table[stream_table["error"] == ""]
+    assert list(run_table["begin_datetime"]) == list(good["begin_datetime"])
     labels = pd.DataFrame(
         {
             "file": got.files,

@@ -57,6 +57,8 @@ class _WindowShards:
     labels: Path | None = None
     overlap: float = 0.0
     batch_size: int = 16
+    metadata: MetadataReader | None = None
+    timezone: str | None = None
     _loaded: PretrainedModel | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +66,8 @@ class _WindowShards:
             raise ParameterError(f"batch_size must be >= 1, got {self.batch_size}")
         if not (self.overlap >= 0 and math.isfinite(self.overlap)):
             raise ParameterError(f"overlap must be >= 0 seconds, got {self.overlap}")
+        if self.timezone is not None:
+            parse_timezone(self.timezone)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -98,7 +102,29 @@ class _WindowShards:
             "sample_rate": model.sample_rate,
             "clip_duration": model.clip_duration,
             "overlap": self.overlap,
+            "clock_times": self.metadata is not None,
+            "timezone": self.timezone,
         }
+
+    def _moments(self, files: list[str], begins: list[float]) -> list[str]:
+        """``begin_datetime`` of each row: in its recording's own zone, "" where unknown."""
+        starts: dict[str, datetime | None] = {}
+        out = []
+        for source, begin in zip(files, begins, strict=True):
+            if source not in starts:
+                starts[source] = self._start(source)
+            start = starts[source]
+            out.append("" if start is None else iso_moment(start, begin))
+        return out
+
+    def _start(self, source: str) -> datetime | None:
+        """Return the recording's start time from its metadata (None if unknown)."""
+        assert self.metadata is not None
+        zone = None if self.timezone is None else parse_timezone(self.timezone)
+        try:
+            return self.metadata.read(Path(source), timezone=zone).start
+        except OSError:
+            return None
 
     def _windows(self, shard: Shard, errors: list[SegmentError]) -> Iterator[Windows]:
         """Yield the shard's windows in batches (across segments); failed segments go to errors.
@@ -160,15 +186,11 @@ class DetectShards(_WindowShards):
     """
 
     species_filter: SpeciesFilter = field(default_factory=SpeciesFilter)
-    metadata: MetadataReader | None = None
-    timezone: str | None = None
     _allowed: NDArray[np.bool_] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.species_filter.validate()
-        if self.timezone is not None:
-            parse_timezone(self.timezone)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -195,8 +217,6 @@ class DetectShards(_WindowShards):
                 "threshold": f.location_threshold,
             },
             "top_k": f.top_k,
-            "clock_times": self.metadata is not None,
-            "timezone": self.timezone,
         }
 
     def __call__(self, shard: Shard) -> ShardOutput:
@@ -220,32 +240,19 @@ class DetectShards(_WindowShards):
                     table["common_name"].append(names[k][1])
                     table["confidence"].append(round(float(row[k]), 4))
         if self.metadata is not None:
-            starts: dict[str, datetime | None] = {}
-            for source, begin in zip(table["file"], table["begin_time"], strict=True):
-                if source not in starts:
-                    starts[source] = self._start(source)
-                start = starts[source]
-                table[BEGIN_DATETIME].append("" if start is None else iso_moment(start, begin))
+            table[BEGIN_DATETIME] = self._moments(table["file"], table["begin_time"])
         return ShardOutput(table, tuple(errors))
-
-    def _start(self, source: str) -> datetime | None:
-        """Return the recording's start time from its metadata (None if unknown)."""
-        assert self.metadata is not None
-        zone = None if self.timezone is None else parse_timezone(self.timezone)
-        try:
-            return self.metadata.read(Path(source), timezone=zone).start
-        except OSError:
-            return None
 
 
 @dataclass
 class EmbedShards(_WindowShards):
     """Embed every window of a shard's segments (a :class:`ShardJob`).
 
-    Rows have the layout ``opso embed`` writes: ``file, begin_time, end_time``, the features
-    ``emb_0`` ... ``emb_<d-1>`` (float32), then ``error`` (empty: failed segments are the
-    run's error rows). :meth:`settings` records the model and windows as ``embeddings``, so
-    an export of the run is a table ``opso train --embeddings`` reads.
+    Rows have the layout ``opso embed`` writes: ``file, begin_time, end_time``, with a metadata
+    reader ``begin_datetime`` (as :class:`DetectShards`), the features ``emb_0`` ...
+    ``emb_<d-1>`` (float32), then ``error`` (empty: failed segments are the run's error rows).
+    :meth:`settings` records the model and windows as ``embeddings``, so an export of the run
+    is a table ``opso train --embeddings`` reads.
     """
 
     def settings(self) -> dict[str, Any]:
@@ -271,6 +278,8 @@ class EmbedShards(_WindowShards):
             "begin_time": [k[1] for k in keys],
             "end_time": [k[2] for k in keys],
         }
+        if self.metadata is not None:
+            table[BEGIN_DATETIME] = self._moments(table["file"], table["begin_time"])
         for j in range(matrix.shape[1]):
             table[f"emb_{j}"] = np.ascontiguousarray(matrix[:, j])
         table["error"] = [""] * len(keys)

@@ -307,7 +307,11 @@ def embed(
         if output is not None and output.suffix.lower() != ".parquet":
             raise click.UsageError(f"{output}: embeddings export to a .parquet file")
         job = c.embed_shards(
-            pretrained_model, labels=labels, overlap=overlap, batch_size=batch_size
+            pretrained_model,
+            labels=labels,
+            overlap=overlap,
+            batch_size=batch_size,
+            timezone=None if timezone is None else str(timezone),
         )
         result = run_job(
             c,
