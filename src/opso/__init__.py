@@ -119,6 +119,7 @@ _EXPORTS: dict[str, str] = {
     "load_model": "opso.pretrained",
     "PretrainedDetector": "opso.pretrained",
     "HeadDetector": "opso.pretrained",
+    "CnnDetector": "opso.pretrained",
     "train_head": "opso.pretrained",
     "BaseModelMismatchError": "opso.domain.errors",
     "MissingExtraError": "opso.domain.errors",
@@ -291,6 +292,7 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         Pcen as Pcen,
     )
     from opso.pretrained import (
+        CnnDetector as CnnDetector,
         HeadDetector as HeadDetector,
         PretrainedDetector as PretrainedDetector,
         load_model as load_model,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -138,6 +138,75 @@ class PretrainedDetector:
             a recording that cannot be read gets one row with NaN features and its reason.
             ``attrs["opso.embeddings"]`` records the model (its file's SHA-256) and windows,
             for :func:`train_head`.
+        """
+        return _embed(self.model, paths, overlap=overlap, batch_size=batch_size)
+
+
+class CnnDetector:
+    """A CNN trained with opso (``model.opso``) with DataFrame-returning ``predict`` and ``embed``.
+
+    Get one with :func:`load_model`. ``model`` is the CNN behind the pretrained-model port
+    (raw logits and penultimate features of windows as arrays); ``network`` and ``config`` are
+    the torch module and its :class:`~opso.domain.classifier.ModelConfig`.
+    """
+
+    def __init__(
+        self, path: Path, model: PretrainedModel, network: nn.Module, config: ModelConfig
+    ) -> None:
+        self.path = path
+        self.model = model
+        self.network = network
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        """``<architecture>:<file name>``."""
+        return self.model.name
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in output order."""
+        return list(self.model.classes)
+
+    def predict(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        clip_overlap: float = 0.0,
+        final_clip: Literal["full", "extend"] | None = None,
+        batch_size: int = 16,
+    ) -> pd.DataFrame:
+        """Score every clip of recordings, as ``opso predict model.opso`` does.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``file, start_time, end_time``, one score column per class, ``error``.
+        """
+        from opso.api import predict_clips
+
+        return predict_clips(
+            self.path,
+            paths,
+            clip_overlap=clip_overlap,
+            final_clip=final_clip,
+            batch_size=batch_size,
+        )
+
+    def embed(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        overlap: float = 0.0,
+        batch_size: int = 16,
+    ) -> pd.DataFrame:
+        """Embed every clip-length window of recordings (the CNN's penultimate layer).
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`PretrainedDetector.embed`, one row per window; train a head on it with
+            :func:`train_head`.
         """
         return _embed(self.model, paths, overlap=overlap, batch_size=batch_size)
 
@@ -386,7 +455,7 @@ def _embed(
 
 def load_model(
     model: str | Path, *, labels: str | Path | None = None
-) -> PretrainedDetector | HeadDetector | tuple[nn.Module, ModelConfig]:
+) -> PretrainedDetector | HeadDetector | CnnDetector:
     """Load a model: ``"birdnet"``, a BirdNET-format ``.tflite`` file, a head, or an opso model.
 
     Parameters
@@ -400,9 +469,10 @@ def load_model(
 
     Returns
     -------
-    PretrainedDetector or HeadDetector or (torch.nn.Module, ModelConfig)
-        A detector for BirdNET models, a :class:`HeadDetector` for heads, the spec's
-        ``(model, config)`` pair for opso CNNs.
+    PretrainedDetector or HeadDetector or CnnDetector
+        A detector for BirdNET models, a :class:`HeadDetector` for heads, a
+        :class:`CnnDetector` for opso CNNs (its ``network`` and ``config`` are the torch module
+        and its configuration; ``opso.torch.models.load_model`` returns that pair alone).
 
     Raises
     ------
@@ -423,7 +493,10 @@ def load_model(
         return HeadDetector(heads.load(Path(model)), path=Path(model))
     from opso.torch.models import load_model as load_opso_model
 
-    return load_opso_model(model)
+    network, config = load_opso_model(model)
+    return CnnDetector(
+        Path(model), _container().pretrained_store().load(Path(model)), network, config
+    )
 
 
 def _container() -> Any:

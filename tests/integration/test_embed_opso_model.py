@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 
 import opso
 from opso.adapters.torch_classifier import TorchClassifierStore
 from opso.cli import main
-from opso.pretrained import HeadDetector
+from opso.pretrained import CnnDetector, HeadDetector
 from tests.conftest import untrained_model
 
 SR = 8000
@@ -92,6 +93,28 @@ def test_a_head_on_cnn_embeddings_trains_and_predicts_in_one_pass(
         main, ["predict", str(head), str(recordings[0]), "-o", str(scores_path)]
     )
     assert refused.exit_code == 1 and "SHA-256" in refused.output
+
+
+def test_python_load_model_predicts_and_embeds_like_the_cli(
+    model: Path, recordings: list[Path], tmp_path: Path
+) -> None:
+    detector = opso.load_model(model)
+    assert isinstance(detector, CnnDetector) and detector.classes == ["owl", "wren"]
+    out = tmp_path / "scores.csv"
+    assert (
+        CliRunner()
+        .invoke(main, ["predict", str(model), *map(str, recordings), "-o", str(out)])
+        .exit_code
+        == 0
+    )
+    scores = pd.read_csv(out)
+    got = detector.predict(recordings)
+    np.testing.assert_allclose(
+        got[["owl", "wren"]].to_numpy(), scores[["owl", "wren"]].to_numpy(), atol=1e-5
+    )
+    embedded = detector.embed(recordings[0])
+    assert embedded.filter(like="emb_").shape == (6, 512)
+    assert isinstance(detector.network, torch.nn.Module)
 
 
 def test_an_opso_model_takes_no_labels_file(
