@@ -120,6 +120,7 @@ _EXPORTS: dict[str, str] = {
     "PretrainedDetector": "opso.pretrained",
     "HeadDetector": "opso.pretrained",
     "CnnDetector": "opso.pretrained",
+    "WindowModel": "opso.pretrained",
     "train_head": "opso.pretrained",
     "BaseModelMismatchError": "opso.domain.errors",
     "MissingExtraError": "opso.domain.errors",
@@ -295,6 +296,7 @@ if TYPE_CHECKING:  # generated from _EXPORTS; tests/unit/test_public_api.py keep
         CnnDetector as CnnDetector,
         HeadDetector as HeadDetector,
         PretrainedDetector as PretrainedDetector,
+        WindowModel as WindowModel,
         load_model as load_model,
         train_head as train_head,
     )

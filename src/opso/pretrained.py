@@ -33,12 +33,11 @@ FEATURE_PREFIX = "emb_"
 SETTINGS_ATTR = "opso.embeddings"
 
 
-class PretrainedDetector:
-    """A loaded pretrained model (BirdNET) with DataFrame-returning ``predict`` and ``embed``.
+class WindowModel:
+    """A model that scores and embeds fixed-length windows, with DataFrame-returning ``embed``.
 
-    Get one with :func:`load_model`; ``model`` is the underlying
-    :class:`opso.ports.pretrained.PretrainedModel` (raw ``scores`` and ``embeddings`` of
-    windows as arrays).
+    ``model`` is the underlying :class:`opso.ports.pretrained.PretrainedModel` (raw ``scores``
+    and ``embeddings`` of windows as arrays).
     """
 
     def __init__(self, model: PretrainedModel) -> None:
@@ -51,8 +50,37 @@ class PretrainedDetector:
 
     @property
     def classes(self) -> list[str]:
-        """Class labels in output order (``"Scientific name_Common name"``)."""
+        """Class labels in output order (BirdNET: ``"Scientific name_Common name"``)."""
         return list(self.model.classes)
+
+    def embed(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        overlap: float = 0.0,
+        batch_size: int = 16,
+    ) -> pd.DataFrame:
+        """Embed every window of recordings.
+
+        BirdNET gives 1024 features per 3 s window (the layer before its classifier); an opso
+        CNN its penultimate layer per clip-length window.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``file, begin_time, end_time, emb_0 ... emb_<d-1>`` (float32), ``error``;
+            a recording that cannot be read gets one row with NaN features and its reason.
+            ``attrs["opso.embeddings"]`` records the model (its file's SHA-256) and windows,
+            for :func:`train_head`.
+        """
+        return _embed(self.model, paths, overlap=overlap, batch_size=batch_size)
+
+
+class PretrainedDetector(WindowModel):
+    """A loaded pretrained model (BirdNET) with DataFrame-returning ``predict`` and ``embed``.
+
+    Get one with :func:`load_model`.
+    """
 
     def predict(
         self,
@@ -122,27 +150,8 @@ class PretrainedDetector:
         )
         return pd.DataFrame(list(rows), columns=list(DETECTION_COLUMNS))
 
-    def embed(
-        self,
-        paths: str | Path | Sequence[str | Path],
-        *,
-        overlap: float = 0.0,
-        batch_size: int = 16,
-    ) -> pd.DataFrame:
-        """Embed every 3 s window of recordings (BirdNET: 1024 features before its classifier).
 
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``file, begin_time, end_time, emb_0 ... emb_<d-1>`` (float32), ``error``;
-            a recording that cannot be read gets one row with NaN features and its reason.
-            ``attrs["opso.embeddings"]`` records the model (its file's SHA-256) and windows,
-            for :func:`train_head`.
-        """
-        return _embed(self.model, paths, overlap=overlap, batch_size=batch_size)
-
-
-class CnnDetector:
+class CnnDetector(WindowModel):
     """A CNN trained with opso (``model.opso``) with DataFrame-returning ``predict`` and ``embed``.
 
     Get one with :func:`load_model`. ``model`` is the CNN behind the pretrained-model port
@@ -153,20 +162,10 @@ class CnnDetector:
     def __init__(
         self, path: Path, model: PretrainedModel, network: nn.Module, config: ModelConfig
     ) -> None:
+        super().__init__(model)
         self.path = path
-        self.model = model
         self.network = network
         self.config = config
-
-    @property
-    def name(self) -> str:
-        """``<architecture>:<file name>``."""
-        return self.model.name
-
-    @property
-    def classes(self) -> list[str]:
-        """Class names in output order."""
-        return list(self.model.classes)
 
     def predict(
         self,
@@ -192,23 +191,6 @@ class CnnDetector:
             final_clip=final_clip,
             batch_size=batch_size,
         )
-
-    def embed(
-        self,
-        paths: str | Path | Sequence[str | Path],
-        *,
-        overlap: float = 0.0,
-        batch_size: int = 16,
-    ) -> pd.DataFrame:
-        """Embed every clip-length window of recordings (the CNN's penultimate layer).
-
-        Returns
-        -------
-        pandas.DataFrame
-            As :meth:`PretrainedDetector.embed`, one row per window; train a head on it with
-            :func:`train_head`.
-        """
-        return _embed(self.model, paths, overlap=overlap, batch_size=batch_size)
 
 
 class HeadDetector:

@@ -212,7 +212,7 @@ def test_embeddings_keep_order_and_give_a_failed_file_nan_features() -> None:
     assert (writer.settings.overlap, writer.settings.dimension) == (0.0, 2)
 
 
-def test_load_model_still_loads_opso_models_as_the_spec_says(tmp_path: Path) -> None:
+def test_load_model_gives_a_detector_holding_the_network_and_config(tmp_path: Path) -> None:
     import opso
     from opso.adapters.torch_models import build_architecture, save_model
     from opso.domain.classifier import ModelConfig, Preprocessing
@@ -224,4 +224,5 @@ def test_load_model_still_loads_opso_models_as_the_spec_says(tmp_path: Path) -> 
     )
     path = save_model(build_architecture(config.architecture, 2), config, tmp_path / "m.opso")
     loaded = opso.load_model(path)
-    assert isinstance(loaded, tuple) and loaded[1] == config
+    assert isinstance(loaded, opso.CnnDetector) and loaded.config == config
+    assert loaded.classes == ["a", "b"] and loaded.name == "mobilenet_v3_small:m.opso"

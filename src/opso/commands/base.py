@@ -67,8 +67,8 @@ def final_clip_option(
     )
 
 
-def _timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
-    """Turn ``--timezone NAME`` into a time zone, or reject the name."""
+def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
+    """Turn a time-zone option's NAME into a time zone, or reject the name (a click callback)."""
     if value is None:
         return None
     from opso.domain.errors import ParameterError
@@ -86,7 +86,7 @@ def timezone_option() -> Callable[[F], F]:
         "--timezone",
         metavar="NAME",
         default=None,
-        callback=_timezone,
+        callback=time_zone,
         help="IANA time zone (Europe/London) of start times written without one, such as file "
         "names 20210502_040000.WAV; default UTC.",
     )

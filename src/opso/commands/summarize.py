@@ -8,23 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, printable, progress_bar
+from opso.commands.base import pass_container, printable, progress_bar, time_zone
 
 if TYPE_CHECKING:
     from opso.container import Container
-
-
-def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
-    """Turn a time-zone option's NAME into a time zone, or reject the name."""
-    if value is None:
-        return None
-    from opso.domain.errors import ParameterError
-    from opso.domain.recording_info import parse_timezone
-
-    try:
-        return parse_timezone(value)
-    except ParameterError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from e
 
 
 @click.command()
@@ -56,7 +43,7 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzin
     "--timezone",
     metavar="NAME",
     default=None,
-    callback=_zone,
+    callback=time_zone,
     help="IANA time zone (Europe/London) of times written without one, such as file names "
     "20210502_040000.WAV (default UTC); also the clock shown, unless --display-timezone.",
 )
@@ -64,7 +51,7 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzin
     "--display-timezone",
     metavar="NAME",
     default=None,
-    callback=_zone,
+    callback=time_zone,
     help="IANA time zone of the dates and hours written [default: --timezone, else the "
     "recordings' most common UTC offset].",
 )
