@@ -6,18 +6,17 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from opso.adapters.atomic import write_text_atomic
+from opso.adapters.html_report import STYLE, section_html, write_page
 from opso.ports.report import ReportSection
 from opso.ports.summary import PageTable, SummaryPage
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 62rem; color: #222; }
-section { margin-bottom: 2.5rem; }
-img { max-width: 100%; border: 1px solid #ccc; }
-table { border-collapse: collapse; margin-bottom: 1.5rem; font-size: 0.9rem; }
+_STYLE = (
+    STYLE
+    + """table { border-collapse: collapse; margin-bottom: 1.5rem; font-size: 0.9rem; }
 th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 """
+)
 
 
 def _table(t: PageTable) -> str:
@@ -50,15 +49,7 @@ class HtmlSummaryPage(SummaryPage):
         sections: Sequence[ReportSection],
     ) -> None:
         """Write the page atomically; image paths are relative to its folder."""
-        e = html.escape
-        parts = [f"<h1>{e(title)}</h1>", *(f"<p>{e(n)}</p>" for n in notes)]
+        parts = [f"<p>{html.escape(n)}</p>" for n in notes]
         parts += [_table(t) for t in tables]
-        for s in sections:
-            images = "".join(f'<p><img src="{e(i)}" alt="{e(s.title)}"></p>' for i in s.images)
-            parts.append(f"<section><h2>{e(s.title)}</h2><p>{e(s.text)}</p>{images}</section>")
-        body = "\n".join(parts)
-        page = (
-            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}'
-            f"</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
-        )
-        write_text_atomic(path, page)
+        parts += [section_html(s) for s in sections]
+        write_page(path, title=title, parts=parts, style=_STYLE)
