@@ -332,10 +332,8 @@ class LabelRecordings:
         matrix.flags.writeable = False
         report.labels = ClipLabels(matrix, cols)
         if labels_path is not None and not dry_run:
-            starts = StartTimes()
-            if self.metadata is not None:
-                sources = [pair.audio for pair in report.pairs]
-                starts = read_start_times(self.metadata, sources, timezone=timezone)
+            sources = [pair.audio for pair in report.pairs]
+            starts = read_start_times(self.metadata, sources, timezone=timezone)
             report.time_note = starts.note
             self._write_table(report, labels_path, clips_dir, starts)
         return report

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opso.app.files import AudioJob, FileFailure, decoded_ahead, failure_reason
-from opso.app.start_times import BEGIN_DATETIME, StartTimes, read_start_times
+from opso.app.start_times import BEGIN_DATETIME, read_start_times
 from opso.domain.audio import clip_times, clip_windows
 from opso.domain.errors import ParameterError
 from opso.ports.audio_io import AudioReader
@@ -122,9 +122,7 @@ class PredictScores:
         clip_times(duration, duration, clip_overlap, final_clip)  # validate up front
         n = round(duration * pre.sample_rate)
         classes = list(config.classes)
-        starts = StartTimes()
-        if self.metadata is not None:
-            starts = read_start_times(self.metadata, (j.source for j in jobs), timezone=timezone)
+        starts = read_start_times(self.metadata, (j.source for j in jobs), timezone=timezone)
         when = [BEGIN_DATETIME] if starts.known else []
         columns = [*KEY_COLUMNS, *when, *classes, "error"]
         report = PredictReport(output=output, time_note=starts.note)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from numpy.typing import NDArray
 from opso.app.files import failure_reason
 from opso.app.predict import KEY_COLUMNS, PredictFinalClip
 from opso.app.runs import file_sha256
-from opso.app.start_times import BEGIN_DATETIME, iso_moment
+from opso.app.start_times import BEGIN_DATETIME, iso_moment, start_of
 from opso.domain.audio import clip_times, clip_windows
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.recording_info import parse_timezone
@@ -147,21 +146,13 @@ class PredictShards:
             for (begin, end), scores in scored:
                 self._add(table, classes, segment.source, begin, end, scores)
             if self.metadata is not None:
-                start = self._start(segment.source)
+                zone = None if self.timezone is None else parse_timezone(self.timezone)
+                start = start_of(self.metadata, Path(segment.source), timezone=zone)
                 table[BEGIN_DATETIME] += [
                     "" if start is None else iso_moment(start, t)
                     for t in table["start_time"][rows:]
                 ]
         return ShardOutput(table, tuple(errors))
-
-    def _start(self, source: str) -> datetime | None:
-        """Return the recording's start time from its metadata (None if unknown)."""
-        assert self.metadata is not None
-        zone = None if self.timezone is None else parse_timezone(self.timezone)
-        try:
-            return self.metadata.read(Path(source), timezone=zone).start
-        except OSError:
-            return None
 
     def _score(
         self, classifier: Classifier, segment: Segment

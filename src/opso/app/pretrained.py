@@ -274,7 +274,7 @@ class DetectSpecies:
             raise ParameterError("give an output table, a Raven folder, or both")
         species_filter.validate()
         report = DetectReport(output=output)
-        starts = self._starts(jobs, timezone)
+        starts = read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
         report.time_note = starts.note
         by_file: dict[str, list[dict[str, object]]] = {str(j.source): [] for j in jobs}
         report.files = len(jobs)
@@ -311,11 +311,6 @@ class DetectSpecies:
                 )
                 report.raven_tables.append(path)
         return report
-
-    def _starts(self, jobs: Sequence[AudioJob], timezone: tzinfo | None) -> StartTimes:
-        if self.metadata is None:
-            return StartTimes()
-        return read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
 
     @staticmethod
     def _collect(
@@ -462,9 +457,7 @@ class EmbedWindows:
         rows, vectors = self.embeddings(
             model, jobs, overlap=overlap, batch_size=batch_size, progress=progress
         )
-        starts = StartTimes()
-        if self.metadata is not None:
-            starts = read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
+        starts = read_start_times(self.metadata, [j.source for j in jobs], timezone=timezone)
         if starts.known:
             rows = [_with_time(row, starts) for row in rows]
         report = EmbedReport(output=output, files=len(jobs), time_note=starts.note)

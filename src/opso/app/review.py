@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from opso.app.label import recording_key
-from opso.app.start_times import raven_clock_columns
+from opso.app.start_times import raven_clock_columns, start_of
 from opso.domain.annotations import AnnotationSet
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.spectrogram import Spectrogram
@@ -340,16 +340,7 @@ class SaveReviewMarks:
             if c.path in present and marks.get(c.id) == "present":
                 present[c.path].append(c)
         for recording, table in tables.items():
-            start = self._start(recording)
+            start = start_of(self.metadata, Path(recording))
             self.annotations.write(_raven_boxes(recording, present[recording], start), table)
             written.append(table)
         return written
-
-    def _start(self, recording: str) -> datetime | None:
-        """Return the recording's start time from its metadata (None if unknown)."""
-        if self.metadata is None:
-            return None
-        try:
-            return self.metadata.read(Path(recording)).start
-        except OSError:
-            return None

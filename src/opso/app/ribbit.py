@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from opso.app.files import AudioJob, FileFailure
-from opso.app.start_times import BEGIN_DATETIME, StartTimes, read_start_times
+from opso.app.start_times import BEGIN_DATETIME, read_start_times
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.helpers import bound
 from opso.domain.ribbit import Band, PulsePreset, ribbit_presets
@@ -237,10 +237,8 @@ class ScorePulses:
                 report.failures.append(FileFailure(job.source, str(e)))
             progress(i, len(jobs), str(job.source))
         if destination is not None:
-            starts = StartTimes()
-            if self.metadata is not None:
-                sources = [j.source for j in jobs]
-                starts = read_start_times(self.metadata, sources, timezone=timezone)
+            sources = [j.source for j in jobs]
+            starts = read_start_times(self.metadata, sources, timezone=timezone)
             report.time_note = starts.note
             when = [BEGIN_DATETIME] if starts.known else []
             rows = [

@@ -18,6 +18,7 @@ __all__ = [
     "raven_clock_columns",
     "raven_date_time",
     "read_start_times",
+    "start_of",
 ]
 
 
@@ -70,32 +71,40 @@ def raven_clock_columns(start: datetime, begin_times: Sequence[float]) -> dict[s
     }
 
 
-def read_start_times(
-    metadata: MetadataReader, sources: Iterable[Path], *, timezone: tzinfo | None = None
-) -> StartTimes:
-    """Read the start of every recording from its metadata (or name) before a run writes rows.
+def start_of(
+    metadata: MetadataReader | None, path: Path, *, timezone: tzinfo | None = None
+) -> datetime | None:
+    """Return when ``path`` started recording, from its metadata or name (None if unknown).
 
     A file that cannot be opened has no start here (the run reports it when it reads the
-    audio). Recordings in different time zones are all converted to UTC, and ``note`` says so.
+    audio); without a ``metadata`` reader no start is known.
+    """
+    if metadata is None:
+        return None
+    try:
+        return metadata.read(path, timezone=timezone).start
+    except OSError:
+        return None
+
+
+def read_start_times(
+    metadata: MetadataReader | None, sources: Iterable[Path], *, timezone: tzinfo | None = None
+) -> StartTimes:
+    """Read the start of every recording (:func:`start_of`) before a run writes rows.
+
+    Recordings in different time zones are all converted to UTC, and ``note`` says so.
 
     Parameters
     ----------
     metadata
-        Reads each file's recording metadata.
+        Reads each file's recording metadata; None knows no start.
     sources
         The recordings, as the run names them.
     timezone
         Zone of times written without one (file names); None reads them as UTC.
     """
-    starts: dict[str, datetime] = {}
-    for source in sources:
-        try:
-            info = metadata.read(Path(source), timezone=timezone)
-        except OSError:
-            continue
-        if info.start is not None:
-            starts[str(source)] = info.start
-    return in_one_zone(starts)
+    starts = {str(s): start_of(metadata, Path(s), timezone=timezone) for s in sources}
+    return in_one_zone({s: start for s, start in starts.items() if start is not None})
 
 
 def in_one_zone(starts: Mapping[str, datetime]) -> StartTimes:
