@@ -15,7 +15,8 @@ from opso.commands.runs import collect_runner_options, run_job, runner_options
 if TYPE_CHECKING:
     from datetime import tzinfo
 
-    from opso.app.pretrained import SpeciesFilter
+    from opso.app.files import AudioJob
+    from opso.app.pretrained_runs import DetectShards, EmbedShards
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
 
@@ -165,17 +166,16 @@ def predict_pretrained(
     species_filter.validate()
     jobs = find_audio_files(recordings)
     if opts is not None and run_dir is not None:
-        _detect_run(
-            c,
-            sources=[j.source for j in jobs],
-            output=output,
-            species_filter=species_filter,
+        job = c.detect_shards(
+            pretrained["pretrained_model"],
+            labels=pretrained["labels"],
             overlap=overlap,
             batch_size=batch_size,
-            strict=strict,
-            pretrained=pretrained,
-            timezone=timezone,
-            opts=opts,
+            species_filter=species_filter,
+            timezone=None if timezone is None else str(timezone),
+        )
+        _run_shards(
+            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
         )
         return
     model = load_pretrained(c, pretrained["pretrained_model"], pretrained["labels"])
@@ -203,31 +203,20 @@ def predict_pretrained(
         raise SystemExit(1)
 
 
-def _detect_run(
+def _run_shards(
     c: Container,
+    job: DetectShards | EmbedShards,
     *,
-    sources: list[Path],
+    jobs: list[AudioJob],
     output: Path | None,
-    species_filter: SpeciesFilter,
-    overlap: float,
     batch_size: int,
     strict: bool,
-    pretrained: dict[str, Any],
-    timezone: tzinfo | None,
     opts: Mapping[str, Any],
 ) -> None:
-    """Run ``opso predict --model ... --run-dir``: the model loads once per worker."""
-    job = c.detect_shards(
-        pretrained["pretrained_model"],
-        labels=pretrained["labels"],
-        overlap=overlap,
-        batch_size=batch_size,
-        species_filter=species_filter,
-        timezone=None if timezone is None else str(timezone),
-    )
+    """Run ``job`` in a run directory (the model loads once per worker), export to ``output``."""
     result = run_job(
         c,
-        sources=sources,
+        sources=[j.source for j in jobs],
         job=job,
         settings=job.settings(),
         align=job.step,
@@ -313,17 +302,9 @@ def embed(
             batch_size=batch_size,
             timezone=None if timezone is None else str(timezone),
         )
-        result = run_job(
-            c,
-            sources=[j.source for j in jobs],
-            job=job,
-            settings=job.settings(),
-            align=job.step,
-            opts={**opts, "export_path": output},
-            engine={"batch_size": batch_size},
+        _run_shards(
+            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
         )
-        if strict and result.progress.errors:
-            raise SystemExit(1)
         return
     if output is None:
         raise click.UsageError("give -o/--output (a Parquet table), or --run-dir")
