@@ -13,10 +13,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
-import soxr
 from numpy.typing import NDArray
 
 from opso.adapters.atomic import atomic_path
+from opso.adapters.soxr_resampling import check_resample_type, resample_chunks
 from opso.domain.audio import Audio, AudioInfo
 from opso.domain.errors import (
     AudioReadError,
@@ -27,18 +27,6 @@ from opso.domain.errors import (
 )
 from opso.domain.recording_info import RecordingInfo, opso_metadata_comment
 from opso.ports.audio_io import AudioReader, AudioSource, AudioWriter, ClipReader, ClipSource
-
-#: The spec's (librosa/resampy) resample types mapped onto soxr qualities, plus soxr's own names.
-#: See docs/decisions/0004-resampling-with-soxr.md.
-RESAMPLE_QUALITY: dict[str, str] = {
-    "kaiser_best": "VHQ",
-    "kaiser_fast": "HQ",
-    "soxr_vhq": "VHQ",
-    "soxr_hq": "HQ",
-    "soxr_mq": "MQ",
-    "soxr_lq": "LQ",
-    "soxr_qq": "QQ",
-}
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aiff": "AIFF"}
 _BLOCK_FRAMES = 1 << 18
@@ -237,7 +225,7 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
         sample_rate
             Output rate in Hz; None keeps the file's rate.
         resample_type
-            A key of :data:`RESAMPLE_QUALITY`.
+            A key of :data:`~opso.adapters.soxr_resampling.RESAMPLE_QUALITY`.
         max_duration
             Longest allowed length of the file in seconds, checked from the header first.
         offset, duration
@@ -262,10 +250,7 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
             raise ParameterError(
                 f"sample_rate must be a positive integer or None, got {sample_rate!r}"
             )
-        if resample_type not in RESAMPLE_QUALITY:
-            raise ParameterError(
-                f"unknown resample_type {resample_type!r}; use one of {sorted(RESAMPLE_QUALITY)}"
-            )
+        check_resample_type(resample_type)
         if offset < 0:
             raise ParameterError(f"offset must be >= 0 seconds, got {offset!r}")
         if duration is not None and duration <= 0:
@@ -476,7 +461,7 @@ def _decode(
     if f.subtype in _FLOAT_SUBTYPES:
         chunks = _finite(chunks, name=name, first_frame=start, rate=native)
     if sample_rate is not None and resample:
-        samples = _resampled(chunks, native, sample_rate, RESAMPLE_QUALITY[resample_type])
+        samples = resample_chunks(chunks, native, sample_rate, resample_type)
     else:
         samples = _joined(chunks)
     if samples.size == 0:
@@ -529,13 +514,3 @@ def _joined(chunks: Iterable[NDArray[np.float32]]) -> NDArray[np.float32]:
     """Concatenate chunks (a single chunk is returned as it is)."""
     parts = list(chunks)
     return parts[0] if len(parts) == 1 else np.concatenate([np.zeros(0, np.float32), *parts])
-
-
-def _resampled(
-    chunks: Iterable[NDArray[np.float32]], native: int, target: int, quality: str
-) -> NDArray[np.float32]:
-    """Resample chunk by chunk (soxr stream), so memory stays near the output size."""
-    stream = soxr.ResampleStream(native, target, 1, dtype="float32", quality=quality)
-    out = [np.asarray(stream.resample_chunk(c), dtype=np.float32) for c in chunks]
-    out.append(np.asarray(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
-    return np.concatenate(out)
