@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from opso.commands.base import pass_container, progress_bar
-from opso.domain.recording_info import parse_timezone
+from opso.commands.base import pass_container, progress_bar, timezone_option
 
 if TYPE_CHECKING:
     from opso.container import Container
@@ -122,12 +122,7 @@ def _parse_bands(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     help="All recordings started at the same moment: do not read start times from their "
     "metadata (used only when neither table gives start times).",
 )
-@click.option(
-    "--timezone",
-    metavar="NAME",
-    default=None,
-    help="IANA time zone of file-name timestamps written in local time [default: UTC].",
-)
+@timezone_option()
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -151,7 +146,7 @@ def localize(
     bandpass: tuple[str, ...],
     timing_sigma: float,
     assume_aligned: bool,
-    timezone: str | None,
+    timezone: tzinfo | None,
     plot: Path | None,
 ) -> None:
     """Localize detected sounds from a synchronized recorder array (TDOA by GCC-PHAT).
@@ -162,7 +157,6 @@ def localize(
     --assume-aligned says all recordings started together.
     """
     bands = _parse_bands(bandpass)
-    zone = None if timezone is None else parse_timezone(timezone)
     with progress_bar("localize", unit="event") as progress:
         report = c.localize_events().run(
             coordinates=coords,
@@ -180,7 +174,7 @@ def localize(
             bandpass=bands,
             timing_sigma=timing_sigma,
             assume_aligned=assume_aligned,
-            timezone=zone,
+            timezone=timezone,
             progress=progress,
         )
     click.echo(f"clocks: {report.clocks}")
