@@ -73,7 +73,7 @@ class Clocks:
         Seconds by which each file's recording started after the earliest one (a file not
         listed: 0).
     starts
-        Each file's recording start, time-zone aware, where known.
+        Each file's recording start, time-zone aware, where known (in UTC if zones differ).
     source
         Where the clocks came from, one phrase for reports.
     """
@@ -87,22 +87,20 @@ class Clocks:
         """Offsets from absolute starts; several time zones are compared as absolute times."""
         first = min(starts.values())
         zones = sorted({_zone(t) for t in starts.values()})
+        given = dict(starts)
         if len(zones) > 1:
             source += f"; {len(zones)} time zones ({', '.join(zones)}) compared in UTC"
+            given = {f: t.astimezone(UTC) for f, t in given.items()}
         return cls(
             offsets={f: (t - first).total_seconds() for f, t in starts.items()},
-            starts=dict(starts),
+            starts=given,
             source=source,
         )
 
     def timestamp(self, file: str, offset_s: float) -> datetime | None:
         """Return the moment ``offset_s`` s into ``file`` (in UTC if zones differ), or None."""
         start = self.starts.get(file)
-        if start is None:
-            return None
-        if len({_zone(t) for t in self.starts.values()}) > 1:
-            start = start.astimezone(UTC)
-        return start + timedelta(seconds=offset_s)
+        return None if start is None else start + timedelta(seconds=offset_s)
 
 
 def _zone(moment: datetime) -> str:
