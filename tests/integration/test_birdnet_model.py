@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,9 @@ import pytest
 import soundfile as sf
 from ai_edge_litert.interpreter import Interpreter
 from click.testing import CliRunner
-from dependency_injector import providers
 
 import opso
-from opso.adapters.litert_birdnet import LiteRTModelStore, birdnet_files
+from opso.adapters.litert_birdnet import birdnet_files
 from opso.adapters.raven_files import RavenAnnotationStore
 from opso.cli import main
 from opso.container import Container
@@ -40,28 +38,6 @@ CODES = {
     "BLJA": "Cyanocitta cristata",
     "RBWO": "Melanerpes carolinus",
 }
-
-
-@pytest.fixture(scope="module")
-def birdnet() -> PretrainedDetector:
-    """BirdNET loaded once for the module."""
-    model = opso.load_model("birdnet")
-    assert isinstance(model, PretrainedDetector)
-    return model
-
-
-@pytest.fixture(scope="module")
-def container(birdnet: PretrainedDetector) -> Iterator[Container]:
-    """A container whose store hands out the module's loaded BirdNET."""
-
-    class Store(LiteRTModelStore):
-        def load(self, model: str | Path, *, labels: Path | None = None) -> object:  # type: ignore[override]
-            return birdnet.model if str(model) == "birdnet" else super().load(model, labels=labels)
-
-    c = Container()
-    c.pretrained_store.override(providers.Object(Store()))
-    yield c
-    c.pretrained_store.reset_override()
 
 
 def _interpreter_logits(clips: np.ndarray) -> np.ndarray:
@@ -126,12 +102,12 @@ def test_top_detections_include_a_species_of_the_expert_table(
 
 
 def test_cli_predict_writes_detections_and_raven_tables(
-    container: Container, test_data: Path, tmp_path: Path
+    birdnet_container: Container, test_data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "detections.csv"
     args = ["predict", "--model", "birdnet", str(test_data / SNIPPET), str(sample_recording())]
     result = CliRunner().invoke(
-        main, [*args, "-o", str(out), "--raven", str(tmp_path / "raven")], obj=container
+        main, [*args, "-o", str(out), "--raven", str(tmp_path / "raven")], obj=birdnet_container
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, keep_default_na=False)
@@ -155,7 +131,7 @@ def test_cli_predict_writes_detections_and_raven_tables(
 
 
 def test_a_corrupt_file_gets_an_error_row_and_the_others_are_exact(
-    container: Container, test_data: Path, tmp_path: Path
+    birdnet_container: Container, test_data: Path, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF not really a wave file")
@@ -163,10 +139,12 @@ def test_a_corrupt_file_gets_an_error_row_and_the_others_are_exact(
     good = str(test_data / SNIPPET)
     runner = CliRunner()
     r1 = runner.invoke(
-        main, ["predict", "--model", "birdnet", good, "-o", str(alone)], obj=container
+        main, ["predict", "--model", "birdnet", good, "-o", str(alone)], obj=birdnet_container
     )
     r2 = runner.invoke(
-        main, ["predict", "--model", "birdnet", str(bad), good, "-o", str(mixed)], obj=container
+        main,
+        ["predict", "--model", "birdnet", str(bad), good, "-o", str(mixed)],
+        obj=birdnet_container,
     )
     assert r1.exit_code == 0 and r2.exit_code == 0, r2.output
     assert "bad.wav" in r2.output
@@ -188,12 +166,14 @@ def test_a_recording_shorter_than_a_window_is_padded(
     assert table.loc[0, "error"] == ""
 
 
-def test_cli_embed_writes_parquet_with_an_error_row(container: Container, tmp_path: Path) -> None:
+def test_cli_embed_writes_parquet_with_an_error_row(
+    birdnet_container: Container, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"")
     out = tmp_path / "emb.parquet"
     args = ["embed", "--model", "birdnet", str(sample_recording()), str(bad), "-o", str(out)]
-    result = CliRunner().invoke(main, [*args, "--overlap", "1.5"], obj=container)
+    result = CliRunner().invoke(main, [*args, "--overlap", "1.5"], obj=birdnet_container)
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
     features = table.filter(like="emb_")
@@ -218,14 +198,14 @@ def test_species_list_and_location_filter_detections(
 
 
 def test_a_species_list_of_alpha_codes_keeps_the_north_american_species(
-    container: Container, test_data: Path, tmp_path: Path
+    birdnet_container: Container, test_data: Path, tmp_path: Path
 ) -> None:
     species = tmp_path / "species.txt"
     species.write_text("# the chorus's experts' codes\nWOTH\nBCCH\neastern towhee\n")
     out = tmp_path / "d.csv"
     args = ["predict", "--model", "birdnet", str(test_data / SNIPPET), "--min-confidence", "0"]
     result = CliRunner().invoke(
-        main, [*args, "--species-list", str(species), "-o", str(out)], obj=container
+        main, [*args, "--species-list", str(species), "-o", str(out)], obj=birdnet_container
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)

@@ -7,17 +7,14 @@ with neither: 45 windows, embedded once for the module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 
 import opso
-from opso.adapters.litert_birdnet import LiteRTModelStore
 from opso.adapters.numpy_heads import NpzHeadStore
 from opso.cli import main
 from opso.container import Container
@@ -31,27 +28,6 @@ SNIPPET_TABLE = Path(
 )
 
 
-@pytest.fixture(scope="module")
-def birdnet() -> PretrainedDetector:
-    model = opso.load_model("birdnet")
-    assert isinstance(model, PretrainedDetector)
-    return model
-
-
-@pytest.fixture(scope="module")
-def container(birdnet: PretrainedDetector) -> Iterator[Container]:
-    """A container whose store hands out the module's loaded BirdNET."""
-
-    class Store(LiteRTModelStore):
-        def load(self, model: str | Path, *, labels: Path | None = None) -> object:  # type: ignore[override]
-            return birdnet.model if str(model) == "birdnet" else super().load(model, labels=labels)
-
-    c = Container()
-    c.pretrained_store.override(providers.Object(Store()))
-    yield c
-    c.pretrained_store.reset_override()
-
-
 def _recordings(test_data: Path) -> tuple[list[Path], list[Path], list[Path]]:
     audio = test_data / "opensoundscape" / "audio"
     tits = sorted((test_data / "pykanto" / "audio" / "great_tit").glob("*.wav"))
@@ -62,7 +38,7 @@ def _recordings(test_data: Path) -> tuple[list[Path], list[Path], list[Path]]:
 
 @pytest.fixture(scope="module")
 def labelled(
-    container: Container, tmp_path_factory: pytest.TempPathFactory, test_data: Path
+    birdnet_container: Container, tmp_path_factory: pytest.TempPathFactory, test_data: Path
 ) -> tuple[Path, Path, list[Path]]:
     """``opso embed`` of the labelled set, and its wide label table (as ``opso label`` writes)."""
     folder = tmp_path_factory.mktemp("heads")
@@ -70,7 +46,7 @@ def labelled(
     files = [*tits, *toads, *others]
     embeddings = folder / "embeddings.parquet"
     args = ["embed", "--model", "birdnet", *map(str, files), "-o", str(embeddings)]
-    result = CliRunner().invoke(main, args, obj=container)
+    result = CliRunner().invoke(main, args, obj=birdnet_container)
     assert result.exit_code == 0, result.output
     keys = pd.read_parquet(embeddings, columns=["file", "begin_time", "end_time"])
     labels = keys.rename(columns={"file": "source"})
@@ -83,11 +59,11 @@ def labelled(
 
 
 @pytest.fixture(scope="module")
-def head_file(container: Container, labelled: tuple[Path, Path, list[Path]]) -> Path:
+def head_file(birdnet_container: Container, labelled: tuple[Path, Path, list[Path]]) -> Path:
     embeddings, labels, _ = labelled
     out = embeddings.with_name("head.opso")
     args = ["train", "--embeddings", str(embeddings), "--labels", str(labels), "-o", str(out)]
-    result = CliRunner().invoke(main, [*args, "--valid-fraction", "0.3"], obj=container)
+    result = CliRunner().invoke(main, [*args, "--valid-fraction", "0.3"], obj=birdnet_container)
     assert result.exit_code == 0, result.output
     assert "great_tit" in result.output and "ROC AUC" in result.output
     return out
@@ -119,7 +95,7 @@ def _by_hand(head: Head, features: np.ndarray) -> np.ndarray:
 
 
 def test_predict_with_a_head_equals_embedding_then_head_by_hand(
-    container: Container,
+    birdnet_container: Container,
     head_file: Path,
     birdnet: PretrainedDetector,
     labelled: tuple[Path, Path, list[Path]],
@@ -128,7 +104,7 @@ def test_predict_with_a_head_equals_embedding_then_head_by_hand(
     files = [labelled[2][0], sample_recording()]  # a great tit, the birdsong sample
     out = tmp_path / "scores.csv"
     args = ["predict", str(head_file), *map(str, files), "-o", str(out)]
-    result = CliRunner().invoke(main, args, obj=container)
+    result = CliRunner().invoke(main, args, obj=birdnet_container)
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["file", "start_time", "end_time", "great_tit", "toad", "error"]
@@ -164,7 +140,7 @@ def test_python_api_trains_saves_loads_and_predicts(
 
 
 def test_a_head_whose_base_model_file_changed_is_refused(
-    container: Container, head_file: Path, test_data: Path, tmp_path: Path
+    birdnet_container: Container, head_file: Path, test_data: Path, tmp_path: Path
 ) -> None:
     head = NpzHeadStore().load(head_file)
     ref = head.settings.model
@@ -180,7 +156,7 @@ def test_a_head_whose_base_model_file_changed_is_refused(
     path = NpzHeadStore().save(forged, tmp_path / "old.opso")
     out = tmp_path / "scores.csv"
     args = ["predict", str(path), str(sample_recording()), "-o", str(out)]
-    result = CliRunner().invoke(main, args, obj=container)
+    result = CliRunner().invoke(main, args, obj=birdnet_container)
     assert result.exit_code == 1
     assert str(path) in result.output and "/elsewhere/model.tflite" in result.output
     assert ref.file in result.output and "the base model changed" in result.output
@@ -188,7 +164,7 @@ def test_a_head_whose_base_model_file_changed_is_refused(
 
 
 def test_the_table_opso_label_writes_joins_the_embeddings(
-    container: Container, test_data: Path, tmp_path: Path
+    birdnet_container: Container, test_data: Path, tmp_path: Path
 ) -> None:
     """Raven boxes -> ``opso label`` (3 s clips) -> a head on ``opso embed``'s windows."""
     (tmp_path / "raven").mkdir()
@@ -200,15 +176,17 @@ def test_the_table_opso_label_writes_joins_the_embeddings(
     runner = CliRunner()
     labels = tmp_path / "labels.csv"
     args = ["label", "--annotations", str(tmp_path / "raven"), "--audio", str(tmp_path / "audio")]
-    result = runner.invoke(main, [*args, "--clip-duration", "3", "-o", str(labels)], obj=container)
+    result = runner.invoke(
+        main, [*args, "--clip-duration", "3", "-o", str(labels)], obj=birdnet_container
+    )
     assert result.exit_code == 0, result.output
     embeddings = tmp_path / "embeddings.parquet"
     args = ["embed", "--model", "birdnet", str(tmp_path / "audio"), "-o", str(embeddings)]
-    assert runner.invoke(main, args, obj=container).exit_code == 0
+    assert runner.invoke(main, args, obj=birdnet_container).exit_code == 0
     head = tmp_path / "head.opso"
     args = ["train", "--embeddings", str(embeddings), "--labels", str(labels), "-o", str(head)]
     result = runner.invoke(
-        main, [*args, "--classes", "BCCH,EATO", "--valid-fraction", "0"], obj=container
+        main, [*args, "--classes", "BCCH,EATO", "--valid-fraction", "0"], obj=birdnet_container
     )
     assert result.exit_code == 0, result.output
     assert "2 class(es), 3 training and 0 validation window(s)" in result.output
