@@ -11,6 +11,7 @@ Training passes run under bfloat16 autocast where the device computes bfloat16 n
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import platform
@@ -372,42 +373,39 @@ def train(
     if print_logging:
         print(f"training on {device} in {_precision_text(used)}")
     written: list[Path] = []
+    run_epoch = functools.partial(
+        _run_epoch,
+        model,
+        loss_fn=loss_fn,
+        labels=labels,
+        multi=multi,
+        device=device,
+        bf16=used == "bf16",
+        show=print_logging,
+        debug_dir=debug_dir,
+    )
     for epoch in range(1, epochs + 1):
         checkpoint = epoch % log_every == 0 or epoch == epochs
         train_scores: list[list[Any]] | None = [] if save_scores and checkpoint else None
         valid_scores: list[list[Any]] | None = [] if save_scores and checkpoint else None
-        common = dict(
-            loss_fn=loss_fn,
-            labels=labels,
-            multi=multi,
-            device=device,
-            bf16=used == "bf16",
-            show=print_logging,
-        )
-        train_m = _run_epoch(
-            model,
+        train_m = run_epoch(
             train_loader,
             optimizer=optimizer,
             n=len(train_dataset),
             tensor_augment=tensor_augment,
             desc=f"epoch {epoch} train",
             scores=train_scores,
-            debug_dir=debug_dir,
-            **common,  # type: ignore[arg-type]
         )
         valid_m = (
             None
             if valid_loader is None
-            else _run_epoch(
-                model,
+            else run_epoch(
                 valid_loader,
                 optimizer=None,
                 n=len(valid_dataset),
                 tensor_augment=False,
                 desc=f"epoch {epoch} valid",
                 scores=valid_scores,
-                debug_dir=debug_dir,
-                **common,  # type: ignore[arg-type]
             )
         )
         summary = EpochSummary(
