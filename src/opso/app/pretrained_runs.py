@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from opso.app.audio_windows import WindowGrid, recording_windows
 from opso.app.files import failure_reason
 from opso.app.pretrained import SpeciesFilter, embedding_settings
-from opso.app.start_times import BEGIN_DATETIME, iso_moment
+from opso.app.start_times import BEGIN_DATETIME, iso_moment, start_of
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.pretrained import (
     flat_sigmoid,
@@ -108,23 +108,15 @@ class _WindowShards:
 
     def _moments(self, files: list[str], begins: list[float]) -> list[str]:
         """``begin_datetime`` of each row: in its recording's own zone, "" where unknown."""
+        zone = None if self.timezone is None else parse_timezone(self.timezone)
         starts: dict[str, datetime | None] = {}
         out = []
         for source, begin in zip(files, begins, strict=True):
             if source not in starts:
-                starts[source] = self._start(source)
+                starts[source] = start_of(self.metadata, Path(source), timezone=zone)
             start = starts[source]
             out.append("" if start is None else iso_moment(start, begin))
         return out
-
-    def _start(self, source: str) -> datetime | None:
-        """Return the recording's start time from its metadata (None if unknown)."""
-        assert self.metadata is not None
-        zone = None if self.timezone is None else parse_timezone(self.timezone)
-        try:
-            return self.metadata.read(Path(source), timezone=zone).start
-        except OSError:
-            return None
 
     def _windows(self, shard: Shard, errors: list[SegmentError]) -> Iterator[Windows]:
         """Yield the shard's windows in batches (across segments); failed segments go to errors.
