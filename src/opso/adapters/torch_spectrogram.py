@@ -7,6 +7,7 @@ This module imports torch at its top; import it only where torch is wanted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -146,20 +147,12 @@ class TorchSpectrogrammer:
         n_time = self.n_frames(n_samples)
         out = np.empty((batch, self.frequencies.size, n_time), dtype=np.float32)
         per_block = max(1, _BLOCK_FRAMES // max(n_time, 1))
-        starts = range(0, batch, per_block)
-        tasks = [starts[i : i + _BLOCKS_PER_TASK] for i in range(0, len(starts), _BLOCKS_PER_TASK)]
-        workers = min(max(1, torch.get_num_threads()), len(tasks))
 
-        def work(task: range) -> None:
-            for start in task:
-                stop = min(start + per_block, batch)
-                self._db_block_cpu(samples[start:stop], out[start:stop])
+        def block(start: int) -> None:
+            stop = min(start + per_block, batch)
+            self._db_block_cpu(samples[start:stop], out[start:stop])
 
-        if workers <= 1:
-            work(starts)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(work, tasks))
+        _on_threads(range(0, batch, per_block), block)
         return torch.from_numpy(out)
 
     def _db_block_cpu(self, samples: NDArray[np.float32], out: NDArray[np.float32]) -> None:
@@ -304,19 +297,9 @@ class TorchSpectrogrammer:
             overlap_samples=self.window_samples - self.hop,
         )
         out = spectra.output()  # [n_time, n_freq]
-        blocks = spectra.blocks()
-        tasks = [blocks[i : i + _BLOCKS_PER_TASK] for i in range(0, len(blocks), _BLOCKS_PER_TASK)]
-        workers = min(max(1, torch.get_num_threads()), len(tasks))
-
-        def work(task: range) -> None:
-            for first in task:
-                spectra.db_into(out, first, self.decibel_limits)
-
-        if workers <= 1:
-            work(blocks)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(work, tasks))
+        _on_threads(
+            spectra.blocks(), lambda first: spectra.db_into(out, first, self.decibel_limits)
+        )
         return torch.from_numpy(out).T[self._rows]
 
     def _long_torch(self, x: torch.Tensor) -> torch.Tensor:
@@ -348,3 +331,23 @@ class TorchSpectrogrammer:
             antialias=True,
         ).squeeze(1)
         return db.clamp_(low, high)  # filter weights sum to 1 only up to rounding
+
+
+def _on_threads(starts: range, block: Callable[[int], None]) -> None:
+    """Call ``block(start)`` for every start, in tasks of :data:`_BLOCKS_PER_TASK` starts.
+
+    The tasks are spread over ``torch.get_num_threads()`` threads (numpy and pocketfft release
+    the GIL); with one thread, or one task, they run here.
+    """
+    tasks = [starts[i : i + _BLOCKS_PER_TASK] for i in range(0, len(starts), _BLOCKS_PER_TASK)]
+    workers = min(max(1, torch.get_num_threads()), len(tasks))
+
+    def work(task: range) -> None:
+        for start in task:
+            block(start)
+
+    if workers <= 1:
+        work(starts)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(work, tasks))
