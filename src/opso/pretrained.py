@@ -15,7 +15,7 @@ import pandas as pd
 
 from opso.app import heads as head_use_cases
 from opso.app.files import find_audio_files
-from opso.app.heads import HeadReport, PredictWithHead, check_base, label_windows
+from opso.app.heads import HeadReport, PredictWithHead, label_windows
 from opso.app.pretrained import DETECTION_COLUMNS, SpeciesFilter, embedding_settings
 from opso.domain.errors import ParameterError
 from opso.domain.heads import EmbeddingSettings, EmbeddingTable, Head, HeadKind, HeadTraining
@@ -240,12 +240,8 @@ class HeadDetector:
             If the base model file is not the one the head was trained on.
         """
         if self._base is None:
-            ref = self.head.settings.model
-            load_as: str | Path = ref.load_as if ref.labels is None else Path(ref.load_as)
-            labels = None if ref.labels is None else Path(ref.labels)
-            model: PretrainedModel = _container().pretrained_store().load(load_as, labels=labels)
-            check_base(self.head, model, self.path or "head")
-            self._base = model
+            use_case: PredictWithHead = _container().predict_with_head()
+            self._base = use_case.load_base(self.head, self.path or "head")
         return self._base
 
     def predict(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -358,16 +358,7 @@ def train_head(
         raise LabelTableError(f"{e} (after holding out {len(valid)} validation windows)") from e
     if len(valid):
         scores = head.scores(vectors[valid])
-        metrics = class_metrics(labels.classes, joined.truth[valid], scores)
-        head = Head(
-            kind=head.kind,
-            classes=head.classes,
-            mean=head.mean,
-            scale=head.scale,
-            layers=head.layers,
-            settings=head.settings,
-            metrics=metrics,
-        )
+        head = replace(head, metrics=class_metrics(labels.classes, joined.truth[valid], scores))
     return HeadReport(
         head=head,
         output=None,
@@ -474,12 +465,16 @@ class PredictWithHead:
     def load(self, path: Path) -> tuple[Head, PretrainedModel]:
         """Load the head at ``path`` and its base model, checked by :func:`check_base`."""
         head = self.heads.load(path)
+        return head, self.load_base(head, path)
+
+    def load_base(self, head: Head, source: Path | str) -> PretrainedModel:
+        """Load ``head``'s base model as its record says, checked by :func:`check_base`."""
         ref = head.settings.model
         labels = None if ref.labels is None else Path(ref.labels)
         load_as: str | Path = ref.load_as if ref.labels is None else Path(ref.load_as)
         model = self.models.load(load_as, labels=labels)
-        check_base(head, model, path)
-        return head, model
+        check_base(head, model, source)
+        return model
 
     def rows(
         self,
