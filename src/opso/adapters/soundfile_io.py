@@ -108,19 +108,28 @@ def _stream_size(stream: BinaryIO) -> int | None:
 
 
 @contextlib.contextmanager
-def _sound_file(source: AudioSource) -> Iterator[tuple[Any, int | None]]:
-    """Open ``source`` with libsndfile; yield the SoundFile and the size in bytes (if known)."""
-    if not isinstance(source, Path):
-        size = _stream_size(source)
-        with sf.SoundFile(source) as f:
-            yield f, size
-        return
-    fd = _open_regular(source)
+def _sound_file(source: AudioSource, name: str) -> Iterator[tuple[Any, int | None]]:
+    """Open ``source`` with libsndfile; yield the SoundFile and the size in bytes (if known).
+
+    Raises
+    ------
+    OpsoLoadAudioInputError
+        Naming ``name``, for what libsndfile cannot read, on opening or in the ``with`` block.
+    """
     try:
-        with sf.SoundFile(fd, closefd=False) as f:
-            yield f, os.fstat(fd).st_size
-    finally:
-        os.close(fd)
+        if not isinstance(source, Path):
+            size = _stream_size(source)
+            with sf.SoundFile(source) as f:
+                yield f, size
+            return
+        fd = _open_regular(source)
+        try:
+            with sf.SoundFile(fd, closefd=False) as f:
+                yield f, os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
 
 
 def _frames(f: Any, size: int | None, name: str) -> int:
@@ -191,17 +200,14 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
             If the source is not a regular file, not audio, or its header is damaged.
         """
         name = _describe(source)
-        try:
-            with _sound_file(source) as (f, size):
-                return AudioInfo(
-                    sample_rate=int(f.samplerate),
-                    channels=int(f.channels),
-                    frames=_frames(f, size, name),
-                    format=str(f.format),
-                    subtype=str(f.subtype),
-                )
-        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-            raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
+        with _sound_file(source, name) as (f, size):
+            return AudioInfo(
+                sample_rate=int(f.samplerate),
+                channels=int(f.channels),
+                frames=_frames(f, size, name),
+                format=str(f.format),
+                subtype=str(f.subtype),
+            )
 
     def read(
         self,
@@ -256,20 +262,17 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
         if duration is not None and duration <= 0:
             raise ParameterError(f"duration must be > 0 seconds, got {duration!r}")
         name = _describe(source)
-        try:
-            with _sound_file(source) as (f, size):
-                samples, native = _decode(
-                    f,
-                    size,
-                    name,
-                    sample_rate=sample_rate,
-                    resample_type=resample_type,
-                    max_duration=max_duration,
-                    offset=offset,
-                    duration=duration,
-                )
-        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-            raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
+        with _sound_file(source, name) as (f, size):
+            samples, native = _decode(
+                f,
+                size,
+                name,
+                sample_rate=sample_rate,
+                resample_type=resample_type,
+                max_duration=max_duration,
+                offset=offset,
+                duration=duration,
+            )
         samples.flags.writeable = False
         return Audio(samples, sample_rate or native, resample_type=resample_type)
 
@@ -291,26 +294,23 @@ class SoundfileAudioIO(AudioReader, AudioWriter, ClipReader):
                 f"sample_rate must be a positive integer or None, got {sample_rate!r}"
             )
         name = _describe(source)
-        try:
-            with _sound_file(source) as (f, size):
-                subtype, native = str(f.subtype), int(f.samplerate)
-                dtype = _EXACT_DTYPES.get(subtype)
-                if (
-                    dtype is None
-                    or f.channels != 1
-                    or f.format in _STREAM_FORMATS
-                    or sample_rate not in (None, native)
-                ):
-                    samples, native = _decode(f, size, name, sample_rate=sample_rate)
-                    return _FileClips(samples, sample_rate or native, subtype, self)
-                frames = _frames(f, size, name)
-                if frames == 0:
-                    raise OpsoLoadAudioInputError(f"{name}: holds no audio frames")
-                stored: NDArray[Any] = f.read(frames, dtype=dtype)
-                if subtype in _FLOAT_SUBTYPES:
-                    stored = _joined(_finite([stored], name=name, first_frame=0, rate=native))
-        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-            raise OpsoLoadAudioInputError(f"{name}: not a readable audio file ({e})") from e
+        with _sound_file(source, name) as (f, size):
+            subtype, native = str(f.subtype), int(f.samplerate)
+            dtype = _EXACT_DTYPES.get(subtype)
+            if (
+                dtype is None
+                or f.channels != 1
+                or f.format in _STREAM_FORMATS
+                or sample_rate not in (None, native)
+            ):
+                samples, native = _decode(f, size, name, sample_rate=sample_rate)
+                return _FileClips(samples, sample_rate or native, subtype, self)
+            frames = _frames(f, size, name)
+            if frames == 0:
+                raise OpsoLoadAudioInputError(f"{name}: holds no audio frames")
+            stored: NDArray[Any] = f.read(frames, dtype=dtype)
+            if subtype in _FLOAT_SUBTYPES:
+                stored = _joined(_finite([stored], name=name, first_frame=0, rate=native))
         if stored.size == 0:
             raise OpsoLoadAudioInputError(f"{name}: holds no decodable audio frames")
         return _FileClips(stored, native, subtype, self)
