@@ -111,6 +111,20 @@ class SpeciesFilter:
         kept = np.flatnonzero(confidence >= self.min_confidence)
         return kept[np.argsort(-confidence[kept], kind="stable")][: self.top_k]
 
+    def detections(
+        self, logits: NDArray[np.float32], allowed: NDArray[np.bool_]
+    ) -> Iterator[tuple[int, int, float]]:
+        """Yield ``(window, class, confidence)`` of each detection kept from a batch's logits.
+
+        Confidences are BirdNET's sigmoid at this filter's sensitivity, rounded to 4 decimals;
+        classes outside ``allowed`` (see :meth:`allowed`) are dropped, then :meth:`kept` picks.
+        """
+        confidence = flat_sigmoid(logits, self.sensitivity)
+        confidence[:, ~allowed] = -1.0
+        for i, row in enumerate(confidence):
+            for k in self.kept(row):
+                yield i, int(k), round(float(row[k]), 4)
+
 
 @dataclass(slots=True)
 class DetectReport:
@@ -216,20 +230,18 @@ class DetectSpecies:
             if isinstance(item, FileFailure):
                 yield {"file": str(item.source), "error": item.reason}
                 continue
-            confidence = flat_sigmoid(model.scores(item.clips), species_filter.sensitivity)
-            confidence[:, ~allowed] = -1.0
-            for (source, begin, end), row in zip(item.keys, confidence, strict=True):
-                for k in species_filter.kept(row):
-                    scientific, common = names[k]
-                    yield {
-                        "file": source,
-                        "begin_time": begin,
-                        "end_time": end,
-                        "scientific_name": scientific,
-                        "common_name": common,
-                        "confidence": round(float(row[k]), 4),
-                        "error": "",
-                    }
+            for i, k, confidence in species_filter.detections(model.scores(item.clips), allowed):
+                source, begin, end = item.keys[i]
+                scientific, common = names[k]
+                yield {
+                    "file": source,
+                    "begin_time": begin,
+                    "end_time": end,
+                    "scientific_name": scientific,
+                    "common_name": common,
+                    "confidence": confidence,
+                    "error": "",
+                }
 
     def run(
         self,

@@ -23,7 +23,6 @@ from opso.app.pretrained import SpeciesFilter, embedding_settings
 from opso.app.start_times import BEGIN_DATETIME, iso_moment, start_of
 from opso.domain.errors import OpsoError, ParameterError
 from opso.domain.pretrained import (
-    flat_sigmoid,
     split_label,
     window_samples,
 )
@@ -221,16 +220,15 @@ class DetectShards(_WindowShards):
         table: dict[str, list[Any]] = {c: [] for c in columns}
         errors: list[SegmentError] = []
         for keys, clips in self._windows(shard, errors):
-            confidence = flat_sigmoid(model.scores(clips), self.species_filter.sensitivity)
-            confidence[:, ~self._allowed] = -1.0
-            for (source, begin, end), row in zip(keys, confidence, strict=True):
-                for k in self.species_filter.kept(row):
-                    table["file"].append(source)
-                    table["begin_time"].append(begin)
-                    table["end_time"].append(end)
-                    table["scientific_name"].append(names[k][0])
-                    table["common_name"].append(names[k][1])
-                    table["confidence"].append(round(float(row[k]), 4))
+            detections = self.species_filter.detections(model.scores(clips), self._allowed)
+            for i, k, confidence in detections:
+                source, begin, end = keys[i]
+                table["file"].append(source)
+                table["begin_time"].append(begin)
+                table["end_time"].append(end)
+                table["scientific_name"].append(names[k][0])
+                table["common_name"].append(names[k][1])
+                table["confidence"].append(confidence)
         if self.metadata is not None:
             table[BEGIN_DATETIME] = self._moments(table["file"], table["begin_time"])
         return ShardOutput(table, tuple(errors))
