@@ -97,9 +97,7 @@ class ReadAtTime:
             duration=duration,
         )
         first = round(offset * header.sample_rate) / header.sample_rate
-        if info.start is not None and first:
-            info = replace(info, start=info.start_at(first))
-        return replace(audio, metadata=info)
+        return replace(audio, metadata=info.moved(first))
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,9 +128,7 @@ def _cut_clips(
     if not dry_run:
         for r in records:
             looped = final_clip == "extend" and r.end_time - r.begin_time < clip_duration - _EPS
-            own = None
-            if metadata is not None:
-                own = replace(metadata, start=metadata.start_at(r.begin_time))
+            own = None if metadata is None else metadata.moved(r.begin_time)
             clips.write_clip(
                 r.begin_time,
                 r.end_time,

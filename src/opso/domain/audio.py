@@ -153,8 +153,8 @@ class Audio:
         start = min(max(self.time_to_sample(start_time), 0), len(self.samples))
         end = min(max(self.time_to_sample(end_time), start), len(self.samples))
         metadata = self.metadata
-        if metadata is not None and metadata.start is not None and start:
-            metadata = replace(metadata, start=metadata.start_at(start / self.sample_rate))
+        if metadata is not None:
+            metadata = metadata.moved(start / self.sample_rate)
         return replace(self, samples=self.samples[start:end], max_duration=None, metadata=metadata)
 
     def extend(self, length: float) -> Self:

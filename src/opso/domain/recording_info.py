@@ -105,6 +105,12 @@ class RecordingInfo:
             return None
         return self.start + timedelta(seconds=offset_s)
 
+    def moved(self, offset_s: float) -> RecordingInfo:
+        """Return this info for a part of the recording that begins ``offset_s`` s into it."""
+        if self.start is None or not offset_s:
+            return self
+        return replace(self, start=self.start + timedelta(seconds=offset_s))
+
     def values(self) -> dict[str, Any]:
         """Return ``{field: value}`` for every field in :data:`FIELDS` (None when unknown)."""
         return {name: getattr(self, name) for name in FIELDS}
