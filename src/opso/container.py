@@ -241,6 +241,8 @@ class Container(containers.DeclarativeContainer):
         PredictScores, reader=audio_io, store=classifier_store, sink=row_sink, metadata=metadata
     )
 
+    # species names: the species table widened by BirdNET's labels (settles Alpha codes)
+    taxonomy = providers.Singleton(_taxonomy)
     # pretrained models: ``c.pretrained_store().load("birdnet")`` or an opso model file
     pretrained_store = providers.Singleton(
         _pretrained_store, device=config.device, backend=config.backend
@@ -251,7 +253,7 @@ class Container(containers.DeclarativeContainer):
         sink=row_sink,
         annotations=annotation_store,
         metadata=metadata,
-        taxonomy=providers.Singleton(_taxonomy),
+        taxonomy=taxonomy,
     )
     embed_windows = providers.Factory(
         EmbedWindows,
@@ -311,7 +313,9 @@ class Container(containers.DeclarativeContainer):
     # batch-run jobs: call with their own settings, e.g. ``c.predict_shards(model=path, ...)``
     clip_levels = providers.Factory(ClipLevels, audio_io)
     predict_shards = providers.Factory(PredictShards, audio_io, classifier_store, metadata=metadata)
-    detect_shards = providers.Factory(DetectShards, audio_io, pretrained_store, metadata=metadata)
+    detect_shards = providers.Factory(
+        DetectShards, audio_io, pretrained_store, metadata=metadata, taxonomy=taxonomy
+    )
     embed_shards = providers.Factory(EmbedShards, audio_io, pretrained_store, metadata=metadata)
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)

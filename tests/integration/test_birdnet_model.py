@@ -211,3 +211,9 @@ def test_a_species_list_of_alpha_codes_keeps_the_north_american_species(
     table = pd.read_csv(out)
     # BCCH is also Blue-crowned Chlorophonia's derived code: the species table settles it
     assert set(table["common_name"]) == {"Wood Thrush", "Black-capped Chickadee", "Eastern Towhee"}
+    # a run directory settles the codes the same way
+    run = tmp_path / "d.parquet"
+    args += ["--species-list", str(species), "--run-dir", str(tmp_path / "run"), "--workers", "0"]
+    ran = CliRunner().invoke(main, [*args, "-o", str(run)], obj=birdnet_container)
+    assert ran.exit_code == 0, ran.output
+    assert set(pd.read_parquet(run)["common_name"]) == set(table["common_name"])

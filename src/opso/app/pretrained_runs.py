@@ -28,6 +28,7 @@ from opso.domain.pretrained import (
 )
 from opso.domain.recording_info import parse_timezone
 from opso.domain.runs import SegmentError, Shard, ShardOutput
+from opso.domain.taxa import Taxonomy
 from opso.ports.audio_io import AudioReader
 from opso.ports.metadata import MetadataReader
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
@@ -170,6 +171,9 @@ class DetectShards(_WindowShards):
         Seconds shared by consecutive windows; windows per model call.
     species_filter
         Confidence, sensitivity, species list, location and top-k.
+    taxonomy
+        Settles Alpha codes that several of the model's species share, as
+        :class:`~opso.app.pretrained.DetectSpecies` does.
     metadata, timezone
         With a metadata reader, rows get ``begin_datetime`` after ``end_time``: the moment the
         window begins, in its recording's own time zone ("" when its start is unknown);
@@ -177,6 +181,7 @@ class DetectShards(_WindowShards):
     """
 
     species_filter: SpeciesFilter = field(default_factory=SpeciesFilter)
+    taxonomy: Taxonomy | None = None
     _allowed: NDArray[np.bool_] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -214,7 +219,7 @@ class DetectShards(_WindowShards):
         """Detect in the shard's windows; a segment that cannot be read becomes an error."""
         model = self.loaded()
         if self._allowed is None:
-            self._allowed = self.species_filter.allowed(model)
+            self._allowed = self.species_filter.allowed(model, self.taxonomy)
         names = [split_label(label) for label in model.classes]
         columns = [c for c in DETECTION_RUN_COLUMNS if c != BEGIN_DATETIME or self.metadata]
         table: dict[str, list[Any]] = {c: [] for c in columns}
