@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -155,17 +156,28 @@ class CnnDetector(WindowModel):
     """A CNN trained with opso (``model.opso``) with DataFrame-returning ``predict`` and ``embed``.
 
     Get one with :func:`load_model`. ``model`` is the CNN behind the pretrained-model port
-    (raw logits and penultimate features of windows as arrays); ``network`` and ``config`` are
-    the torch module and its :class:`~opso.domain.classifier.ModelConfig`.
+    (raw logits and penultimate features of windows as arrays).
     """
 
-    def __init__(
-        self, path: Path, model: PretrainedModel, network: nn.Module, config: ModelConfig
-    ) -> None:
+    def __init__(self, path: Path, model: PretrainedModel) -> None:
         super().__init__(model)
         self.path = path
-        self.network = network
-        self.config = config
+
+    @functools.cached_property
+    def _pair(self) -> tuple[nn.Module, ModelConfig]:
+        from opso.torch.models import load_model as load_opso_model
+
+        return load_opso_model(self.path)
+
+    @property
+    def network(self) -> nn.Module:
+        """The torch module on the CPU, as saved (read from the file when first asked for)."""
+        return self._pair[0]
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's architecture, classes and preprocessing."""
+        return self._pair[1]
 
     def predict(
         self,
@@ -469,12 +481,7 @@ def load_model(
     heads: Any = _container().head_store()
     if heads.is_head(Path(model)):
         return HeadDetector(heads.load(Path(model)), path=Path(model))
-    from opso.torch.models import load_model as load_opso_model
-
-    network, config = load_opso_model(model)
-    return CnnDetector(
-        Path(model), _container().pretrained_store().load(Path(model)), network, config
-    )
+    return CnnDetector(Path(model), _container().pretrained_store().load(Path(model)))
 
 
 def _container() -> Any:
