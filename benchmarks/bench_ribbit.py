@@ -16,11 +16,10 @@ Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_ribbit.py [--minutes 60]
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import best_of
 
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.domain.audio import Audio
@@ -42,15 +41,6 @@ def hour_of_audio(minutes: float) -> tuple[Audio, str]:
     n = round(minutes * 60 * SR)
     toad = SoundfileAudioIO().read(TOAD, sample_rate=SR).samples
     return Audio(np.resize(toad, n), SR), f"tiled {TOAD.name}"
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from timing import best_of
 
 from opso.adapters.csv_tables import PandasTableReader
 from opso.app.summarize import SummarizeActivity, SummaryReport
@@ -68,15 +67,6 @@ class NoPictures:
 
     def write(self, *args: object, **kwargs: object) -> None:
         pass
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
