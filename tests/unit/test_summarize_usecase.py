@@ -201,6 +201,32 @@ def test_timezone_reads_names_in_local_time_and_shows_that_clock(fakes: Fakes) -
     assert (row["hour"], row["timezone"]) == (4, "America/New_York")
 
 
+def _hour_long(name: str) -> pd.DataFrame:
+    """Twelve five-minute windows of one recording, NOCA detected in every one."""
+    rows = [
+        {"file": name, "start_time": 300.0 * k, "end_time": 300.0 * k + 300, "NOCA": 0.9}
+        for k in range(12)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # spring forward: 01:30 EST + 1 h ends at 03:30 EDT; 02:00-03:00 never happened
+        ("/rec/s/20210314_013000.wav", [(1, 6, 30.0), (3, 6, 30.0)]),
+        # fall back: 01:30 EDT + 1 h ends at 01:30 EST; the clock shows 01:xx for the whole hour
+        ("/rec/s/20211107_013000.wav", [(1, 12, 60.0)]),
+    ],
+)
+def test_recording_minutes_follow_daylight_saving_changes(
+    fakes: Fakes, name: str, expected: list[tuple[int, int, float]]
+) -> None:
+    fakes.run(_hour_long(name), timezone=ZoneInfo("America/New_York"))
+    noca = [r for r in fakes.rows() if r["species"] == "NOCA"]
+    assert [(r["hour"], r["detections"], r["recording_minutes"]) for r in noca] == expected
+
+
 def test_mixed_offsets_are_converted_to_the_most_common_and_said(fakes: Fakes) -> None:
     frame = _scores(["/x/a.wav", "/x/b.wav", "/x/c.wav"], [[0.9], [0.9], [0.9]])
     frame["begin_datetime"] = [

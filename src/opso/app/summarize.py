@@ -298,8 +298,8 @@ class SummarizeActivity:
                     )
             file = np.arange(len(paths), dtype=np.intp)
             begin, seconds = np.zeros(len(paths)), np.array(lengths, dtype=np.float64)
-        moments = start_ms[file] + begin * 1000
-        return Recordings(site=file_site[file], start=_local(moments, zone), seconds=seconds), None
+        piece, local, seconds = _clock_pieces(start_ms[file] + begin * 1000, seconds, zone)
+        return Recordings(site=file_site[file][piece], start=local, seconds=seconds), None
 
     def _plots(
         self,
@@ -492,6 +492,43 @@ def _local(moments_ms: NDArray[np.float64], zone: tzinfo) -> NDArray[np.datetime
     stamps = pd.to_datetime(pd.Series(moments_ms, dtype="float64"), unit="ms", utc=True)
     clock = stamps.dt.tz_convert(zone).dt.tz_localize(None)
     return clock.to_numpy(dtype="datetime64[ms]")
+
+
+#: Every UTC offset change of a modern time zone falls on a quarter hour of UTC.
+_QUARTER_MS = 15 * 60 * 1000
+
+
+def _clock_pieces(
+    moments_ms: NDArray[np.float64], seconds: NDArray[np.float64], zone: tzinfo
+) -> tuple[NDArray[np.intp], NDArray[np.datetime64], NDArray[np.float64]]:
+    """Cut stretches at ``zone``'s offset changes; return each piece's stretch, clock start, s.
+
+    A stretch that spans a daylight-saving change is cut at every quarter hour of UTC, so each
+    piece lies in one offset and its clock time is right; other stretches stay whole.
+    """
+    local = _local(moments_ms, zone)
+    shift = (_local(moments_ms + seconds * 1000, zone) - local).astype(np.int64)
+    spans = np.flatnonzero(~np.isnat(local) & (shift != np.round(seconds * 1000)))
+    if not spans.size:
+        return np.arange(seconds.size, dtype=np.intp), local, seconds
+    begin = moments_ms[spans]
+    end = begin + seconds[spans] * 1000
+    first = np.floor(begin / _QUARTER_MS)
+    count = (np.ceil(end / _QUARTER_MS) - first).astype(np.int64)
+    which = np.repeat(np.arange(spans.size), count)
+    step = np.arange(which.size) - np.repeat(np.cumsum(count) - count, count)
+    edge = (first[which] + step) * _QUARTER_MS
+    low = np.maximum(begin[which], edge)
+    high = np.minimum(end[which], edge + _QUARTER_MS)
+    keep = np.ones(seconds.size, dtype=bool)
+    keep[spans] = False
+    whole = np.flatnonzero(keep)
+    piece = np.concatenate([whole, spans[which]]).astype(np.intp)
+    return (
+        piece,
+        np.concatenate([local[whole], _local(low, zone)]),
+        np.concatenate([seconds[whole], (high - low) / 1000]),
+    )
 
 
 def _covered(
