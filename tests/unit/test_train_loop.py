@@ -177,3 +177,61 @@ def test_train_rejects_bad_settings(tmp_path: Path) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="epochs"):
         train(tmp_path, model, Blobs(2), Blobs(2), opt, nn.CrossEntropyLoss(), epochs=0)
+
+
+class _Recorder(nn.Module):
+    """Wrap a model; record the memory layout of every training batch it sees."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.layouts: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.layouts.append(x.is_contiguous(memory_format=torch.channels_last))
+        out: torch.Tensor = self.inner(x)
+        return out
+
+
+class _Viewing(nn.Module):
+    """A CNN that flattens with ``view``, which channels-last tensors refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 16 * 16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        out: torch.Tensor = self.fc(y.view(y.size(0), -1))
+        return out
+
+
+def test_convolutions_train_channels_last_and_come_back_in_the_usual_layout(
+    tmp_path: Path,
+) -> None:
+    cnn = tiny_cnn()
+    model = _Recorder(cnn)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    paths = train(
+        tmp_path, model, Blobs(16), Blobs(4), opt, nn.CrossEntropyLoss(),
+        epochs=1, batch_size=4, print_logging=False,
+    )  # fmt: skip
+    assert model.layouts == [True] * 4  # every training batch in channels-last memory
+    conv = next(cnn.parameters())  # the convolution's weight
+    assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
+    saved = torch.load(paths[-1], weights_only=True)["model_state_dict"]["inner.0.weight"]
+    assert saved.is_contiguous() and torch.equal(saved, conv.detach())
+
+
+def test_a_model_that_views_its_features_still_trains(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = _Viewing()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    paths = train(
+        tmp_path, model, Blobs(16), Blobs(4), opt, nn.CrossEntropyLoss(),
+        epochs=3, batch_size=4, print_logging=False,
+    )  # fmt: skip
+    metrics = torch.load(paths[-1], weights_only=True)["train_metrics"]
+    assert metrics["accuracy"] == 1.0
