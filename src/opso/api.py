@@ -535,22 +535,39 @@ def predict_clips(
     ParameterError
         If a setting is invalid.
     """
+    return score_table(
+        _configured(device=device, backend=backend),
+        Path(model),
+        paths,
+        clip_duration=clip_duration,
+        clip_overlap=clip_overlap,
+        final_clip=final_clip,
+        batch_size=batch_size,
+    )
+
+
+def score_table(
+    c: Container,
+    model: Path,
+    paths: str | Path | Sequence[str | Path],
+    **settings: Any,
+) -> pd.DataFrame:
+    """Run ``c``'s prediction use-case on recordings into a DataFrame (see :func:`predict_clips`).
+
+    ``settings`` are those of :meth:`opso.app.predict.PredictScores.run` after ``output``.
+    """
     from opso.adapters.memory import InMemoryRowSink
     from opso.app.files import find_audio_files
 
     given = [paths] if isinstance(paths, str | Path) else list(paths)
-    c = _configured(device=device, backend=backend)
     sink = InMemoryRowSink()
     table = Path("scores")
     with c.row_sink.override(sink):
         c.predict_scores().run(
-            model=Path(model),
+            model=model,
             jobs=find_audio_files([Path(p) for p in given]),
             output=table,
-            clip_duration=clip_duration,
-            clip_overlap=clip_overlap,
-            final_clip=final_clip,
-            batch_size=batch_size,
+            **settings,
         )
     return pd.DataFrame(sink.tables[table])
 

@@ -25,6 +25,7 @@ from opso.ports.pretrained import PretrainedModel
 if TYPE_CHECKING:
     from torch import nn
 
+    from opso.adapters.torch_pretrained import TorchPretrained
     from opso.domain.classifier import ModelConfig
 
 #: Feature columns of :meth:`PretrainedDetector.embed` are ``emb_0`` ... ``emb_<d-1>``.
@@ -159,9 +160,10 @@ class CnnDetector(WindowModel):
     (raw logits and penultimate features of windows as arrays).
     """
 
-    def __init__(self, path: Path, model: PretrainedModel) -> None:
+    def __init__(self, path: Path, model: TorchPretrained) -> None:
         super().__init__(model)
         self.path = path
+        self._classifier = model.classifier
 
     @functools.cached_property
     def _pair(self) -> tuple[nn.Module, ModelConfig]:
@@ -194,15 +196,22 @@ class CnnDetector(WindowModel):
         pandas.DataFrame
             Columns ``file, start_time, end_time``, one score column per class, ``error``.
         """
-        from opso.api import predict_clips
+        from dependency_injector import providers
 
-        return predict_clips(
-            self.path,
-            paths,
-            clip_overlap=clip_overlap,
-            final_clip=final_clip,
-            batch_size=batch_size,
-        )
+        from opso.adapters.memory import InMemoryClassifierStore
+        from opso.api import score_table
+
+        c = _container()
+        loaded = InMemoryClassifierStore({self.path: self._classifier})  # loaded once, here
+        with c.classifier_store.override(providers.Object(loaded)):
+            return score_table(
+                c,
+                self.path,
+                paths,
+                clip_overlap=clip_overlap,
+                final_clip=final_clip,
+                batch_size=batch_size,
+            )
 
 
 class HeadDetector:
@@ -481,7 +490,8 @@ def load_model(
     heads: Any = _container().head_store()
     if heads.is_head(Path(model)):
         return HeadDetector(heads.load(Path(model)), path=Path(model))
-    return CnnDetector(Path(model), _container().pretrained_store().load(Path(model)))
+    cnn: TorchPretrained = _container().pretrained_store().load(Path(model))
+    return CnnDetector(Path(model), cnn)
 
 
 def _container() -> Any:

@@ -117,6 +117,17 @@ def test_python_load_model_predicts_and_embeds_like_the_cli(
     assert isinstance(detector.network, torch.nn.Module)
 
 
+def test_a_loaded_cnn_predicts_without_reading_its_file_again(
+    model: Path, recordings: list[Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "model.opso"
+    copy.write_bytes(model.read_bytes())
+    detector = opso.load_model(copy)
+    first = detector.predict(recordings)
+    copy.write_bytes(b"gone")  # the model is loaded once, when opso.load_model returns
+    pd.testing.assert_frame_equal(detector.predict(recordings), first)
+
+
 def test_an_opso_model_takes_no_labels_file(
     model: Path, recordings: list[Path], tmp_path: Path
 ) -> None:
