@@ -1,8 +1,10 @@
-"""Recording metadata from WAV chunks (RIFF INFO, ``id3 ``, GUANO ``guan``) and file names.
+"""Recording metadata from WAV chunks, FLAC/Ogg/MP3 tags and file names.
 
-The RIFF chunks are walked with the standard library (without reading the samples); GUANO text
-is parsed by the ``guano`` library; the comments themselves by the pure parsers of
-:mod:`opso.domain.recording_info`. Embedded metadata wins over the file name.
+The RIFF chunks of a WAV (INFO, ``id3 ``, GUANO ``guan``) are walked with the standard library
+(without reading the samples); GUANO text is parsed by the ``guano`` library. Other files'
+tags (Vorbis comments of FLAC and Ogg, ID3 of MP3 and AIFF) are read by ``mutagen``. The
+comments themselves go to the pure parsers of :mod:`opso.domain.recording_info`. Embedded
+metadata wins over the file name.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import stat
 import struct
 from datetime import tzinfo
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import mutagen
 from guano import GuanoFile  # type: ignore[import-untyped]
+from mutagen._vorbis import VCommentDict
+from mutagen.id3 import ID3
 
 from opso.domain.recording_info import (
     OPSO_METADATA_PREFIX,
@@ -32,16 +37,23 @@ _WANTED = (b"LIST", b"id3 ", b"ID3 ", b"guan")
 #: A metadata chunk larger than this is not metadata a recorder wrote; it is skipped.
 _MAX_CHUNK = 1 << 20
 RIFF_ARTIST = "riff-artist"
+#: The source of a device id taken from a FLAC/Ogg/MP3 ``artist`` tag.
+TAG_ARTIST = "tag-artist"
+#: Vorbis comment fields holding the recorder's comment: libsndfile (and opso) write
+#: ``COMMENT``, ffmpeg writes a WAV's ``ICMT`` as ``DESCRIPTION``.
+_VORBIS_COMMENTS = ("comment", "description")
 
 
 class RiffMetadataReader(MetadataReader):
-    """Read metadata from a WAV file's chunks and from its name (any other file: its name only)."""
+    """Read metadata from a WAV file's chunks or another file's tags, and from its name."""
 
     def read(self, path: Path, *, timezone: tzinfo | None = None) -> RecordingInfo:
         """Return the recording's metadata: GUANO, opso_metadata, AudioMoth comments, file name.
 
-        Each field comes from the first of these that has it; a RIFF ``IART`` (artist) fills
-        the device id when none of them does. Unreadable chunks give warnings, not errors.
+        Each field comes from the first of these that has it; a RIFF ``IART`` or an ``artist``
+        tag fills the device id when none of them does. A FLAC, Ogg or MP3 file's comment
+        tags are read as a WAV's comment chunks. Unreadable chunks or tags give warnings, not
+        errors.
 
         Raises
         ------
@@ -51,21 +63,27 @@ class RiffMetadataReader(MetadataReader):
         """
         if not stat.S_ISREG(path.stat().st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        with path.open("rb") as fh:
-            chunks, warnings = _read_chunks(fh)
         infos: list[RecordingInfo] = []
-        if b"guan" in chunks:
-            infos.append(_guano(chunks[b"guan"], timezone))
-        info_list = _info_list(chunks.get(b"LIST", b""))
-        comments = [info_list.get(b"ICMT", ""), _id3_comment(chunks.get(b"id3 ", b""))]
-        comments.append(_id3_comment(chunks.get(b"ID3 ", b"")))
+        with path.open("rb") as fh:
+            head = fh.read(12)
+            if head[:4] == b"RIFF":
+                chunks, warnings = _read_chunks(fh) if head[8:12] == b"WAVE" else ({}, [])
+                if b"guan" in chunks:
+                    infos.append(_guano(chunks[b"guan"], timezone))
+                info_list = _info_list(chunks.get(b"LIST", b""))
+                comments = [info_list.get(b"ICMT", ""), _id3_comment(chunks.get(b"id3 ", b""))]
+                comments.append(_id3_comment(chunks.get(b"ID3 ", b"")))
+                artist, artist_source = info_list.get(b"IART"), RIFF_ARTIST
+            else:
+                comments, artist, warnings = _tags(fh) if _tagged(head) else ([], None, [])
+                artist_source = TAG_ARTIST
         for comment in filter(None, comments):
             if comment.startswith(OPSO_METADATA_PREFIX):
                 infos.append(parse_opso_metadata(comment, zone=timezone))
             else:
                 infos.append(parse_audiomoth_comment(comment))
-        if artist := info_list.get(b"IART"):
-            infos.append(RecordingInfo(device_id=artist, sources={"device_id": RIFF_ARTIST}))
+        if artist:
+            infos.append(RecordingInfo(device_id=artist, sources={"device_id": artist_source}))
         infos.append(parse_file_name(path.name, zone=timezone))
         info = combine(infos)
         if warnings:
@@ -73,11 +91,56 @@ class RiffMetadataReader(MetadataReader):
         return info
 
 
+def _tagged(head: bytes) -> bool:
+    """Say whether a file's first bytes are those of FLAC, Ogg, AIFF or MP3 (ID3 or MPEG)."""
+    mpeg = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+    return head[:4] in (b"fLaC", b"OggS", b"FORM") or head[:3] == b"ID3" or mpeg
+
+
+def _tags(fh: BinaryIO) -> tuple[list[str], str | None, list[str]]:
+    """Return a non-WAV file's comment texts, its artist and what went wrong, read by mutagen.
+
+    Vorbis comments (FLAC, Ogg Vorbis/Opus/FLAC) give ``COMMENT`` then ``DESCRIPTION``; ID3
+    (MP3, AIFF) gives its ``COMM`` frames then ``TXXX:comment`` (ffmpeg's).
+    """
+    fh.seek(0)
+    try:
+        found = mutagen.File(fh)
+    except (mutagen.MutagenError, IndexError) as e:  # IndexError: a cut Vorbis comment packet
+        return [], None, [f"audio tags cannot be read ({type(e).__name__}: {e})"]
+    tags: Any = None if found is None else found.tags
+    if tags is None:
+        return [], None, []
+    if isinstance(tags, ID3):
+        comments, artists = _id3_texts(tags)
+    elif isinstance(tags, VCommentDict):
+        comments = [text for key in _VORBIS_COMMENTS for text in _vorbis_get(tags, key)]
+        artists = _vorbis_get(tags, "artist")
+    else:
+        return [], None, []
+    texts = [text.strip() for text in comments]
+    return texts, next((a.strip() for a in artists if a.strip()), None), []
+
+
+def _id3_texts(tags: Any) -> tuple[list[str], list[str]]:
+    """Return an ID3 tag's comments (``COMM``, then ``TXXX:comment``) and artists (``TPE1``)."""
+    comments = [str(text) for frame in tags.getall("COMM") for text in frame.text]
+    for frame in tags.getall("TXXX"):
+        if frame.desc.lower() == "comment":
+            comments += [str(text) for text in frame.text]
+    return comments, [str(text) for frame in tags.getall("TPE1") for text in frame.text]
+
+
+def _vorbis_get(tags: Any, key: str) -> list[str]:
+    """Return the values of a Vorbis comment field (names are case-insensitive)."""
+    return [str(text) for text in tags.get(key, [])]
+
+
 def _read_chunks(fh: BinaryIO) -> tuple[dict[bytes, bytes], list[str]]:
-    """Return the wanted chunks of a RIFF/WAVE stream (first of each id) and what went wrong."""
-    header = fh.read(12)
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return {}, []
+    """Return the wanted chunks of a RIFF/WAVE stream past its header and what went wrong.
+
+    The first chunk of each id is kept.
+    """
     chunks: dict[bytes, bytes] = {}
     warnings: list[str] = []
     end = fh.seek(0, 2)
