@@ -33,7 +33,7 @@ from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
 from opso.app.predict_runs import PredictShards
 from opso.app.pretrained import DetectSpecies, EmbedWindows
-from opso.app.pretrained_runs import DetectShards, EmbedShards
+from opso.app.pretrained_runs import DetectShards, EmbedShards, RunRavenTables
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.recording_times import FindRecordings, ReadAtTime
 from opso.app.review import BuildReview, SaveReviewMarks
@@ -320,3 +320,11 @@ class Container(containers.DeclarativeContainer):
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)
+    # Raven tables of a detection run (``--raven`` with ``--run-dir``), from its stored rows
+    run_raven_tables = providers.Factory(
+        RunRavenTables,
+        store=run_store,
+        parts=run_store,
+        annotations=annotation_store,
+        metadata=metadata,
+    )

@@ -319,7 +319,7 @@ class DetectSpecies:
                 path = raven_dir / f"{job.name}{RAVEN_SUFFIX}"
                 start = starts.starts.get(str(job.source))
                 self.annotations.write(
-                    _raven_table(str(job.source), by_file[str(job.source)], start), path
+                    raven_table(str(job.source), by_file[str(job.source)], start), path
                 )
                 report.raven_tables.append(path)
         return report
@@ -342,13 +342,14 @@ def _with_time(row: dict[str, object], starts: StartTimes) -> dict[str, object]:
     return row
 
 
-def _raven_table(
+def raven_table(
     recording: str, rows: Sequence[dict[str, object]], start: datetime | None = None
 ) -> AnnotationSet:
     """One recording's detections as a Raven selection table (BirdNET-Analyzer's columns).
 
-    With the recording's ``start``, rows also get Raven's ``Begin Date Time`` and ``Begin
-    Clock Time`` (in the start's own time zone).
+    ``rows`` hold ``begin_time, end_time, scientific_name, common_name, confidence`` (rows
+    of :data:`DETECTION_COLUMNS`), in the table's order. With the recording's ``start``, rows
+    also get Raven's ``Begin Date Time`` and ``Begin Clock Time`` (in the start's own zone).
     """
     extra: dict[str, list[object]] = {
         "Scientific Name": [str(r["scientific_name"]) for r in rows],

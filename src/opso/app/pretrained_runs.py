@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +20,9 @@ from numpy.typing import NDArray
 
 from opso.app.audio_windows import WindowGrid, recording_windows
 from opso.app.files import failure_reason
-from opso.app.pretrained import SpeciesFilter, embedding_settings
-from opso.app.start_times import BEGIN_DATETIME, iso_moment, start_of
-from opso.domain.errors import OpsoError, ParameterError
+from opso.app.pretrained import RAVEN_SUFFIX, SpeciesFilter, embedding_settings, raven_table
+from opso.app.start_times import BEGIN_DATETIME, iso_moment, read_start_times, start_of
+from opso.domain.errors import OpsoError, ParameterError, RunDirectoryError
 from opso.domain.pretrained import (
     split_label,
     window_samples,
@@ -29,9 +30,11 @@ from opso.domain.pretrained import (
 from opso.domain.recording_info import parse_timezone
 from opso.domain.runs import SegmentError, Shard, ShardOutput
 from opso.domain.taxa import Taxonomy
+from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader
 from opso.ports.metadata import MetadataReader
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
+from opso.ports.runner import PartStore, RunStore
 
 #: Columns of a detection run's rows (``begin_datetime`` only with a metadata reader).
 DETECTION_RUN_COLUMNS = (
@@ -279,3 +282,126 @@ class EmbedShards(_WindowShards):
             table[f"emb_{j}"] = np.ascontiguousarray(matrix[:, j])
         table["error"] = [""] * len(keys)
         return ShardOutput(table, tuple(errors))
+
+
+@dataclass(slots=True)
+class RavenTablesReport:
+    """The Raven tables written from a detection run."""
+
+    tables: list[Path] = field(default_factory=list)
+    #: Recordings left without a table: they have error rows in the run, or no audio.
+    failed: list[str] = field(default_factory=list)
+    time_note: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRavenTables:
+    """Write the Raven tables of a complete detection run from its stored rows (no model).
+
+    The tables are those ``opso predict --model birdnet --raven`` writes for the same
+    recordings and settings: one per recording without an error row, with the same rows,
+    columns and values (start times are read again as that path reads them).
+    """
+
+    store: RunStore
+    parts: PartStore
+    annotations: AnnotationStore
+    metadata: MetadataReader | None = None
+
+    def run(
+        self, *, run_dir: Path, raven_dir: Path, names: Mapping[str, str] | None = None
+    ) -> RavenTablesReport:
+        """Write ``<raven_dir>/<name>.BirdNET.selections.txt`` for each readable recording.
+
+        Parameters
+        ----------
+        run_dir
+            A run directory of :class:`DetectShards` (``opso predict --model ... --run-dir``).
+        raven_dir
+            Folder of the tables (created if missing); each is written atomically.
+        names
+            Table name of each recording by source path, as :func:`~opso.app.files.
+            find_audio_files` named the inputs; None names each by its path relative to the
+            folder that holds all the run's recordings (see :func:`run_table_names`).
+
+        Raises
+        ------
+        RunDirectoryError
+            If ``run_dir`` holds no run, or its run is not complete (nothing is written).
+        ParameterError
+            If the run is not a detection run.
+        """
+        settings = self.store.read_fingerprint(run_dir)
+        manifest = self.store.read_manifest(run_dir)
+        if settings is None or manifest is None:
+            raise RunDirectoryError(f"{run_dir}: not a run directory (no fingerprint or manifest)")
+        job = settings.get("job", {})
+        if job.get("job") != "detect":
+            raise ParameterError(
+                f"{run_dir}: Raven tables come from detection runs "
+                "(opso predict --model ... --run-dir); this run is not one"
+            )
+        done = self.parts.completed(run_dir) & {s.index for s in manifest.shards}
+        if len(done) < len(manifest.shards):
+            raise RunDirectoryError(
+                f"{run_dir}: the run is not complete ({len(done)}/{len(manifest.shards)} "
+                "shards), so no Raven tables were written; run it again to finish it"
+            )
+        durations: dict[str, float] = {}
+        for shard in manifest.shards:
+            for segment in shard.segments:
+                durations[segment.source] = segment.duration
+        sources = [*durations, *(e.source for e in manifest.unreadable)]
+        # as the streaming path: a recording with an error row, or no audio, gets no table
+        failed = {e.source for e in self.parts.read_errors(run_dir)}
+        failed |= {source for source, duration in durations.items() if duration <= 0}
+        zone = None if job.get("timezone") is None else parse_timezone(str(job["timezone"]))
+        metadata = self.metadata if job.get("clock_times") else None
+        starts = read_start_times(metadata, [Path(s) for s in sources], timezone=zone)
+        found: dict[str, list[tuple[float, int, dict[str, object]]]] = {
+            s: [] for s in durations if s not in failed
+        }
+        for part in self.parts.read_parts(run_dir):
+            table = part.columns
+            for i, source in enumerate(table.get("file", ())):
+                if source in found:
+                    begin = float(table["begin_time"][i])
+                    row: dict[str, object] = {
+                        "begin_time": begin,
+                        "end_time": float(table["end_time"][i]),
+                        "scientific_name": str(table["scientific_name"][i]),
+                        "common_name": str(table["common_name"][i]),
+                        "confidence": float(table["confidence"][i]),
+                    }
+                    found[source].append((begin, len(found[source]), row))
+        names = run_table_names(sources) if names is None else names
+        report = RavenTablesReport(
+            failed=[s for s in sources if s not in found], time_note=starts.note
+        )
+        for source, keyed in found.items():
+            rows = [row for *_, row in sorted(keyed, key=lambda k: k[:2])]  # window order
+            path = raven_dir / f"{names[source]}{RAVEN_SUFFIX}"
+            self.annotations.write(raven_table(source, rows, starts.starts.get(source)), path)
+            report.tables.append(path)
+        return report
+
+
+def run_table_names(sources: Sequence[str]) -> dict[str, str]:
+    """Name each recording by its path, without suffix, relative to the folder of them all.
+
+    As :func:`~opso.app.files.find_audio_files` names the files of a folder given; names
+    that would still be shared (``x.wav``, ``x.flac``) keep their suffix (``x_wav``).
+    """
+    if not sources:
+        return {}
+    # absolute, without following links, as find_audio_files
+    paths = {s: Path(os.path.normpath(Path(s).absolute())) for s in sources}
+    common = os.path.commonpath([p.parent for p in paths.values()])
+    names = {s: p.relative_to(common).with_suffix("").as_posix() for s, p in paths.items()}
+    count: dict[str, int] = {}
+    for name in names.values():
+        count[name] = count.get(name, 0) + 1
+    return {
+        s: f"{name}_{Path(s).suffix[1:]}" if count[name] > 1 and Path(s).suffix else name
+        for s, name in names.items()
+    }

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from opso.commands.base import pass_container, progress_bar, report_failures, timezone_option
+from opso.commands.base import (
+    pass_container,
+    printable,
+    progress_bar,
+    report_failures,
+    timezone_option,
+)
 from opso.commands.runs import collect_runner_options, run_job, runner_options
 
 if TYPE_CHECKING:
@@ -17,6 +23,7 @@ if TYPE_CHECKING:
 
     from opso.app.files import AudioJob
     from opso.app.pretrained_runs import DetectShards, EmbedShards
+    from opso.app.runs import RunResult
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
 
@@ -105,7 +112,8 @@ def pretrained_predict_options(f: F) -> F:
             "--raven",
             type=click.Path(path_type=Path),
             default=None,
-            help="With --model: write one Raven selection table per recording to this folder.",
+            help="With --model: write one Raven selection table per recording to this folder "
+            "(with --run-dir: from the run's rows, when it is complete).",
         ),
     ]
     decorated: Any = wrapper
@@ -136,17 +144,13 @@ def predict_pretrained(
     """Run ``opso predict --model ...``: one CSV row per detection, Raven tables on demand.
 
     With ``--run-dir`` in ``opts`` (see :func:`~opso.commands.runs.runner_options`) the
-    detections go to a resumable run directory instead, exported to ``output`` when complete.
+    detections go to a resumable run directory instead, exported to ``output`` and the Raven
+    tables when complete.
     """
     from opso.app.files import find_audio_files
     from opso.app.pretrained import SpeciesFilter
 
     run_dir = None if opts is None else opts["run_dir"]
-    if run_dir is not None and pretrained["raven"] is not None:
-        raise click.UsageError(
-            "--raven is not for --run-dir: export the run to a CSV (-o) and run "
-            "`opso predict --model ... --raven` on the recordings you want tables for"
-        )
     if run_dir is None and output is None and pretrained["raven"] is None:
         raise click.UsageError("give -o/--output (a CSV), --raven FOLDER, or both")
     species = None
@@ -174,9 +178,17 @@ def predict_pretrained(
             species_filter=species_filter,
             timezone=None if timezone is None else str(timezone),
         )
-        _run_shards(
-            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
-        )
+        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
+        raven: Path | None = pretrained["raven"]
+        if raven is not None and result.progress.complete:
+            names = {str(j.source): j.name for j in jobs}
+            write_run_raven_tables(c, run_dir=run_dir, raven_dir=raven, names=names)
+        elif raven is not None:
+            p = result.progress
+            click.echo(f"Raven tables not written: the run is not complete ({p.shards_done}/"
+                       f"{p.shards} shards)")  # fmt: skip
+        if strict and result.progress.errors:
+            raise SystemExit(1)
         return
     model = load_pretrained(c, pretrained["pretrained_model"], pretrained["labels"])
     with progress_bar("predict") as progress:
@@ -210,11 +222,10 @@ def _run_shards(
     jobs: list[AudioJob],
     output: Path | None,
     batch_size: int,
-    strict: bool,
     opts: Mapping[str, Any],
-) -> None:
+) -> RunResult:
     """Run ``job`` in a run directory (the model loads once per worker), export to ``output``."""
-    result = run_job(
+    return run_job(
         c,
         sources=[j.source for j in jobs],
         job=job,
@@ -223,8 +234,19 @@ def _run_shards(
         opts={**opts, "export_path": output},
         engine={"batch_size": batch_size},
     )
-    if strict and result.progress.errors:
-        raise SystemExit(1)
+
+
+def write_run_raven_tables(
+    c: Container, *, run_dir: Path, raven_dir: Path, names: Mapping[str, str] | None = None
+) -> None:
+    """Write the Raven tables of a complete detection run, say how many (see ``RunRavenTables``)."""
+    report = c.run_raven_tables().run(run_dir=run_dir, raven_dir=raven_dir, names=names)
+    if report.time_note:
+        click.echo(f"note: {report.time_note}", err=True)
+    none = (
+        f" ({len(report.failed)} recording(s) with error rows have none)" if report.failed else ""
+    )
+    click.echo(f"wrote {len(report.tables)} Raven table(s) to {printable(raven_dir)}{none}")
 
 
 def _read_species_list(path: Path) -> list[str]:
@@ -302,9 +324,9 @@ def embed(
             batch_size=batch_size,
             timezone=None if timezone is None else str(timezone),
         )
-        _run_shards(
-            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
-        )
+        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
+        if strict and result.progress.errors:
+            raise SystemExit(1)
         return
     if output is None:
         raise click.UsageError("give -o/--output (a Parquet table), or --run-dir")

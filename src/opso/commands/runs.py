@@ -322,16 +322,38 @@ def status(c: Container, run_dir: Path, as_json: bool, max_errors: int) -> None:
 
 @runs.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("destination", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--errors", "errors", is_flag=True, help="Export the error rows instead.")
+@click.option(
+    "--raven",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A complete BirdNET detection run: also write one Raven selection table per "
+    "recording to this folder.",
+)
 @pass_container
-def export(c: Container, run_dir: Path, destination: Path, errors: bool) -> None:
-    r"""Write a run's rows (in shard order) to one .csv or .parquet file.
+def export(
+    c: Container, run_dir: Path, destination: Path | None, errors: bool, raven: Path | None
+) -> None:
+    r"""Write a run's rows (in shard order) to one .csv or .parquet file, or Raven tables.
 
     Names of files whose name is not UTF-8 are written as their bytes to a .csv file, with
-    \xNN for each undecodable byte to a .parquet file.
+    \xNN for each undecodable byte to a .parquet file. Raven tables (--raven) are named by
+    each recording's path relative to the folder that holds all the run's recordings.
     """
+    if raven is not None and errors:
+        raise click.UsageError("--raven writes detections, not error rows: leave out --errors")
+    if destination is None and raven is None:
+        raise click.UsageError(
+            "give DESTINATION (a .csv or .parquet file), --raven FOLDER, or both"
+        )
     p = c.run_status().run(run_dir=run_dir)
+    if raven is not None:
+        from opso.commands.pretrained import write_run_raven_tables
+
+        write_run_raven_tables(c, run_dir=run_dir, raven_dir=raven)
+    if destination is None:
+        return
     if errors:
         try:
             n = c.export_run().run(run_dir=run_dir, destination=destination, errors=True)
