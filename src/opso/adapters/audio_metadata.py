@@ -42,6 +42,8 @@ TAG_ARTIST = "tag-artist"
 #: Vorbis comment fields holding the recorder's comment: libsndfile (and opso) write
 #: ``COMMENT``, ffmpeg writes a WAV's ``ICMT`` as ``DESCRIPTION``.
 _VORBIS_COMMENTS = ("comment", "description")
+#: mutagen's description of the comment it takes from an ID3v1 tag.
+_ID3V1_COMMENT = "ID3v1 Comment"
 
 
 class RiffMetadataReader(MetadataReader):
@@ -123,12 +125,19 @@ def _tags(fh: BinaryIO) -> tuple[list[str], str | None, list[str]]:
 
 
 def _id3_texts(tags: Any) -> tuple[list[str], list[str]]:
-    """Return an ID3 tag's comments (``COMM``, then ``TXXX:comment``) and artists (``TPE1``)."""
-    comments = [str(text) for frame in tags.getall("COMM") for text in frame.text]
+    """Return an ID3 tag's comments (``COMM``, then ``TXXX:comment``) and artists (``TPE1``).
+
+    An ID3v1 comment (at most 30 bytes; LAME writes a cut copy of the ID3v2 one) is used only
+    when there is no other.
+    """
+    comments: list[str] = []
+    short: list[str] = []
+    for frame in tags.getall("COMM"):
+        (short if frame.desc == _ID3V1_COMMENT else comments).extend(map(str, frame.text))
     for frame in tags.getall("TXXX"):
         if frame.desc.lower() == "comment":
             comments += [str(text) for text in frame.text]
-    return comments, [str(text) for frame in tags.getall("TPE1") for text in frame.text]
+    return comments or short, [str(text) for frame in tags.getall("TPE1") for text in frame.text]
 
 
 def _vorbis_get(tags: Any, key: str) -> list[str]:
