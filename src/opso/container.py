@@ -33,7 +33,12 @@ from opso.app.localize import LocalizeEvents
 from opso.app.predict import PredictScores
 from opso.app.predict_runs import PredictShards
 from opso.app.pretrained import DetectSpecies, EmbedWindows
-from opso.app.pretrained_runs import DetectShards, EmbedShards, RunRavenTables
+from opso.app.pretrained_runs import (
+    DetectShards,
+    EmbedShards,
+    HeadShards,
+    RunRavenTables,
+)
 from opso.app.raven import CheckAnnotations, ListClasses, LowercaseAnnotations, QueryAnnotations
 from opso.app.recording_times import FindRecordings, ReadAtTime
 from opso.app.review import BuildReview, SaveReviewMarks
@@ -317,6 +322,10 @@ class Container(containers.DeclarativeContainer):
         DetectShards, audio_io, pretrained_store, metadata=metadata, taxonomy=taxonomy
     )
     embed_shards = providers.Factory(EmbedShards, audio_io, pretrained_store, metadata=metadata)
+    # ``c.head_shards(head_path, overlap=...)``: score windows with a head in a run directory
+    head_shards = providers.Factory(
+        HeadShards.for_head, audio_io, pretrained_store, head_store, metadata=metadata
+    )
     run_status = providers.Factory(RunStatus, store=run_store, parts=run_store)
     read_run = providers.Factory(ReadRunResults, parts=run_store)
     export_run = providers.Factory(ExportRunResults, parts=run_store)

@@ -7,6 +7,8 @@ embeds recordings with the head's base model and scores every window in one pass
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -453,6 +455,30 @@ def check_base(head: Head, model: PretrainedModel, source: Path | str) -> None:
         )
 
 
+def load_base(models: PretrainedModelStore, head: Head, source: Path | str) -> PretrainedModel:
+    """Load ``head``'s base model from ``models`` as its record says, checked by :func:`check_base`.
+
+    ``source`` names the head in error messages.
+    """
+    ref = head.settings.model
+    labels = None if ref.labels is None else Path(ref.labels)
+    load_as: str | Path = ref.load_as if ref.labels is None else Path(ref.load_as)
+    model = models.load(load_as, labels=labels)
+    check_base(head, model, source)
+    return model
+
+
+def head_digest(head: Head) -> str:
+    """Return the SHA-256 of what makes ``head``'s scores: kind, classes, record and weights."""
+    digest = hashlib.sha256(head.kind.encode("utf-8"))
+    digest.update("\n".join(head.classes).encode("utf-8"))
+    digest.update(json.dumps(head.settings.to_dict(), sort_keys=True).encode("utf-8"))
+    for array in (head.mean, head.scale, *(a for layer in head.layers for a in layer)):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class PredictWithHead:
     """Score recordings with a head: embed every window with its base model, apply the head."""
@@ -469,12 +495,7 @@ class PredictWithHead:
 
     def load_base(self, head: Head, source: Path | str) -> PretrainedModel:
         """Load ``head``'s base model as its record says, checked by :func:`check_base`."""
-        ref = head.settings.model
-        labels = None if ref.labels is None else Path(ref.labels)
-        load_as: str | Path = ref.load_as if ref.labels is None else Path(ref.load_as)
-        model = self.models.load(load_as, labels=labels)
-        check_base(head, model, source)
-        return model
+        return load_base(self.models, head, source)
 
     def rows(
         self,

@@ -1,4 +1,4 @@
-"""Pretrained models (BirdNET) as batch-run jobs: detections or embeddings of a shard's windows.
+"""Pretrained models as batch-run jobs: detections, embeddings or head scores of windows.
 
 Windows are exactly those of the streaming path, with the same samples: a segment of a long
 recording holds the windows that start in it, decoded by :mod:`opso.app.audio_windows`.
@@ -20,9 +20,11 @@ from numpy.typing import NDArray
 
 from opso.app.audio_windows import WindowGrid, recording_windows
 from opso.app.files import failure_reason
+from opso.app.heads import head_digest, load_base
 from opso.app.pretrained import RAVEN_SUFFIX, SpeciesFilter, embedding_settings, raven_table
 from opso.app.start_times import BEGIN_DATETIME, iso_moment, read_start_times, start_of
-from opso.domain.errors import OpsoError, ParameterError, RunDirectoryError
+from opso.domain.errors import ModelFileError, OpsoError, ParameterError, RunDirectoryError
+from opso.domain.heads import Head
 from opso.domain.pretrained import (
     split_label,
     window_samples,
@@ -32,6 +34,7 @@ from opso.domain.runs import SegmentError, Shard, ShardOutput
 from opso.domain.taxa import Taxonomy
 from opso.ports.annotation_store import AnnotationStore
 from opso.ports.audio_io import AudioReader
+from opso.ports.heads import HeadStore
 from opso.ports.metadata import MetadataReader
 from opso.ports.pretrained import PretrainedModel, PretrainedModelStore
 from opso.ports.runner import PartStore, RunStore
@@ -52,7 +55,7 @@ Windows = tuple[list[tuple[str, float, float]], NDArray[np.float32]]
 
 @dataclass
 class _WindowShards:
-    """What both jobs share: the model, loaded once per process, and the shard's windows."""
+    """What the jobs share: the model, loaded once per process, and the shard's windows."""
 
     reader: AudioReader
     models: PretrainedModelStore
@@ -280,6 +283,95 @@ class EmbedShards(_WindowShards):
             table[BEGIN_DATETIME] = self._moments(table["file"], table["begin_time"])
         for j in range(matrix.shape[1]):
             table[f"emb_{j}"] = np.ascontiguousarray(matrix[:, j])
+        table["error"] = [""] * len(keys)
+        return ShardOutput(table, tuple(errors))
+
+
+@dataclass
+class HeadShards(_WindowShards):
+    """Score every window of a shard's segments with a head (a :class:`ShardJob`).
+
+    Rows are those ``opso predict head.opso`` writes: ``file, start_time, end_time``, with a
+    metadata reader ``begin_datetime`` (as :class:`DetectShards`), a score per class, then
+    ``error`` (empty: failed segments are the run's error rows). Each worker loads the head's
+    base model as the streaming path does (:func:`~opso.app.heads.load_base`, which refuses a
+    changed model). Build it with :meth:`for_head`; ``model`` names the head file.
+    """
+
+    head: Head = field(kw_only=True)
+
+    @classmethod
+    def for_head(
+        cls,
+        reader: AudioReader,
+        models: PretrainedModelStore,
+        heads: HeadStore,
+        head: Path,
+        *,
+        overlap: float | None = None,
+        batch_size: int = 16,
+        metadata: MetadataReader | None = None,
+        timezone: str | None = None,
+    ) -> HeadShards:
+        """Load the head file ``head``; ``overlap`` defaults to that of its embeddings."""
+        loaded = heads.load(head)
+        return cls(
+            reader,
+            models,
+            str(head),
+            overlap=loaded.settings.overlap if overlap is None else overlap,
+            batch_size=batch_size,
+            metadata=metadata,
+            timezone=timezone,
+            head=loaded,
+        )
+
+    def loaded(self) -> PretrainedModel:
+        """Return the head's base model, loaded and checked on first use in this process."""
+        if self._loaded is None:
+            self._loaded = load_base(self.models, self.head, self.model)
+        return self._loaded
+
+    def _scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
+        head, model = self.head, self.loaded()
+        vectors = model.embeddings(clips)
+        if vectors.shape[1] != head.dimension:
+            raise ModelFileError(
+                f"{self.model}: the head takes {head.dimension} features, but {model.name} "
+                f"gives {vectors.shape[1]}"
+            )
+        return head.scores(vectors)
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the rows: the head, its base model's bytes, windows, clock."""
+        head, model = self.head, self.loaded()
+        self._scores(np.zeros((1, round(model.clip_duration * model.sample_rate)), np.float32))
+        return {
+            "job": "head",
+            **self._model_settings(),
+            "head_sha256": head_digest(head),
+            "classes": list(head.classes),
+        }
+
+    def __call__(self, shard: Shard) -> ShardOutput:
+        """Score the shard's windows; a segment that cannot be read becomes an error."""
+        head = self.head
+        keys: list[tuple[str, float, float]] = []
+        scores: list[NDArray[np.float32]] = []
+        errors: list[SegmentError] = []
+        for batch, clips in self._windows(shard, errors):
+            keys += batch
+            scores.append(self._scores(clips))
+        matrix = np.concatenate(scores) if scores else np.zeros((0, len(head.classes)), np.float32)
+        table: dict[str, Any] = {
+            "file": [k[0] for k in keys],
+            "start_time": [k[1] for k in keys],
+            "end_time": [k[2] for k in keys],
+        }
+        if self.metadata is not None:
+            table[BEGIN_DATETIME] = self._moments(table["file"], table["start_time"])
+        for j, name in enumerate(head.classes):
+            table[name] = np.ascontiguousarray(matrix[:, j], dtype=np.float64)
         table["error"] = [""] * len(keys)
         return ShardOutput(table, tuple(errors))
 

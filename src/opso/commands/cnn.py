@@ -300,7 +300,8 @@ def predict(
     complete); see docs/guide/birdnet.md.
 
     With a head file (opso train --embeddings) as MODEL, each window is embedded with the
-    head's base model and scored by the head: one row per window, one column per class.
+    head's base model and scored by the head: one row per window, one column per class (with
+    --run-dir: a resumable run, exported to -o when complete).
     """
     from opso.app.files import find_audio_files
 
@@ -329,6 +330,8 @@ def predict(
             overlap=clip_overlap,
             batch_size=batch_size,
             strict=strict,
+            timezone=timezone,
+            opts=opts,
         )
         return
     if not recordings:

@@ -16,13 +16,18 @@ from opso.commands.base import (
     report_failures,
     timezone_option,
 )
-from opso.commands.runs import collect_runner_options, run_job, runner_options
+from opso.commands.runs import (
+    RUNNER_OPTION_NAMES,
+    collect_runner_options,
+    run_job,
+    runner_options,
+)
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
     from opso.app.files import AudioJob
-    from opso.app.pretrained_runs import DetectShards, EmbedShards
+    from opso.app.pretrained_runs import DetectShards, EmbedShards, HeadShards
     from opso.app.runs import RunResult
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
@@ -217,7 +222,7 @@ def predict_pretrained(
 
 def _run_shards(
     c: Container,
-    job: DetectShards | EmbedShards,
+    job: DetectShards | EmbedShards | HeadShards,
     *,
     jobs: list[AudioJob],
     output: Path | None,
@@ -481,6 +486,8 @@ def train_head_command(
 
 #: ``opso predict`` options that apply to a head file.
 _HEAD_PREDICT_OPTIONS = {"output", "clip_overlap", "batch_size", "strict", "config"}
+#: More that apply to a head file with ``--run-dir``.
+_HEAD_RUN_OPTIONS = {*(n for n in RUNNER_OPTION_NAMES if n != "export_path"), "timezone"}
 
 
 def is_head(c: Container, path: Path) -> bool:
@@ -498,28 +505,48 @@ def predict_head(
     overlap: float,
     batch_size: int,
     strict: bool,
+    timezone: tzinfo | None = None,
+    opts: Mapping[str, Any] | None = None,
 ) -> None:
     """Run ``opso predict HEAD RECORDINGS``: embed with the base model, score with the head.
 
-    ``--overlap`` defaults to the overlap of the embeddings the head was trained on.
+    ``--overlap`` defaults to the overlap of the embeddings the head was trained on. With
+    ``--run-dir`` in ``opts`` the scores go to a resumable run directory instead, exported to
+    ``output`` when complete (see :class:`~opso.app.pretrained_runs.HeadShards`).
     """
     from click.core import ParameterSource
 
     from opso.app.files import find_audio_files
 
-    _refuse_other_options("with a head file", _HEAD_PREDICT_OPTIONS)
+    run_dir = None if opts is None else opts["run_dir"]
+    allowed = (
+        _HEAD_PREDICT_OPTIONS if run_dir is None else _HEAD_PREDICT_OPTIONS | _HEAD_RUN_OPTIONS
+    )
+    _refuse_other_options("with a head file", allowed)
     if not recordings:
         raise click.UsageError("Missing argument 'RECORDINGS...'.")
-    if output is None:
-        raise click.UsageError("give -o/--output (a CSV)")
     given = click.get_current_context().get_parameter_source("clip_overlap")
+    head_overlap = None if given in (None, ParameterSource.DEFAULT) else overlap
     jobs = find_audio_files(recordings)
+    if opts is not None and run_dir is not None:
+        job = c.head_shards(
+            head,
+            overlap=head_overlap,
+            batch_size=batch_size,
+            timezone=None if timezone is None else str(timezone),
+        )
+        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
+        if strict and result.progress.errors:
+            raise SystemExit(1)
+        return
+    if output is None:
+        raise click.UsageError("give -o/--output (a CSV), or --run-dir")
     with progress_bar("predict") as progress:
         report = c.predict_with_head().run(
             head=head,
             jobs=jobs,
             output=output,
-            overlap=None if given in (None, ParameterSource.DEFAULT) else overlap,
+            overlap=head_overlap,
             batch_size=batch_size,
             progress=progress,
         )
