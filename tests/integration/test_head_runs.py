@@ -101,7 +101,7 @@ def test_run_dir_export_equals_the_streaming_csv(
 ) -> None:
     run_dir, out = tmp_path / "run", tmp_path / "scores.csv"
     args = ["predict", str(head), *map(str, recordings), "--run-dir", str(run_dir)]
-    args += ["--shard-duration", str(SHARD_SECONDS), "--workers", "0"]
+    args += ["--shard-duration", str(SHARD_SECONDS), "--workers", "2"]  # each loads the model
     res = CliRunner().invoke(main, [*args, "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "1 error row(s)" in res.output and "exported" in res.output
