@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from opso.app.files import AudioJob
     from opso.app.pretrained_runs import DetectShards, EmbedShards, HeadShards
-    from opso.app.runs import RunResult
     from opso.container import Container
     from opso.ports.pretrained import PretrainedModel
 
@@ -183,17 +182,16 @@ def predict_pretrained(
             species_filter=species_filter,
             timezone=None if timezone is None else str(timezone),
         )
-        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
-        raven: Path | None = pretrained["raven"]
-        if raven is not None and result.progress.complete:
-            names = {str(j.source): j.name for j in jobs}
-            write_run_raven_tables(c, run_dir=run_dir, raven_dir=raven, names=names)
-        elif raven is not None:
-            p = result.progress
-            click.echo(f"Raven tables not written: the run is not complete ({p.shards_done}/"
-                       f"{p.shards} shards)")  # fmt: skip
-        if strict and result.progress.errors:
-            raise SystemExit(1)
+        _run_shards(
+            c,
+            job,
+            jobs=jobs,
+            output=output,
+            batch_size=batch_size,
+            strict=strict,
+            opts=opts,
+            raven=pretrained["raven"],
+        )
         return
     model = load_pretrained(c, pretrained["pretrained_model"], pretrained["labels"])
     with progress_bar("predict") as progress:
@@ -227,10 +225,16 @@ def _run_shards(
     jobs: list[AudioJob],
     output: Path | None,
     batch_size: int,
+    strict: bool,
     opts: Mapping[str, Any],
-) -> RunResult:
-    """Run ``job`` in a run directory (the model loads once per worker), export to ``output``."""
-    return run_job(
+    raven: Path | None = None,
+) -> None:
+    """Run ``job`` in a run directory (the model loads once per worker), export to ``output``.
+
+    With ``raven`` (detection runs), a complete run also writes its Raven tables there. With
+    ``strict``, exit with status 1 when a recording failed.
+    """
+    result = run_job(
         c,
         sources=[j.source for j in jobs],
         job=job,
@@ -239,6 +243,16 @@ def _run_shards(
         opts={**opts, "export_path": output},
         engine={"batch_size": batch_size},
     )
+    if raven is not None and result.progress.complete:
+        names = {str(j.source): j.name for j in jobs}
+        write_run_raven_tables(c, run_dir=opts["run_dir"], raven_dir=raven, names=names)
+    elif raven is not None:
+        p = result.progress
+        click.echo(
+            f"Raven tables not written: the run is not complete ({p.shards_done}/{p.shards} shards)"
+        )
+    if strict and result.progress.errors:
+        raise SystemExit(1)
 
 
 def write_run_raven_tables(
@@ -329,9 +343,9 @@ def embed(
             batch_size=batch_size,
             timezone=None if timezone is None else str(timezone),
         )
-        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
-        if strict and result.progress.errors:
-            raise SystemExit(1)
+        _run_shards(
+            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
+        )
         return
     if output is None:
         raise click.UsageError("give -o/--output (a Parquet table), or --run-dir")
@@ -535,9 +549,9 @@ def predict_head(
             batch_size=batch_size,
             timezone=None if timezone is None else str(timezone),
         )
-        result = _run_shards(c, job, jobs=jobs, output=output, batch_size=batch_size, opts=opts)
-        if strict and result.progress.errors:
-            raise SystemExit(1)
+        _run_shards(
+            c, job, jobs=jobs, output=output, batch_size=batch_size, strict=strict, opts=opts
+        )
         return
     if output is None:
         raise click.UsageError("give -o/--output (a CSV), or --run-dir")
