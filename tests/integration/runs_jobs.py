@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from opso.adapters.multiprocessing_runner import LocalRunner
+from opso.adapters.parquet_runs import ParquetRunStore
+from opso.adapters.soundfile_io import SoundfileAudioIO
+from opso.app.runs import RunBatch, RunResult
 from opso.domain.runs import Shard, ShardOutput
 from opso.ports.runner import ShardJob
+
+
+def run_here(
+    job: Any, sources: Sequence[Path], run_dir: Path, *, shard_duration: float
+) -> RunResult:
+    """Run a shard job (one with ``settings()`` and ``step``) in this process, Parquet parts."""
+    store = ParquetRunStore()
+    return RunBatch(SoundfileAudioIO(), store, store, LocalRunner(0)).run(
+        sources=list(sources),
+        run_dir=run_dir,
+        job=job,
+        settings=job.settings(),
+        align=job.step,
+        shard_duration=shard_duration,
+    )
 
 
 def make_corpus(root: Path) -> list[Path]:

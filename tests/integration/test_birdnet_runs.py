@@ -18,18 +18,18 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from opso.adapters.audio_metadata import RiffMetadataReader
-from opso.adapters.multiprocessing_runner import LocalRunner
 from opso.adapters.parquet_runs import ParquetRunStore
 from opso.adapters.pyarrow_embeddings import ParquetEmbeddingReader
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.files import AudioJob
 from opso.app.pretrained import SpeciesFilter
 from opso.app.pretrained_runs import DetectShards
-from opso.app.runs import ReadRunResults, RunBatch, RunStatus
+from opso.app.runs import ReadRunResults, RunStatus
 from opso.cli import main
 from opso.container import Container
 from opso.domain.runs import Shard, ShardOutput
 from opso.ports.pretrained import PretrainedModel
+from tests.integration.runs_jobs import run_here
 
 IO = SoundfileAudioIO()
 STORE = ParquetRunStore()
@@ -105,15 +105,7 @@ def _job(birdnet: PretrainedModel) -> DetectShards:
 
 def _run(job: DetectShards, recordings: list[Path], run_dir: Path) -> int:
     """Run ``job`` in this process; return the number of shards it ran."""
-    result = RunBatch(IO, STORE, STORE, LocalRunner(0)).run(
-        sources=recordings,
-        run_dir=run_dir,
-        job=job,
-        settings=job.settings(),
-        align=job.step,
-        shard_duration=SHARD_SECONDS,
-    )
-    return result.ran
+    return run_here(job, recordings, run_dir, shard_duration=SHARD_SECONDS).ran
 
 
 def _same_detections(got: pd.DataFrame, want: pd.DataFrame) -> None:

@@ -19,15 +19,15 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from opso.adapters.audio_metadata import RiffMetadataReader
-from opso.adapters.multiprocessing_runner import LocalRunner
 from opso.adapters.parquet_runs import ParquetRunStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.app.pretrained_runs import HeadShards
-from opso.app.runs import ReadRunResults, RunBatch, RunStatus
+from opso.app.runs import ReadRunResults, RunStatus
 from opso.cli import main
 from opso.container import Container
 from opso.domain.runs import Shard, ShardOutput
 from tests.conftest import untrained_model
+from tests.integration.runs_jobs import run_here
 
 SR = 8000
 SHARD_SECONDS = 5.0
@@ -134,15 +134,7 @@ class Interrupted(HeadShards):
 
 def _run(job: HeadShards, recordings: list[Path], run_dir: Path) -> int:
     """Run ``job`` in this process; return the number of shards it ran."""
-    result = RunBatch(IO, STORE, STORE, LocalRunner(0)).run(
-        sources=recordings,
-        run_dir=run_dir,
-        job=job,
-        settings=job.settings(),
-        align=job.step,
-        shard_duration=SHARD_SECONDS,
-    )
-    return result.ran
+    return run_here(job, recordings, run_dir, shard_duration=SHARD_SECONDS).ran
 
 
 def test_an_interrupted_run_resumes_without_scoring_a_shard_twice(

@@ -13,16 +13,16 @@ import soundfile as sf
 from click.testing import CliRunner
 
 import opso
-from opso.adapters.multiprocessing_runner import LocalRunner
 from opso.adapters.parquet_runs import ParquetRunStore
 from opso.adapters.soundfile_io import SoundfileAudioIO
 from opso.adapters.torch_models import build_architecture, save_model
 from opso.app.files import AudioJob
 from opso.app.predict_runs import PredictShards
-from opso.app.runs import ReadRunResults, RunBatch
+from opso.app.runs import ReadRunResults
 from opso.cli import main
 from opso.container import Container
 from opso.domain.classifier import ModelConfig, Preprocessing
+from tests.integration.runs_jobs import run_here
 
 SR = 8000
 PRE = Preprocessing(
@@ -78,14 +78,8 @@ def test_sharded_prediction_gives_the_streaming_scores(
     job = opso.predict_job(model, clip_overlap=0.5, batch_size=4)
     assert isinstance(job, PredictShards)
     run_dir = tmp_path / "run"
-    result = RunBatch(IO, STORE, STORE, LocalRunner(0)).run(
-        sources=recordings,
-        run_dir=run_dir,
-        job=job,
-        settings=job.settings(),
-        align=job.step,
-        shard_duration=3.0,  # long.wav becomes 4 segments, cut on clip starts
-    )
+    # long.wav becomes 4 segments, cut on clip starts
+    result = run_here(job, recordings, run_dir, shard_duration=3.0)
     assert result.progress.complete and result.progress.shards >= 4
     got = ReadRunResults(STORE).run(run_dir=run_dir)
     want = unsharded_scores(model, recordings, tmp_path)
