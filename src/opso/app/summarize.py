@@ -25,7 +25,14 @@ from numpy.typing import NDArray
 
 from opso.app.files import failure_reason
 from opso.app.start_times import BEGIN_DATETIME
-from opso.domain.activity import Activity, Recordings, common_zone, groupings, zone_label
+from opso.domain.activity import (
+    Activity,
+    Recordings,
+    common_zone,
+    groupings,
+    split_at_multiples,
+    zone_label,
+)
 from opso.domain.errors import ParameterError, StartTimeUnknownError, TableReadError
 from opso.domain.recording_info import localize
 from opso.ports.audio_io import AudioReader
@@ -511,22 +518,16 @@ def _clock_pieces(
     spans = np.flatnonzero(~np.isnat(local) & (shift != np.round(seconds * 1000)))
     if not spans.size:
         return np.arange(seconds.size, dtype=np.intp), local, seconds
-    begin = moments_ms[spans]
-    end = begin + seconds[spans] * 1000
-    first = np.floor(begin / _QUARTER_MS)
-    count = (np.ceil(end / _QUARTER_MS) - first).astype(np.int64)
-    which = np.repeat(np.arange(spans.size), count)
-    step = np.arange(which.size) - np.repeat(np.cumsum(count) - count, count)
-    edge = (first[which] + step) * _QUARTER_MS
-    low = np.maximum(begin[which], edge)
-    high = np.minimum(end[which], edge + _QUARTER_MS)
+    begin = np.round(moments_ms[spans]).astype(np.int64)
+    end = begin + np.round(seconds[spans] * 1000).astype(np.int64)
+    which, _, low, high = split_at_multiples(begin, end, _QUARTER_MS)
     keep = np.ones(seconds.size, dtype=bool)
     keep[spans] = False
     whole = np.flatnonzero(keep)
     piece = np.concatenate([whole, spans[which]]).astype(np.intp)
     return (
         piece,
-        np.concatenate([local[whole], _local(low, zone)]),
+        np.concatenate([local[whole], _local(low.astype(np.float64), zone)]),
         np.concatenate([seconds[whole], (high - low) / 1000]),
     )
 

@@ -28,6 +28,27 @@ _MS = {"h": 3_600_000, "D": 86_400_000}
 _NAT = np.datetime64("NaT", "ms")
 
 
+def split_at_multiples(
+    begin: NDArray[np.int64], end: NDArray[np.int64], size: int
+) -> tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Cut intervals ``[begin, end)`` at every multiple of ``size``.
+
+    Returns
+    -------
+    tuple
+        For each piece: its interval's index, its bin (the multiple of ``size`` it lies in,
+        divided by ``size``), its begin and its end. Empty intervals give no piece.
+    """
+    first = begin // size
+    count = np.maximum((end - 1) // size - first + 1, 0)
+    which = np.repeat(np.arange(begin.size), count)
+    step = np.arange(which.size) - np.repeat(np.cumsum(count) - count, count)
+    bins = first[which] + step
+    low = np.maximum(begin[which], bins * size)
+    high = np.minimum(end[which], (bins + 1) * size)
+    return which, bins, low, high
+
+
 def groupings(by: Iterable[str]) -> tuple[Grouping, ...]:
     """Return the groupings ``by`` names in table order (site, then day or hour).
 
@@ -129,17 +150,10 @@ class Recordings:
             For each piece: the stretch's index, its bin (``datetime64[unit]`` as int64) and its
             seconds. Stretches of unknown start give no piece.
         """
-        size = _MS[unit]
         timed = np.flatnonzero(~np.isnat(self.start))
         begin = self.start[timed].astype(np.int64)
         end = begin + np.round(self.seconds[timed] * 1000).astype(np.int64)
-        first = begin // size
-        count = np.maximum((end - 1) // size - first + 1, 0)
-        which = np.repeat(np.arange(timed.size), count)
-        step = np.arange(which.size) - np.repeat(np.cumsum(count) - count, count)
-        bins = first[which] + step
-        low = np.maximum(begin[which], bins * size)
-        high = np.minimum(end[which], (bins + 1) * size)
+        which, bins, low, high = split_at_multiples(begin, end, _MS[unit])
         return timed[which], bins, (high - low) / 1000.0
 
 
@@ -443,5 +457,6 @@ __all__ = [
     "Recordings",
     "common_zone",
     "groupings",
+    "split_at_multiples",
     "zone_label",
 ]
