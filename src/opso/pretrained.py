@@ -160,26 +160,23 @@ class CnnDetector(WindowModel):
     (raw logits and penultimate features of windows as arrays).
     """
 
+    model: TorchPretrained
+
     def __init__(self, path: Path, model: TorchPretrained) -> None:
         super().__init__(model)
         self.path = path
-        self._classifier = model.classifier
 
     @functools.cached_property
-    def _pair(self) -> tuple[nn.Module, ModelConfig]:
-        from opso.torch.models import load_model as load_opso_model
-
-        return load_opso_model(self.path)
-
-    @property
     def network(self) -> nn.Module:
         """The torch module on the CPU, as saved (read from the file when first asked for)."""
-        return self._pair[0]
+        from opso.torch.models import load_model as load_opso_model
+
+        return load_opso_model(self.path)[0]
 
     @property
     def config(self) -> ModelConfig:
         """The model's architecture, classes and preprocessing."""
-        return self._pair[1]
+        return self.model.classifier.config
 
     def predict(
         self,
@@ -202,7 +199,7 @@ class CnnDetector(WindowModel):
         from opso.api import score_table
 
         c = _container()
-        loaded = InMemoryClassifierStore({self.path: self._classifier})  # loaded once, here
+        loaded = InMemoryClassifierStore({self.path: self.model.classifier})  # loaded once, here
         with c.classifier_store.override(providers.Object(loaded)):
             return score_table(
                 c,
