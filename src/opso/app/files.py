@@ -83,6 +83,22 @@ def find_audio_files(
     return [AudioJob(f, name) for (f, _, _), name in zip(found, names, strict=True)]
 
 
+def names_in_common_folder(sources: Sequence[Path]) -> list[str]:
+    """Name recordings as :func:`find_audio_files` names the files of one folder holding them all.
+
+    Each is named by its path without suffix relative to the folder its recordings have in
+    common; names still shared keep their suffix (``x_wav``, ``x_flac``).
+    """
+    if not sources:
+        return []
+    # absolute, without following links, as find_audio_files
+    paths = [Path(os.path.normpath(p.absolute())) for p in sources]
+    common = Path(os.path.commonpath([p.parent for p in paths]))
+    return _unique_names(
+        [(p, common, p.relative_to(common).with_suffix("").as_posix()) for p in paths]
+    )
+
+
 def _clashes(names: list[str]) -> list[list[int]]:
     """Index groups of the names that occur more than once."""
     groups: dict[str, list[int]] = {}

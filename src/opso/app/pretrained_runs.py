@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opso.app.audio_windows import WindowGrid, recording_windows
-from opso.app.files import failure_reason
+from opso.app.files import failure_reason, names_in_common_folder
 from opso.app.heads import head_digest, load_base
 from opso.app.pretrained import RAVEN_SUFFIX, SpeciesFilter, embedding_settings, raven_table
 from opso.app.start_times import BEGIN_DATETIME, iso_moment, read_start_times, start_of
@@ -479,21 +478,9 @@ class RunRavenTables:
 
 
 def run_table_names(sources: Sequence[str]) -> dict[str, str]:
-    """Name each recording by its path, without suffix, relative to the folder of them all.
+    """Name each recording by :func:`~opso.app.files.names_in_common_folder`.
 
-    As :func:`~opso.app.files.find_audio_files` names the files of a folder given; names
-    that would still be shared (``x.wav``, ``x.flac``) keep their suffix (``x_wav``).
+    That is as :func:`~opso.app.files.find_audio_files` names the files of a folder given,
+    the folder being the one that holds them all.
     """
-    if not sources:
-        return {}
-    # absolute, without following links, as find_audio_files
-    paths = {s: Path(os.path.normpath(Path(s).absolute())) for s in sources}
-    common = os.path.commonpath([p.parent for p in paths.values()])
-    names = {s: p.relative_to(common).with_suffix("").as_posix() for s, p in paths.items()}
-    count: dict[str, int] = {}
-    for name in names.values():
-        count[name] = count.get(name, 0) + 1
-    return {
-        s: f"{name}_{Path(s).suffix[1:]}" if count[name] > 1 and Path(s).suffix else name
-        for s, name in names.items()
-    }
+    return dict(zip(sources, names_in_common_folder([Path(s) for s in sources]), strict=True))
