@@ -123,6 +123,19 @@ class _WindowShards:
             out.append("" if start is None else iso_moment(start, begin))
         return out
 
+    def _key_columns(
+        self, keys: list[tuple[str, float, float]], begin: str, end: str
+    ) -> dict[str, Any]:
+        """Return the windows' ``file``, ``begin`` and ``end`` columns (and ``begin_datetime``)."""
+        table: dict[str, Any] = {
+            "file": [k[0] for k in keys],
+            begin: [k[1] for k in keys],
+            end: [k[2] for k in keys],
+        }
+        if self.metadata is not None:
+            table[BEGIN_DATETIME] = self._moments(table["file"], table[begin])
+        return table
+
     def _windows(self, shard: Shard, errors: list[SegmentError]) -> Iterator[Windows]:
         """Yield the shard's windows in batches (across segments); failed segments go to errors.
 
@@ -273,13 +286,7 @@ class EmbedShards(_WindowShards):
             keys += batch
             vectors.append(np.asarray(model.embeddings(clips), dtype=np.float32))
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
-        table: dict[str, Any] = {
-            "file": [k[0] for k in keys],
-            "begin_time": [k[1] for k in keys],
-            "end_time": [k[2] for k in keys],
-        }
-        if self.metadata is not None:
-            table[BEGIN_DATETIME] = self._moments(table["file"], table["begin_time"])
+        table = self._key_columns(keys, "begin_time", "end_time")
         for j in range(matrix.shape[1]):
             table[f"emb_{j}"] = np.ascontiguousarray(matrix[:, j])
         table["error"] = [""] * len(keys)
@@ -362,13 +369,7 @@ class HeadShards(_WindowShards):
             keys += batch
             scores.append(self._scores(clips))
         matrix = np.concatenate(scores) if scores else np.zeros((0, len(head.classes)), np.float32)
-        table: dict[str, Any] = {
-            "file": [k[0] for k in keys],
-            "start_time": [k[1] for k in keys],
-            "end_time": [k[2] for k in keys],
-        }
-        if self.metadata is not None:
-            table[BEGIN_DATETIME] = self._moments(table["file"], table["start_time"])
+        table = self._key_columns(keys, "start_time", "end_time")
         for j, name in enumerate(head.classes):
             table[name] = np.ascontiguousarray(matrix[:, j], dtype=np.float64)
         table["error"] = [""] * len(keys)
