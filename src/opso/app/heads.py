@@ -468,6 +468,26 @@ def load_base(models: PretrainedModelStore, head: Head, source: Path | str) -> P
     return model
 
 
+def head_scores(
+    head: Head, model: PretrainedModel, clips: NDArray[np.float32], source: str | Path
+) -> NDArray[np.float32]:
+    """Embed windows with the head's base ``model`` and score them with ``head``.
+
+    Raises
+    ------
+    ModelFileError
+        If the model's embeddings have another size than the head takes (``source`` names
+        the head file).
+    """
+    vectors = model.embeddings(clips)
+    if vectors.shape[1] != head.dimension:
+        raise ModelFileError(
+            f"{source}: the head takes {head.dimension} features, but {model.name} "
+            f"gives {vectors.shape[1]}"
+        )
+    return head.scores(vectors)
+
+
 def head_digest(head: Head) -> str:
     """Return the SHA-256 of what makes ``head``'s scores: kind, classes, record and weights."""
     digest = hashlib.sha256(head.kind.encode("utf-8"))
@@ -526,13 +546,7 @@ class PredictWithHead:
             if isinstance(item, FileFailure):
                 yield {"file": str(item.source), **empty, "error": item.reason}
                 continue
-            vectors = model.embeddings(item.clips)
-            if vectors.shape[1] != head.dimension:
-                raise ModelFileError(
-                    f"{source}: the head takes {head.dimension} features, but {model.name} "
-                    f"gives {vectors.shape[1]}"
-                )
-            scores = head.scores(vectors)
+            scores = head_scores(head, model, item.clips, source)
             for (file, begin, end), row in zip(item.keys, scores.tolist(), strict=True):
                 yield {
                     "file": file,

@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 
 from opso.app.audio_windows import WindowGrid, recording_windows
 from opso.app.files import failure_reason, names_in_common_folder
-from opso.app.heads import head_digest, load_base
+from opso.app.heads import head_digest, head_scores, load_base
 from opso.app.pretrained import RAVEN_SUFFIX, SpeciesFilter, embedding_settings, raven_table
 from opso.app.start_times import BEGIN_DATETIME, iso_moment, read_start_times, start_of
-from opso.domain.errors import ModelFileError, OpsoError, ParameterError, RunDirectoryError
+from opso.domain.errors import OpsoError, ParameterError, RunDirectoryError
 from opso.domain.heads import Head
 from opso.domain.pretrained import (
     split_label,
@@ -339,14 +339,7 @@ class HeadShards(_WindowShards):
         return self._loaded
 
     def _scores(self, clips: NDArray[np.float32]) -> NDArray[np.float32]:
-        head, model = self.head, self.loaded()
-        vectors = model.embeddings(clips)
-        if vectors.shape[1] != head.dimension:
-            raise ModelFileError(
-                f"{self.model}: the head takes {head.dimension} features, but {model.name} "
-                f"gives {vectors.shape[1]}"
-            )
-        return head.scores(vectors)
+        return head_scores(self.head, self.loaded(), clips, self.model)
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the rows: the head, its base model's bytes, windows, clock."""
