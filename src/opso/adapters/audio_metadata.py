@@ -10,6 +10,7 @@ metadata wins over the file name.
 from __future__ import annotations
 
 import errno
+import io
 import stat
 import struct
 from datetime import tzinfo
@@ -73,8 +74,9 @@ class RiffMetadataReader(MetadataReader):
                 if b"guan" in chunks:
                     infos.append(_guano(chunks[b"guan"], timezone))
                 info_list = _info_list(chunks.get(b"LIST", b""))
-                comments = [info_list.get(b"ICMT", ""), _id3_comment(chunks.get(b"id3 ", b""))]
-                comments.append(_id3_comment(chunks.get(b"ID3 ", b"")))
+                comments = [info_list.get(b"ICMT", "")]
+                comments += _id3_comments(chunks.get(b"id3 ", b""))
+                comments += _id3_comments(chunks.get(b"ID3 ", b""))
                 artist, artist_source = info_list.get(b"IART"), RIFF_ARTIST
             else:
                 comments, artist, warnings = _tags(fh) if _tagged(head) else ([], None, [])
@@ -195,31 +197,14 @@ def _info_list(body: bytes) -> dict[bytes, str]:
     return out
 
 
-def _id3_comment(tag: bytes) -> str:
-    """Return the first ``COMM`` (comment) frame's text of an ID3v2.3/2.4 tag, or ``""``."""
-    if len(tag) < 10 or tag[:3] != b"ID3" or tag[3] not in (3, 4):
-        return ""
-    i = 10
-    while i + 10 <= len(tag):
-        fid = tag[i : i + 4]
-        raw = tag[i + 4 : i + 8]
-        size = (
-            int.from_bytes(raw, "big")
-            if tag[3] == 3
-            else sum((b & 0x7F) << (7 * (3 - k)) for k, b in enumerate(raw))
-        )
-        if fid == b"\x00\x00\x00\x00" or size <= 0:
-            return ""
-        if fid == b"COMM":
-            frame = tag[i + 10 : i + 10 + size]
-            encoding, text = frame[:1], frame[4:]  # encoding byte, language, description\0text
-            if encoding in (b"\x01", b"\x02"):  # UTF-16: description ends with a 2-byte NUL
-                parts = text.split(b"\x00\x00", 1)
-                body = parts[-1].lstrip(b"\x00")
-                return body.decode("utf-16" if encoding == b"\x01" else "utf-16-be", "replace")
-            return _text(text.split(b"\x00", 1)[-1] + b"\x00")
-        i += 10 + size
-    return ""
+def _id3_comments(tag: bytes) -> list[str]:
+    """Return the comments of a WAV's ID3 chunk (as :func:`_id3_texts`); none if unreadable."""
+    if not tag:
+        return []
+    try:
+        return _id3_texts(ID3(io.BytesIO(tag)))[0]  # type: ignore[no-untyped-call]
+    except mutagen.MutagenError:
+        return []
 
 
 def _guano(body: bytes, timezone: tzinfo | None) -> RecordingInfo:
